@@ -1,0 +1,2 @@
+#include "config.h"
+int filters_registry_placeholder;

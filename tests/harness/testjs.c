@@ -1,0 +1,151 @@
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "testjs.h"
+
+struct testjs {
+	natsConnection *nc;
+	jsCtx *js;
+};
+
+static int
+failed(const char *what, natsStatus s, jsErrCode jerr)
+{
+	fprintf(stderr, "# testjs: %s: %s (%s, jetstream error %d)\n", what,
+	    natsStatus_GetText(s), nats_GetLastError(NULL), (int)jerr);
+	return -1;
+}
+
+struct testjs *
+testjs_connect(const char *url)
+{
+	struct testjs *t = calloc(1, sizeof *t);
+	natsStatus s;
+
+	if (t == NULL)
+		return NULL;
+	if ((s = natsConnection_ConnectTo(&t->nc, url)) != NATS_OK) {
+		failed("connect", s, 0);
+		free(t);
+		return NULL;
+	}
+	if ((s = natsConnection_JetStream(&t->js, t->nc, NULL)) != NATS_OK) {
+		failed("jetstream context", s, 0);
+		testjs_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+void
+testjs_free(struct testjs *t)
+{
+	if (t == NULL)
+		return;
+	jsCtx_Destroy(t->js);
+	natsConnection_Destroy(t->nc);
+	free(t);
+}
+
+natsConnection *
+testjs_conn(struct testjs *t)
+{
+	return t->nc;
+}
+
+jsCtx *
+testjs_ctx(struct testjs *t)
+{
+	return t->js;
+}
+
+int
+testjs_add_stream(struct testjs *t, const char *name,
+    const char *const *subjects)
+{
+	jsStreamConfig cfg;
+	jsErrCode jerr = 0;
+	natsStatus s;
+	int n = 0;
+
+	while (subjects[n] != NULL)
+		n++;
+	jsStreamConfig_Init(&cfg);
+	cfg.Name = name;
+	cfg.Subjects = (const char **)subjects;
+	cfg.SubjectsLen = n;
+	cfg.Storage = js_FileStorage;
+	if ((s = js_AddStream(NULL, t->js, &cfg, NULL, &jerr)) != NATS_OK)
+		return failed("add stream", s, jerr);
+	return 0;
+}
+
+int
+testjs_publish(struct testjs *t, const char *subject, const void *data,
+    size_t len, const char *const *headers, uint64_t *seq, int *dup)
+{
+	jsPubAck *pa = NULL;
+	jsErrCode jerr = 0;
+	natsMsg *m = NULL;
+	natsStatus s;
+
+	s = natsMsg_Create(&m, subject, NULL, data, (int)len);
+	for (int i = 0; s == NATS_OK && headers != NULL && headers[i] != NULL;
+	     i += 2)
+		s = natsMsgHeader_Add(m, headers[i], headers[i + 1]);
+	if (s == NATS_OK)
+		s = js_PublishMsg(&pa, t->js, m, NULL, &jerr);
+	natsMsg_Destroy(m);
+	if (s != NATS_OK)
+		return failed("publish", s, jerr);
+	if (seq != NULL)
+		*seq = pa->Sequence;
+	if (dup != NULL)
+		*dup = pa->Duplicate;
+	jsPubAck_Destroy(pa);
+	return 0;
+}
+
+int
+testjs_get(struct testjs *t, const char *stream, uint64_t seq, natsMsg **msg)
+{
+	jsErrCode jerr = 0;
+	natsStatus s;
+
+	if ((s = js_GetMsg(msg, t->js, stream, seq, NULL, &jerr)) != NATS_OK)
+		return failed("get message", s, jerr);
+	return 0;
+}
+
+int
+testjs_stream_msgs(struct testjs *t, const char *stream, uint64_t *n)
+{
+	jsStreamInfo *si = NULL;
+	jsErrCode jerr = 0;
+	natsStatus s;
+
+	if ((s = js_GetStreamInfo(&si, t->js, stream, NULL, &jerr)) != NATS_OK)
+		return failed("stream info", s, jerr);
+	*n = si->State.Msgs;
+	jsStreamInfo_Destroy(si);
+	return 0;
+}
+
+int
+testjs_consumer_pending(struct testjs *t, const char *stream,
+    const char *durable, uint64_t *pending, uint64_t *ack_pending)
+{
+	jsConsumerInfo *ci = NULL;
+	jsErrCode jerr = 0;
+	natsStatus s;
+
+	s = js_GetConsumerInfo(&ci, t->js, stream, durable, NULL, &jerr);
+	if (s != NATS_OK)
+		return failed("consumer info", s, jerr);
+	*pending = ci->NumPending;
+	*ack_pending = (uint64_t)ci->NumAckPending;
+	jsConsumerInfo_Destroy(ci);
+	return 0;
+}
