@@ -3,8 +3,6 @@
  * options and no hooks; it exists so an empty chain can be spelled out and
  * as the smallest example of a filter.
  */
-#include "config.h"
-
 #include <stdlib.h>
 
 #include "filter.h"

@@ -56,7 +56,8 @@ struct delivery {
 	int64_t sent_at;  /* when it went to the app */
 	int64_t deadline; /* processing timeout */
 	int64_t keepalive_at; /* next +WPI */
-	TAILQ_ENTRY(delivery) entry;
+	TAILQ_ENTRY(delivery) entry; /* the queue or the app it is on */
+	TAILQ_ENTRY(delivery) all;   /* every delivery of its subscription */
 };
 
 TAILQ_HEAD(delivery_list, delivery);

@@ -2,20 +2,24 @@
  * nats-sidecar: parses arguments, loads the configuration, wires the
  * modules together and runs the loop.
  */
-#include "config.h"
-
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <ev.h>
+#include <nats/nats.h>
+
+#include "config.h"
+#include "core.h"
 #include "log.h"
 
 static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: nats-sidecar [-c FILE] [--check-config]\n"
+	    "usage: nats-sidecar -c FILE [--check-config]\n"
 	    "\n"
 	    "Consumes JetStream deliveries, de-duplicates, translates and\n"
 	    "retries them, and hands them to the app over a Unix socket.\n"
@@ -24,7 +28,10 @@ usage(FILE *f)
 	    "      --check-config  validate the configuration, print the\n"
 	    "                      effective settings and exit\n"
 	    "  -h, --help          show this help and exit\n"
-	    "  -V, --version       show the version and exit\n");
+	    "  -V, --version       show the version and exit\n"
+	    "\n"
+	    "Exit status: 0 after a clean drain, 1 on a runtime failure,\n"
+	    "2 for a bad command line or configuration.\n");
 }
 
 int
@@ -37,12 +44,18 @@ main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int ch;
+	const char *path = NULL;
+	struct config *cfg;
+	struct core *core;
+	int ch, check = 0, status;
 
 	while ((ch = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
+			path = optarg;
+			break;
 		case 'C':
+			check = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -55,6 +68,29 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	usage(stderr);
-	return 2;
+	if (path == NULL || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if ((cfg = config_load(path, stderr)) == NULL)
+		return 2;
+	if (check) {
+		config_print(cfg, stdout);
+		config_free(cfg);
+		return 0;
+	}
+	log_set_level((enum log_level)cfg->log.level);
+	/* A write to an app that went away must not kill the sidecar. */
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((core = core_new(EV_DEFAULT, cfg)) == NULL) {
+		config_free(cfg);
+		return 1;
+	}
+	status = core_run(core);
+	core_free(core);
+	config_free(cfg);
+	/* Lets nats.c's threads end, so nothing is reported as leaked. */
+	nats_CloseAndWait(2000);
+	return status;
 }

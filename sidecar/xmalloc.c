@@ -1,5 +1,3 @@
-#include "config.h"
-
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -1,5 +1,3 @@
-#include "config.h"
-
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>

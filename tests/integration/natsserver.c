@@ -2,8 +2,6 @@
  * The harness itself: a real server exchanges messages, keeps its port and
  * store across restarts, and never outlives a test that fails or dies.
  */
-#include "config.h"
-
 #include <sys/prctl.h>
 #include <sys/wait.h>
 

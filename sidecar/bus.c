@@ -1,0 +1,557 @@
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ev.h>
+
+#include "bus.h"
+#include "config.h"
+#include "handoff.h"
+#include "idmap.h"
+#include "log.h"
+#include "nkey.h"
+#include "xmalloc.h"
+
+#define NS_PER_MS INT64_C(1000000)
+#define FLUSH_AT_CLOSE_MS 2000
+
+enum { HANDOFF_MSG, HANDOFF_STATE };
+
+/* What nats.c's threads get as a closure: kept until bus_free(), because
+ * a callback may still run after its subscription was closed. */
+struct inbox_ref {
+	struct bus *bus;
+	uint64_t id;
+	struct inbox_ref *next;
+};
+
+struct inbox {
+	natsSubscription *sub;
+	bus_msg_fn fn;
+	void *arg;
+	char *prefix;
+};
+
+struct request {
+	struct bus *bus;
+	uint64_t id;
+	bus_reply_fn fn;
+	void *arg;
+	ev_timer timer;
+};
+
+struct bus {
+	struct ev_loop *loop;
+	struct bus_events events;
+	struct handoff *handoff;
+	natsOptions *opts;
+	natsConnection *nc;
+	enum bus_state state;
+	char base[48]; /* "_SC.<nuid>": every inbox of this process */
+
+	struct idmap *inboxes;
+	struct inbox_ref *refs;
+	uint64_t next_inbox;
+
+	struct idmap *requests;
+	uint64_t next_request;
+	uint64_t request_inbox;
+	const char *request_prefix;
+
+	int64_t reconnect_wait_ms;
+	int64_t reconnect_wait_max_ms;
+	int64_t reconnect_jitter_ms;
+};
+
+static const char *const state_names[] = {
+	[BUS_CONNECTING] = "connecting",
+	[BUS_CONNECTED] = "connected",
+	[BUS_DISCONNECTED] = "disconnected",
+	[BUS_CLOSED] = "closed",
+};
+
+const char *
+bus_state_name(enum bus_state s)
+{
+	return state_names[s];
+}
+
+/* nats.c threads: everything goes through the hand-off queue. */
+static void
+on_nats_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
+    void *closure)
+{
+	struct inbox_ref *ref = closure;
+
+	handoff_push(ref->bus->handoff, HANDOFF_MSG, ref->id, msg);
+}
+
+static void
+on_connected(natsConnection *nc, void *closure)
+{
+	struct bus *b = closure;
+
+	handoff_push(b->handoff, HANDOFF_STATE, BUS_CONNECTED, NULL);
+}
+
+static void
+on_disconnected(natsConnection *nc, void *closure)
+{
+	struct bus *b = closure;
+
+	handoff_push(b->handoff, HANDOFF_STATE, BUS_DISCONNECTED, NULL);
+}
+
+static void
+on_closed(natsConnection *nc, void *closure)
+{
+	struct bus *b = closure;
+
+	handoff_push(b->handoff, HANDOFF_STATE, BUS_CLOSED, NULL);
+}
+
+static void
+on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus err,
+    void *closure)
+{
+	log_warnx("nats.async_error", "%s", natsStatus_GetText(err));
+}
+
+/* Doubles from reconnect_wait up to reconnect_wait_max, plus jitter. */
+static int64_t
+reconnect_delay(natsConnection *nc, int attempts, void *closure)
+{
+	struct bus *b = closure;
+	int64_t d = b->reconnect_wait_ms;
+
+	for (int i = 1; i < attempts && d < b->reconnect_wait_max_ms; i++)
+		d *= 2;
+	if (d > b->reconnect_wait_max_ms)
+		d = b->reconnect_wait_max_ms;
+	if (b->reconnect_jitter_ms > 0)
+		d += random() % (b->reconnect_jitter_ms + 1);
+	return d;
+}
+
+static void
+set_state(struct bus *b, enum bus_state s)
+{
+	enum bus_state was = b->state;
+
+	if (s == was)
+		return;
+	/* A reconnect is reported as connected, after the first connect. */
+	b->state = s;
+	if (s == BUS_CONNECTED) {
+		char url[256] = "";
+
+		natsConnection_GetConnectedUrl(b->nc, url, sizeof url);
+		log_info(was == BUS_CONNECTING ? "nats.connected"
+					       : "nats.reconnected",
+		    "connected to %s", url);
+	} else if (s == BUS_DISCONNECTED)
+		log_warnx("nats.disconnected",
+		    "connection lost, reconnecting with backoff");
+	else if (s == BUS_CLOSED)
+		log_info("nats.closed", "connection closed");
+	if (b->events.state != NULL)
+		b->events.state(b->events.arg, s);
+}
+
+static void
+on_handoff(void *arg, const struct handoff_item *items, size_t n)
+{
+	struct bus *b = arg;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct handoff_item *it = &items[i];
+		struct inbox *in;
+
+		if (it->kind == HANDOFF_STATE) {
+			set_state(b, (enum bus_state)it->tag);
+			continue;
+		}
+		if ((in = idmap_get(b->inboxes, it->tag)) == NULL) {
+			natsMsg_Destroy(it->ptr);
+			continue;
+		}
+		in->fn(in->arg, it->ptr);
+	}
+}
+
+static void
+request_finish(struct request *r, natsMsg *reply)
+{
+	struct bus *b = r->bus;
+
+	ev_timer_stop(b->loop, &r->timer);
+	idmap_del(b->requests, r->id);
+	r->fn(r->arg, reply);
+	free(r);
+}
+
+static void
+on_request_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	request_finish(w->data, NULL);
+}
+
+/* Replies arrive on "<request prefix>.<id>". */
+static void
+on_reply(void *arg, natsMsg *msg)
+{
+	struct bus *b = arg;
+	const char *subj = natsMsg_GetSubject(msg);
+	size_t plen = strlen(b->request_prefix);
+	struct request *r = NULL;
+
+	if (strncmp(subj, b->request_prefix, plen) == 0 && subj[plen] == '.')
+		r = idmap_get(b->requests, strtoull(subj + plen + 1, NULL, 10));
+	if (r == NULL) {
+		natsMsg_Destroy(msg);
+		return;
+	}
+	request_finish(r, msg);
+}
+
+static int
+apply_options(struct bus *b, const struct config_nats *c)
+{
+	const struct config_tls *tls = &c->tls;
+	const struct config_auth *auth = &c->auth;
+	natsOptions *o = b->opts;
+	natsStatus s;
+	bool secure = tls->ca_file != NULL || tls->cert_file != NULL;
+	char *pub = NULL;
+
+	for (size_t i = 0; i < c->urls.n; i++)
+		secure = secure || strncmp(c->urls.v[i], "tls://", 6) == 0;
+
+	s = natsOptions_SetServers(o, (const char **)c->urls.v,
+	    (int)c->urls.n);
+	if (s == NATS_OK)
+		s = natsOptions_SetName(o, c->name);
+	if (s == NATS_OK)
+		s = natsOptions_SetTimeout(o, c->connect_timeout / NS_PER_MS);
+	if (s == NATS_OK)
+		s = natsOptions_SetPingInterval(o, c->ping_interval / NS_PER_MS);
+	if (s == NATS_OK)
+		s = natsOptions_SetMaxReconnect(o, -1);
+	if (s == NATS_OK)
+		s = natsOptions_SetCustomReconnectDelay(o, reconnect_delay, b);
+	if (s == NATS_OK)
+		s = natsOptions_SetRetryOnFailedConnect(o, true, on_connected, b);
+	if (s == NATS_OK)
+		s = natsOptions_SetDisconnectedCB(o, on_disconnected, b);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectedCB(o, on_connected, b);
+	if (s == NATS_OK)
+		s = natsOptions_SetClosedCB(o, on_closed, b);
+	if (s == NATS_OK)
+		s = natsOptions_SetErrorHandler(o, on_async_error, b);
+	if (s != NATS_OK) {
+		log_errorx("nats.options", "cannot set connection options: %s",
+		    nats_GetLastError(NULL));
+		return -1;
+	}
+
+	if (secure && (s = natsOptions_SetSecure(o, true)) != NATS_OK)
+		goto tls_failed;
+	if (tls->ca_file != NULL &&
+	    (s = natsOptions_LoadCATrustedCertificates(o, tls->ca_file)) !=
+		NATS_OK)
+		goto tls_failed;
+	if (tls->cert_file != NULL &&
+	    (s = natsOptions_LoadCertificatesChain(o, tls->cert_file,
+		 tls->key_file)) != NATS_OK)
+		goto tls_failed;
+	if (tls->server_name != NULL &&
+	    (s = natsOptions_SetExpectedHostname(o, tls->server_name)) !=
+		NATS_OK)
+		goto tls_failed;
+
+	if (auth->creds_file != NULL)
+		s = natsOptions_SetUserCredentialsFromFiles(o, auth->creds_file,
+		    NULL);
+	else if (auth->nkey_seed_file != NULL) {
+		if ((pub = nkey_public_from_seed_file(auth->nkey_seed_file)) ==
+		    NULL)
+			return -1;
+		s = natsOptions_SetNKeyFromSeed(o, pub, auth->nkey_seed_file);
+		free(pub);
+	} else if (auth->user != NULL)
+		s = natsOptions_SetUserInfo(o, auth->user, auth->password);
+	else if (auth->token != NULL)
+		s = natsOptions_SetToken(o, auth->token);
+	if (s != NATS_OK) {
+		log_errorx("nats.credentials", "cannot use the credentials: %s",
+		    nats_GetLastError(NULL));
+		return -1;
+	}
+	return 0;
+
+tls_failed:
+	log_errorx("nats.tls", "cannot set up TLS: %s",
+	    nats_GetLastError(NULL));
+	return -1;
+}
+
+struct bus *
+bus_new(struct ev_loop *loop, const struct config_nats *c,
+    const struct bus_events *events)
+{
+	struct bus *b = xcalloc(1, sizeof *b);
+	natsInbox *inbox = NULL;
+	natsStatus s;
+
+	b->loop = loop;
+	b->events = *events;
+	b->state = BUS_CONNECTING;
+	b->inboxes = idmap_new();
+	b->requests = idmap_new();
+	b->reconnect_wait_ms = c->reconnect_wait / NS_PER_MS;
+	if (b->reconnect_wait_ms < 1)
+		b->reconnect_wait_ms = 1;
+	b->reconnect_wait_max_ms = c->reconnect_wait_max / NS_PER_MS;
+	b->reconnect_jitter_ms = c->reconnect_jitter / NS_PER_MS;
+	b->handoff = handoff_new(loop, on_handoff, b);
+
+	/* A unique token: the random part of a nats.c inbox name. */
+	if (natsInbox_Create(&inbox) != NATS_OK ||
+	    natsOptions_Create(&b->opts) != NATS_OK) {
+		log_errorx("nats.init", "cannot initialise nats.c: %s",
+		    nats_GetLastError(NULL));
+		natsInbox_Destroy(inbox);
+		goto fail;
+	}
+	snprintf(b->base, sizeof b->base, "_SC.%s",
+	    strchr(inbox, '.') != NULL ? strchr(inbox, '.') + 1 : inbox);
+	natsInbox_Destroy(inbox);
+	if (apply_options(b, c) == -1)
+		goto fail;
+
+	s = natsConnection_Connect(&b->nc, b->opts);
+	if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
+		log_errorx("nats.connect", "cannot start connecting: %s",
+		    nats_GetLastError(NULL));
+		goto fail;
+	}
+	if (s == NATS_OK)
+		handoff_push(b->handoff, HANDOFF_STATE, BUS_CONNECTED, NULL);
+	b->request_inbox = bus_inbox_open(b, on_reply, b, &b->request_prefix);
+	if (b->request_inbox == 0)
+		goto fail;
+	return b;
+
+fail:
+	bus_free(b);
+	return NULL;
+}
+
+struct request_list {
+	struct request **v;
+	size_t n;
+};
+
+static void
+collect_request(void *arg, uint64_t id, void *value)
+{
+	struct request_list *l = arg;
+
+	l->v[l->n++] = value;
+}
+
+void
+bus_free(struct bus *b)
+{
+	struct inbox_ref *ref, *next;
+	struct request_list pending;
+
+	if (b == NULL)
+		return;
+	if (b->nc != NULL) {
+		/* Acks and NAKs still buffered must reach the server. */
+		if (b->state == BUS_CONNECTED)
+			natsConnection_FlushTimeout(b->nc, FLUSH_AT_CLOSE_MS);
+		natsConnection_Close(b->nc);
+	}
+	/* Queued messages go back through on_handoff and are destroyed. */
+	handoff_free(b->handoff);
+	b->handoff = NULL;
+	/* Finishing a request removes it from the map: collect them first. */
+	pending.n = 0;
+	pending.v = xcalloc(idmap_count(b->requests) + 1, sizeof *pending.v);
+	idmap_foreach(b->requests, collect_request, &pending);
+	for (size_t i = 0; i < pending.n; i++)
+		request_finish(pending.v[i], NULL);
+	free(pending.v);
+	for (uint64_t id = 1; id <= b->next_inbox; id++)
+		bus_inbox_close(b, id);
+	natsConnection_Destroy(b->nc);
+	natsOptions_Destroy(b->opts);
+	for (ref = b->refs; ref != NULL; ref = next) {
+		next = ref->next;
+		free(ref);
+	}
+	idmap_free(b->inboxes);
+	idmap_free(b->requests);
+	free(b);
+}
+
+enum bus_state
+bus_state(const struct bus *b)
+{
+	return b->state;
+}
+
+uint64_t
+bus_inbox_open(struct bus *b, bus_msg_fn fn, void *arg, const char **prefix)
+{
+	struct inbox *in = xcalloc(1, sizeof *in);
+	struct inbox_ref *ref = xcalloc(1, sizeof *ref);
+	char *subject;
+	natsStatus s;
+
+	ref->bus = b;
+	ref->id = ++b->next_inbox;
+	ref->next = b->refs;
+	b->refs = ref;
+	in->fn = fn;
+	in->arg = arg;
+	in->prefix = xasprintf("%s.%" PRIu64, b->base, ref->id);
+	subject = xasprintf("%s.*", in->prefix);
+	s = natsConnection_Subscribe(&in->sub, b->nc, subject, on_nats_msg,
+	    ref);
+	/* Credits bound what arrives; nats.c must never drop any of it. */
+	if (s == NATS_OK)
+		s = natsSubscription_SetPendingLimits(in->sub, -1, -1);
+	free(subject);
+	if (s != NATS_OK) {
+		log_errorx("nats.subscribe", "cannot subscribe to an inbox: %s",
+		    nats_GetLastError(NULL));
+		natsSubscription_Destroy(in->sub);
+		free(in->prefix);
+		free(in);
+		return 0;
+	}
+	idmap_put(b->inboxes, ref->id, in);
+	*prefix = in->prefix;
+	return ref->id;
+}
+
+void
+bus_inbox_drain(struct bus *b, uint64_t id)
+{
+	struct inbox *in = idmap_get(b->inboxes, id);
+
+	if (in != NULL && natsSubscription_Drain(in->sub) != NATS_OK)
+		natsSubscription_Unsubscribe(in->sub);
+}
+
+void
+bus_inbox_close(struct bus *b, uint64_t id)
+{
+	struct inbox *in = idmap_del(b->inboxes, id);
+
+	if (in == NULL)
+		return;
+	natsSubscription_Unsubscribe(in->sub);
+	natsSubscription_Destroy(in->sub);
+	free(in->prefix);
+	free(in);
+}
+
+int
+bus_publish(struct bus *b, const char *subject, const char *reply,
+    const void *data, size_t len)
+{
+	natsStatus s;
+
+	if (reply == NULL)
+		s = natsConnection_Publish(b->nc, subject, data, (int)len);
+	else
+		s = natsConnection_PublishRequest(b->nc, subject, reply, data,
+		    (int)len);
+	if (s != NATS_OK) {
+		log_debug("nats.publish_failed", "publish to %s: %s", subject,
+		    natsStatus_GetText(s));
+		return -1;
+	}
+	return 0;
+}
+
+uint64_t
+bus_request(struct bus *b, const char *subject, const struct bus_header *hdrs,
+    size_t nhdrs, const void *data, size_t len, int64_t timeout_ns,
+    bus_reply_fn fn, void *arg)
+{
+	struct request *r;
+	natsMsg *m = NULL;
+	char reply[96];
+	natsStatus s;
+	uint64_t id = ++b->next_request;
+
+	snprintf(reply, sizeof reply, "%s.%" PRIu64, b->request_prefix, id);
+	s = natsMsg_Create(&m, subject, reply, data, (int)len);
+	for (size_t i = 0; s == NATS_OK && i < nhdrs; i++)
+		s = natsMsgHeader_Add(m, hdrs[i].name, hdrs[i].value);
+	if (s == NATS_OK)
+		s = natsConnection_PublishMsg(b->nc, m);
+	natsMsg_Destroy(m);
+	if (s != NATS_OK) {
+		log_debug("nats.request_failed", "request to %s: %s", subject,
+		    natsStatus_GetText(s));
+		return 0;
+	}
+	r = xcalloc(1, sizeof *r);
+	r->bus = b;
+	r->id = id;
+	r->fn = fn;
+	r->arg = arg;
+	ev_timer_init(&r->timer, on_request_timeout, (double)timeout_ns / 1e9,
+	    0);
+	r->timer.data = r;
+	ev_timer_start(b->loop, &r->timer);
+	idmap_put(b->requests, id, r);
+	return id;
+}
+
+void
+bus_request_cancel(struct bus *b, uint64_t id)
+{
+	struct request *r = idmap_del(b->requests, id);
+
+	if (r == NULL)
+		return;
+	ev_timer_stop(b->loop, &r->timer);
+	free(r);
+}
+
+size_t
+bus_requests_pending(const struct bus *b)
+{
+	return idmap_count(b->requests);
+}
+
+const char *
+bus_msg_header(natsMsg *msg, const char *name)
+{
+	const char *v = NULL;
+
+	if (natsMsgHeader_Get(msg, name, &v) != NATS_OK)
+		return NULL;
+	return v;
+}
+
+int
+bus_msg_status(natsMsg *msg)
+{
+	const char *v;
+
+	if (natsMsg_GetDataLength(msg) != 0 ||
+	    (v = bus_msg_header(msg, "Status")) == NULL)
+		return 0;
+	return atoi(v);
+}

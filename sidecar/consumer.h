@@ -1,0 +1,37 @@
+/*
+ * A subscription's durable pull consumer on the server: created
+ * explicitly (never by a subscribe call, which would delete it on drain),
+ * always with the full configuration, and checked against it per
+ * consumer_policy. Everything runs through asynchronous API requests; a
+ * failure is retried with backoff and reported once, not per attempt.
+ */
+#ifndef SIDECAR_CONSUMER_H
+#define SIDECAR_CONSUMER_H
+
+#include <stdbool.h>
+
+struct bus;
+struct config_subscription;
+struct ev_loop;
+
+struct consumer_events {
+	/* The consumer exists and matches the policy: pulling may start. */
+	void (*bound)(void *arg);
+	void *arg;
+};
+
+struct consumer *consumer_new(struct ev_loop *, struct bus *,
+    const struct config_subscription *, const struct consumer_events *);
+void consumer_free(struct consumer *);
+
+/* Looks the consumer up and creates, verifies or updates it. Idempotent:
+ * a check already under way is not started twice. */
+void consumer_bind(struct consumer *);
+/* The consumer was found gone or unreachable while pulling: mark it
+ * unbound and bind again. */
+void consumer_lost(struct consumer *, const char *why);
+bool consumer_is_bound(const struct consumer *);
+/* Why it is not bound, for readiness reports; NULL when bound. */
+const char *consumer_problem(const struct consumer *);
+
+#endif

@@ -1,0 +1,995 @@
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "appchan.h"
+#include "bus.h"
+#include "config.h"
+#include "consumer.h"
+#include "core.h"
+#include "delivery.h"
+#include "filters/chain.h"
+#include "frame.h"
+#include "idmap.h"
+#include "jsapi.h"
+#include "log.h"
+#include "metrics.h"
+#include "pull.h"
+#include "xmalloc.h"
+
+#define NS_PER_MS INT64_C(1000000)
+#define NS_PER_S INT64_C(1000000000)
+/* How often keep-alives and processing timeouts are checked. */
+#define TICK_S 0.25
+/* Results for deliveries given up on are recognised this long. */
+#define LATE_RESULT_WINDOW_NS (10 * 60 * NS_PER_S)
+
+typedef NatsSidecar__Channel__V1__Delivery DeliveryFrame;
+typedef NatsSidecar__Channel__V1__Result ResultFrame;
+typedef NatsSidecar__Channel__V1__Publish PublishFrame;
+typedef NatsSidecar__Channel__V1__PublishAck PublishAckFrame;
+typedef NatsSidecar__Channel__V1__Header HeaderFrame;
+
+enum outcome {
+	OUTCOME_ACKED,
+	OUTCOME_RETRIED,
+	OUTCOME_REJECTED,
+	OUTCOME_DEAD_LETTERED,
+	OUTCOME_DUPLICATE,
+	OUTCOME_TIMED_OUT,
+	OUTCOME_LATE,
+	OUTCOME_NAKED, /* returned unprocessed: app lost, drain */
+	OUTCOME_COUNT
+};
+
+static const char *const outcome_names[] = {
+	"acked", "retried", "rejected", "dead_lettered", "duplicate",
+	"timed_out", "late_result", "returned",
+};
+
+struct subscription {
+	struct core *core;
+	const struct config_subscription *cfg;
+	struct consumer *consumer;
+	struct pull *pull;
+	struct chain *chain;
+	size_t held, held_bytes; /* deliveries the sidecar holds, any state */
+	struct delivery_list queue; /* waiting for app capacity */
+	struct delivery_list all;
+	struct metric_series *outcomes[OUTCOME_COUNT];
+	struct metric_series *in_flight, *in_flight_peak, *pulls;
+	struct metric_series *processing;
+	uint64_t pulls_seen;
+};
+
+/* The core's view of one connected app. */
+struct app_state {
+	struct app *app;
+	uint64_t id;
+	uint32_t busy; /* deliveries sent and not answered */
+	struct delivery_list sent;
+	TAILQ_ENTRY(app_state) link;
+};
+
+TAILQ_HEAD(app_list, app_state);
+
+/* Deliveries given up on, oldest first, so late results are recognised
+ * for a while and then forgotten. */
+struct late_ring {
+	struct late_entry {
+		uint64_t id;
+		int64_t until;
+	} *v;
+	size_t head, n, cap;
+};
+
+/* A publish waiting for its PubAck. */
+struct publish_wait {
+	struct core *core;
+	uint64_t app_id;
+	uint64_t publish_id;
+};
+
+struct core {
+	struct ev_loop *loop;
+	const struct config *cfg;
+	struct bus *bus;
+	struct appchan *appchan;
+	struct metrics *metrics;
+	struct subscription *subs;
+	size_t nsubs;
+	struct idmap *at_app;  /* delivery id -> delivery at an app */
+	struct idmap *apps;    /* app id -> struct app_state */
+	struct app_list app_list; /* round robin: the last served goes last */
+	struct idmap *late;    /* delivery id -> its entry in late_ring */
+	struct late_ring late_ring;
+	uint64_t next_delivery;
+
+	ev_prepare turn;
+	ev_timer tick;
+	ev_signal sigterm, sigint;
+	ev_timer grace;
+	bool draining;
+	int exit_status;
+
+	struct metric_series *app_connections, *publishes_ok, *publishes_failed;
+	struct metric_series *reconnects, *late_results;
+};
+
+static int64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+static struct log_ctx
+delivery_log_ctx(const struct delivery *d)
+{
+	struct log_ctx ctx = {
+		.subscription = d->sub->cfg->name,
+		.subject = delivery_subject(d),
+		.stream_seq = d->meta.stream_seq,
+		.msg_id = delivery_msg_id(d),
+	};
+
+	return ctx;
+}
+
+/* Removes |d| from the sidecar: every filter forgets it, credits free. */
+static void
+release(struct delivery *d, enum outcome o)
+{
+	struct subscription *s = d->sub;
+
+	chain_done(s->chain, d);
+	metric_inc(s->outcomes[o]);
+	TAILQ_REMOVE(&s->all, d, all);
+	s->held--;
+	s->held_bytes -= d->size;
+	metric_set(s->in_flight, (double)s->held);
+	delivery_free(d);
+}
+
+static void
+send_ack(struct delivery *d, const char *body)
+{
+	/* A lost ack only means a redelivery, which the chain expects. */
+	bus_publish(d->sub->core->bus, delivery_reply(d), NULL, body,
+	    strlen(body));
+}
+
+static void
+send_nak(struct delivery *d, int64_t delay_ns)
+{
+	char body[64];
+
+	if (delay_ns > 0)
+		snprintf(body, sizeof body, "-NAK {\"delay\":%" PRId64 "}",
+		    delay_ns);
+	else
+		snprintf(body, sizeof body, "-NAK");
+	send_ack(d, body);
+}
+
+/* Carries a final verdict out and lets the delivery go. */
+static void
+settle(struct delivery *d, struct filter_verdict v, enum outcome o)
+{
+	struct subscription *s = d->sub;
+	struct log_ctx ctx = delivery_log_ctx(d);
+	int64_t delay;
+
+	d->state = DELIVERY_SETTLED;
+	switch (v.action) {
+	case FILTER_ACK:
+		send_ack(d, "+ACK");
+		break;
+	case FILTER_RETRY:
+		/* A failure is never NAKed without a delay: plain NAKs burn
+		 * through the attempts in milliseconds. */
+		delay = v.delay_ns > 0 ? v.delay_ns : s->cfg->retry_delay;
+		if (delay > s->cfg->max_retry_delay)
+			delay = s->cfg->max_retry_delay;
+		send_nak(d, delay);
+		log_emit(LOG_LEVEL_DEBUG, &ctx, "delivery.retry",
+		    "attempt %" PRIu64 " failed (%s), retry in %" PRId64 " ms",
+		    d->meta.num_delivered, v.text != NULL ? v.text : "no reason",
+		    delay / NS_PER_MS);
+		break;
+	case FILTER_DEAD_LETTER:
+		/* No dead-letter stage configured: keep the message, as late
+		 * as the configuration allows, rather than lose it. */
+		send_nak(d, s->cfg->max_retry_delay);
+		log_emit(LOG_LEVEL_WARN, &ctx, "delivery.dead_letter_unset",
+		    "%s (%s): no dead-letter filter configured, kept and "
+		    "retried in %" PRId64 " s",
+		    filter_reason_name(v.reason),
+		    v.text != NULL ? v.text : "no reason",
+		    s->cfg->max_retry_delay / NS_PER_S);
+		break;
+	case FILTER_DELIVER:
+	case FILTER_HOLD:
+		fatalx("settle: verdict %d is not final", (int)v.action);
+	}
+	release(d, o);
+}
+
+static enum outcome
+outcome_of(struct filter_verdict v, enum outcome if_ack)
+{
+	switch (v.action) {
+	case FILTER_ACK:
+		return if_ack;
+	case FILTER_RETRY:
+		return OUTCOME_RETRIED;
+	case FILTER_DEAD_LETTER:
+		return v.reason == FILTER_REASON_REJECTED
+		    ? OUTCOME_REJECTED
+		    : OUTCOME_DEAD_LETTERED;
+	default:
+		return OUTCOME_NAKED;
+	}
+}
+
+/* Inbound verdict: queue for an app, or settle at once. */
+static void
+inbound(struct delivery *d, struct filter_verdict v)
+{
+	struct subscription *s = d->sub;
+
+	if (v.action == FILTER_HOLD)
+		return;
+	if (v.action != FILTER_DELIVER) {
+		settle(d, v, outcome_of(v, OUTCOME_DUPLICATE));
+		return;
+	}
+	if (s->core->draining) {
+		/* Prefetched and not delivered: straight back, no delay. */
+		send_nak(d, 0);
+		release(d, OUTCOME_NAKED);
+		return;
+	}
+	d->state = DELIVERY_QUEUED;
+	TAILQ_INSERT_TAIL(&s->queue, d, entry);
+}
+
+static void
+on_inbound_done(void *arg, struct delivery *d, struct filter_verdict v)
+{
+	inbound(d, v);
+}
+
+static void
+outcome(struct delivery *d, struct filter_verdict v, enum outcome o)
+{
+	v = chain_result(d->sub->chain, d, v, now_ns());
+	if (v.action != FILTER_HOLD)
+		settle(d, v, outcome_of(v, o));
+}
+
+static void
+on_outcome_done(void *arg, struct delivery *d, struct filter_verdict v)
+{
+	settle(d, v, outcome_of(v, OUTCOME_ACKED));
+}
+
+static void
+on_pull_message(void *arg, natsMsg *msg)
+{
+	struct subscription *s = arg;
+	struct delivery *d;
+
+	if ((d = delivery_new(msg, s)) == NULL) {
+		log_warnx("pull.bad_message",
+		    "subscription %s: a message without a JetStream ack "
+		    "subject, dropped",
+		    s->cfg->name);
+		return;
+	}
+	d->id = ++s->core->next_delivery;
+	d->keepalive_at = now_ns() + s->cfg->ack_wait / 2;
+	TAILQ_INSERT_TAIL(&s->all, d, all);
+	s->held++;
+	s->held_bytes += d->size;
+	metric_set(s->in_flight, (double)s->held);
+	if ((double)s->held > metric_value(s->in_flight_peak))
+		metric_set(s->in_flight_peak, (double)s->held);
+	d->chain_pos = 0;
+	inbound(d, chain_deliver(s->chain, d, now_ns()));
+}
+
+static void
+on_pull_lost(void *arg, const char *why)
+{
+	struct subscription *s = arg;
+
+	consumer_lost(s->consumer, why);
+}
+
+static void
+on_consumer_bound(void *arg)
+{
+	struct subscription *s = arg;
+
+	if (s->core->draining || pull_start(s->pull) == -1)
+		return;
+	pull_refill(s->pull, s->held, s->held_bytes);
+}
+
+/* The version is the subject's last token when it looks like "v2". */
+static const char *
+schema_version(const char *subject)
+{
+	const char *last = strrchr(subject, '.');
+
+	last = last != NULL ? last + 1 : subject;
+	if (last[0] == 'v' && last[1] >= '0' && last[1] <= '9' &&
+	    strspn(last + 1, "0123456789") == strlen(last + 1))
+		return last;
+	return "";
+}
+
+/* Sends |d| to |a|; returns 0, or -1 when it cannot fit the app's frame
+ * limit (nothing was sent). */
+static int
+send_delivery(struct app_state *a, struct delivery *d)
+{
+	DeliveryFrame f = NATS_SIDECAR__CHANNEL__V1__DELIVERY__INIT;
+	const struct config_subscription *c = d->sub->cfg;
+	HeaderFrame *hv = NULL, **hp = NULL;
+	const char **keys = NULL;
+	int nkeys = 0, r;
+	size_t nh = 0, len;
+	const char *v;
+
+	if (natsMsgHeader_Keys(d->msg, &keys, &nkeys) == NATS_OK &&
+	    nkeys > 0) {
+		size_t cap = 0;
+
+		for (int i = 0; i < nkeys; i++) {
+			const char **vals = NULL;
+			int nvals = 0;
+
+			natsMsgHeader_Values(d->msg, keys[i], &vals, &nvals);
+			if (nh + (size_t)nvals > cap) {
+				cap = (nh + (size_t)nvals) * 2;
+				hv = xreallocarray(hv, cap, sizeof *hv);
+			}
+			for (int j = 0; j < nvals; j++) {
+				nats_sidecar__channel__v1__header__init(&hv[nh]);
+				hv[nh].name = (char *)keys[i];
+				hv[nh].value = (char *)vals[j];
+				nh++;
+			}
+			free(vals);
+		}
+		hp = xcalloc(nh + 1, sizeof *hp);
+		for (size_t i = 0; i < nh; i++)
+			hp[i] = &hv[i];
+	}
+	f.id = d->id;
+	f.subscription = c->name;
+	f.subject = (char *)delivery_subject(d);
+	f.n_headers = nh;
+	f.headers = hp;
+	f.payload.data = (uint8_t *)delivery_payload(d, &len);
+	f.payload.len = len;
+	v = delivery_header(d, "Content-Type");
+	f.content_type = (char *)(v != NULL ? v : c->content_type);
+	f.schema_version = (char *)schema_version(f.subject);
+	f.attempt = (uint32_t)d->meta.num_delivered;
+	f.stream_sequence = d->meta.stream_seq;
+	f.stream = d->meta.stream;
+	f.published_at_ns = d->meta.timestamp_ns;
+	f.processing_timeout_ms = (uint32_t)(c->processing_timeout / NS_PER_MS);
+	v = delivery_msg_id(d);
+	f.message_id = (char *)(v != NULL ? v : "");
+	v = delivery_header(d, "traceparent");
+	f.traceparent = (char *)(v != NULL ? v : "");
+	v = delivery_header(d, "tracestate");
+	f.tracestate = (char *)(v != NULL ? v : "");
+	r = appchan_send_delivery(a->app, &f);
+	free(hp);
+	free(hv);
+	free(keys);
+	return r;
+}
+
+/* Picks the next app, round robin, with free capacity serving |s|. */
+static struct app_state *
+free_app(struct core *c, struct subscription *s)
+{
+	struct app_state *a;
+
+	TAILQ_FOREACH(a, &c->app_list, link)
+	{
+		if (a->busy < app_capacity(a->app) &&
+		    app_serves(a->app, s->cfg->name)) {
+			TAILQ_REMOVE(&c->app_list, a, link);
+			TAILQ_INSERT_TAIL(&c->app_list, a, link);
+			return a;
+		}
+	}
+	return NULL;
+}
+
+static void
+dispatch(struct core *c, struct subscription *s, int64_t now)
+{
+	struct delivery *d;
+	struct app_state *a;
+
+	while ((d = TAILQ_FIRST(&s->queue)) != NULL &&
+	    (a = free_app(c, s)) != NULL) {
+		TAILQ_REMOVE(&s->queue, d, entry);
+		if (send_delivery(a, d) == -1) {
+			struct filter_verdict v = { .action = FILTER_DEAD_LETTER,
+				.reason = FILTER_REASON_TOO_LARGE,
+				.text = "larger than the app's frame limit" };
+
+			d->state = DELIVERY_OUTCOME;
+			outcome(d, v, OUTCOME_DEAD_LETTERED);
+			continue;
+		}
+		d->state = DELIVERY_AT_APP;
+		d->app = a;
+		d->sent_at = now;
+		d->deadline = now + s->cfg->processing_timeout;
+		a->busy++;
+		TAILQ_INSERT_TAIL(&a->sent, d, entry);
+		idmap_put(c->at_app, d->id, d);
+	}
+}
+
+/* Takes |d| back from its app (answered, timed out or app gone). */
+static void
+take_back(struct core *c, struct delivery *d)
+{
+	struct app_state *a = d->app;
+
+	TAILQ_REMOVE(&a->sent, d, entry);
+	a->busy--;
+	d->app = NULL;
+	idmap_del(c->at_app, d->id);
+}
+
+static void
+remember_late(struct core *c, uint64_t id)
+{
+	struct late_ring *r = &c->late_ring;
+	int64_t now = now_ns();
+
+	/* Forget the expired ones first, from the oldest. */
+	while (r->n > 0 && r->v[r->head].until <= now) {
+		idmap_del(c->late, r->v[r->head].id);
+		r->head = (r->head + 1) % r->cap;
+		r->n--;
+	}
+	if (r->n == r->cap) {
+		size_t cap = r->cap == 0 ? 64 : r->cap * 2;
+		struct late_entry *v = xcalloc(cap, sizeof *v);
+
+		for (size_t i = 0; i < r->n; i++)
+			v[i] = r->v[(r->head + i) % r->cap];
+		free(r->v);
+		r->v = v;
+		r->cap = cap;
+		r->head = 0;
+	}
+	r->v[(r->head + r->n) % r->cap] =
+	    (struct late_entry){ id, now + LATE_RESULT_WINDOW_NS };
+	r->n++;
+	idmap_put(c->late, id, c);
+}
+
+static void
+on_result(void *arg, struct app *app, const ResultFrame *r)
+{
+	struct core *c = arg;
+	struct delivery *d = idmap_get(c->at_app, r->id);
+	struct filter_verdict v = { .action = FILTER_ACK };
+	int64_t now = now_ns(), cap;
+
+	if (d == NULL || ((struct app_state *)d->app)->app != app) {
+		if (idmap_get(c->late, r->id) != NULL) {
+			metric_inc(c->late_results);
+			return;
+		}
+		appchan_send_error(app,
+		    NATS_SIDECAR__CHANNEL__V1__ERROR__CODE__UNKNOWN_ID,
+		    "no delivery with this id is at this connection", r->id,
+		    false);
+		return;
+	}
+	switch (r->outcome) {
+	case NATS_SIDECAR__CHANNEL__V1__RESULT__OUTCOME__IN_PROGRESS:
+		cap = d->sent_at + d->sub->cfg->processing_timeout_max;
+		d->deadline = now + d->sub->cfg->processing_timeout;
+		if (d->deadline > cap)
+			d->deadline = cap;
+		return;
+	case NATS_SIDECAR__CHANNEL__V1__RESULT__OUTCOME__RETRY:
+		v.action = FILTER_RETRY;
+		v.delay_ns = (int64_t)r->retry_delay_ms * NS_PER_MS;
+		v.text = delivery_set_text(d, r->reason);
+		break;
+	case NATS_SIDECAR__CHANNEL__V1__RESULT__OUTCOME__REJECT:
+		v.action = FILTER_DEAD_LETTER;
+		v.reason = FILTER_REASON_REJECTED;
+		v.text = delivery_set_text(d, r->reason);
+		break;
+	default:
+		break;
+	}
+	metric_observe(d->sub->processing, (double)(now - d->sent_at) / 1e9);
+	take_back(c, d);
+	d->state = DELIVERY_OUTCOME;
+	outcome(d, v, OUTCOME_ACKED);
+}
+
+static void
+on_app_ready(void *arg, struct app *app)
+{
+	struct core *c = arg;
+	struct app_state *a = xcalloc(1, sizeof *a);
+
+	a->app = app;
+	a->id = app_id(app);
+	TAILQ_INIT(&a->sent);
+	app_set_data(app, a);
+	idmap_put(c->apps, a->id, a);
+	TAILQ_INSERT_TAIL(&c->app_list, a, link);
+	metric_set(c->app_connections, (double)idmap_count(c->apps));
+	log_info("app.connected", "app %" PRIu64 " (%s) connected, capacity %u",
+	    a->id, app_name(app), app_capacity(app));
+}
+
+/* Its deliveries go back to JetStream at once, for another app. */
+static void
+on_app_gone(void *arg, struct app *app)
+{
+	struct core *c = arg;
+	struct app_state *a = app_data(app);
+	struct delivery *d;
+	unsigned n = 0;
+
+	if (a == NULL)
+		return;
+	while ((d = TAILQ_FIRST(&a->sent)) != NULL) {
+		take_back(c, d);
+		remember_late(c, d->id);
+		send_nak(d, 0);
+		release(d, OUTCOME_NAKED);
+		n++;
+	}
+	idmap_del(c->apps, a->id);
+	TAILQ_REMOVE(&c->app_list, a, link);
+	metric_set(c->app_connections, (double)idmap_count(c->apps));
+	log_info("app.disconnected",
+	    "app %" PRIu64 " (%s) gone, %u deliveries returned", a->id,
+	    app_name(app), n);
+	free(a);
+}
+
+static void
+publish_answer(struct core *c, uint64_t app_id, uint64_t publish_id,
+    const PublishAckFrame *tmpl)
+{
+	PublishAckFrame pa = *tmpl;
+	struct app_state *a = idmap_get(c->apps, app_id);
+
+	pa.id = publish_id;
+	if (pa.status == NATS_SIDECAR__CHANNEL__V1__PUBLISH_ACK__STATUS__OK)
+		metric_inc(c->publishes_ok);
+	else
+		metric_inc(c->publishes_failed);
+	if (a != NULL)
+		appchan_send_publish_ack(a->app, &pa);
+}
+
+static void
+on_pub_ack(void *arg, natsMsg *reply)
+{
+	struct publish_wait *w = arg;
+	PublishAckFrame pa = NATS_SIDECAR__CHANNEL__V1__PUBLISH_ACK__INIT;
+	struct jsapi_pub_ack ack;
+	struct jsapi_error e;
+	int r;
+
+	if (reply == NULL) {
+		pa.status = NATS_SIDECAR__CHANNEL__V1__PUBLISH_ACK__STATUS__TIMEOUT;
+		pa.error = "no PubAck in time; the message may have been stored";
+	} else if (bus_msg_status(reply) == 503) {
+		pa.status =
+		    NATS_SIDECAR__CHANNEL__V1__PUBLISH_ACK__STATUS__NO_STREAM;
+		pa.error = "no stream captures this subject";
+	} else if ((r = jsapi_pub_ack(natsMsg_GetData(reply),
+			(size_t)natsMsg_GetDataLength(reply), &ack, &e)) ==
+	    0) {
+		pa.status = NATS_SIDECAR__CHANNEL__V1__PUBLISH_ACK__STATUS__OK;
+		pa.stream = ack.stream;
+		pa.sequence = ack.seq;
+		pa.duplicate = ack.duplicate;
+	} else {
+		pa.status =
+		    NATS_SIDECAR__CHANNEL__V1__PUBLISH_ACK__STATUS__REJECTED;
+		pa.error = r == 1 ? e.description : "unreadable PubAck";
+	}
+	publish_answer(w->core, w->app_id, w->publish_id, &pa);
+	natsMsg_Destroy(reply);
+	free(w);
+}
+
+static void
+on_publish(void *arg, struct app *app, const PublishFrame *p)
+{
+	struct core *c = arg;
+	const struct config_nats *nc = &c->cfg->nats;
+	PublishAckFrame pa = NATS_SIDECAR__CHANNEL__V1__PUBLISH_ACK__INIT;
+	struct bus_header *h = xcalloc(p->n_headers + 3, sizeof *h);
+	struct publish_wait *w;
+	size_t nh = 0;
+
+	if (bus_state(c->bus) != BUS_CONNECTED) {
+		pa.status =
+		    NATS_SIDECAR__CHANNEL__V1__PUBLISH_ACK__STATUS__NOT_CONNECTED;
+		pa.error = "NATS is not reachable now; nothing was sent";
+	} else if ((int64_t)bus_requests_pending(c->bus) >=
+	    nc->publish_max_pending) {
+		pa.status =
+		    NATS_SIDECAR__CHANNEL__V1__PUBLISH_ACK__STATUS__REJECTED;
+		pa.error = "too many publishes wait for a PubAck; try again";
+	}
+	if (pa.status != 0) {
+		publish_answer(c, app_id(app), p->id, &pa);
+		free(h);
+		return;
+	}
+	for (size_t i = 0; i < p->n_headers; i++)
+		h[nh++] = (struct bus_header){ p->headers[i]->name,
+			p->headers[i]->value };
+	if (p->message_id[0] != '\0')
+		h[nh++] = (struct bus_header){ "Nats-Msg-Id", p->message_id };
+	if (p->traceparent[0] != '\0')
+		h[nh++] = (struct bus_header){ "traceparent", p->traceparent };
+	if (p->tracestate[0] != '\0')
+		h[nh++] = (struct bus_header){ "tracestate", p->tracestate };
+	w = xcalloc(1, sizeof *w);
+	w->core = c;
+	w->app_id = app_id(app);
+	w->publish_id = p->id;
+	if (bus_request(c->bus, p->subject, h, nh, p->payload.data,
+		p->payload.len, nc->publish_timeout, on_pub_ack, w) == 0) {
+		pa.status = NATS_SIDECAR__CHANNEL__V1__PUBLISH_ACK__STATUS__INVALID;
+		pa.error = "the message could not be sent (invalid subject or "
+			   "headers, or the connection buffer is full)";
+		publish_answer(c, w->app_id, p->id, &pa);
+		free(w);
+	}
+	free(h);
+}
+
+static void
+on_bus_state(void *arg, enum bus_state state)
+{
+	struct core *c = arg;
+
+	if (state != BUS_CONNECTED)
+		return;
+	metric_inc(c->reconnects);
+	/* Pull requests of the old connection are gone with it. */
+	for (size_t i = 0; i < c->nsubs; i++) {
+		struct subscription *s = &c->subs[i];
+
+		if (consumer_is_bound(s->consumer))
+			pull_reset(s->pull);
+		else
+			consumer_bind(s->consumer);
+	}
+}
+
+/* Keep-alives, processing timeouts, the late-result window. */
+static void
+on_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct core *c = w->data;
+	int64_t now = now_ns();
+
+	for (size_t i = 0; i < c->nsubs; i++) {
+		struct subscription *s = &c->subs[i];
+		struct delivery *d, *next;
+
+		for (d = TAILQ_FIRST(&s->all); d != NULL; d = next) {
+			next = TAILQ_NEXT(d, all);
+			if (d->state == DELIVERY_AT_APP && now >= d->deadline) {
+				struct filter_verdict v = {
+					.action = FILTER_RETRY,
+					.text = "processing timeout",
+				};
+
+				take_back(c, d);
+				remember_late(c, d->id);
+				d->state = DELIVERY_OUTCOME;
+				outcome(d, v, OUTCOME_TIMED_OUT);
+				continue;
+			}
+			if (now >= d->keepalive_at) {
+				send_ack(d, "+WPI");
+				d->keepalive_at = now + s->cfg->ack_wait / 2;
+			}
+		}
+	}
+}
+
+static bool
+drained(const struct core *c)
+{
+	for (size_t i = 0; i < c->nsubs; i++) {
+		if (c->subs[i].held > 0)
+			return false;
+	}
+	return true;
+}
+
+/* Once per loop turn: batched filter work, dispatch, credits, output. */
+static void
+on_turn(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct core *c = w->data;
+	int64_t now = now_ns();
+
+	for (size_t i = 0; i < c->nsubs; i++) {
+		struct subscription *s = &c->subs[i];
+		struct pull_stats st;
+
+		chain_turn(s->chain, now);
+		dispatch(c, s, now);
+		pull_refill(s->pull, s->held, s->held_bytes);
+		pull_stats(s->pull, &st);
+		if (st.requests > s->pulls_seen) {
+			metric_add(s->pulls, (double)(st.requests - s->pulls_seen));
+			s->pulls_seen = st.requests;
+		}
+	}
+	appchan_flush(c->appchan);
+	if (c->draining && drained(c))
+		ev_break(loop, EVBREAK_ALL);
+}
+
+/* Grace over: what apps still hold goes back unacked. */
+static void
+on_grace(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct core *c = w->data;
+
+	log_warnx("drain.grace_over",
+	    "shutdown grace over, returning what apps still hold");
+	for (size_t i = 0; i < c->nsubs; i++) {
+		struct subscription *s = &c->subs[i];
+		struct delivery *d, *next;
+
+		for (d = TAILQ_FIRST(&s->all); d != NULL; d = next) {
+			next = TAILQ_NEXT(d, all);
+			if (d->state == DELIVERY_AT_APP)
+				take_back(c, d);
+			if (d->state == DELIVERY_QUEUED)
+				TAILQ_REMOVE(&s->queue, d, entry);
+			send_nak(d, 0);
+			release(d, OUTCOME_NAKED);
+		}
+	}
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void
+on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct core *c = w->data;
+
+	if (c->draining) {
+		/* A second signal: out now; nothing unanswered is acked. */
+		log_warnx("drain.abort", "second signal, exiting at once");
+		_exit(128 + w->signum);
+	}
+	c->draining = true;
+	log_info("drain.start", "signal %d: draining within %" PRId64 " ms",
+	    w->signum, c->cfg->shutdown_grace / NS_PER_MS);
+	for (size_t i = 0; i < c->nsubs; i++) {
+		struct subscription *s = &c->subs[i];
+		struct delivery *d;
+
+		pull_stop(s->pull);
+		while ((d = TAILQ_FIRST(&s->queue)) != NULL) {
+			TAILQ_REMOVE(&s->queue, d, entry);
+			send_nak(d, 0);
+			release(d, OUTCOME_NAKED);
+		}
+	}
+	appchan_drain(c->appchan, (uint32_t)(c->cfg->shutdown_grace / NS_PER_MS));
+	ev_timer_set(&c->grace, (double)c->cfg->shutdown_grace / 1e9, 0);
+	ev_timer_start(loop, &c->grace);
+}
+
+static void
+register_metrics(struct core *c, struct subscription *s)
+{
+	static const char *const sub_label[] = { "subscription", NULL };
+	static const char *const outcome_labels[] = { "subscription",
+		"outcome", NULL };
+	static const double seconds[] = { 0.001, 0.005, 0.01, 0.05, 0.1, 0.5,
+		1, 5, 10, 30, 60 };
+	const char *name[] = { s->cfg->name, NULL };
+	struct metric *m;
+
+	m = metrics_counter(c->metrics, "nats_sidecar_deliveries_total",
+	    "Deliveries by how they ended.", outcome_labels);
+	for (int o = 0; o < OUTCOME_COUNT; o++) {
+		const char *v[] = { s->cfg->name, outcome_names[o], NULL };
+
+		s->outcomes[o] = metric_series(m, v);
+	}
+	s->in_flight = metric_series(metrics_gauge(c->metrics,
+					 "nats_sidecar_in_flight",
+					 "Deliveries the sidecar holds now.",
+					 sub_label),
+	    name);
+	s->in_flight_peak = metric_series(
+	    metrics_gauge(c->metrics, "nats_sidecar_in_flight_peak",
+		"The most deliveries held at once since start.", sub_label),
+	    name);
+	s->pulls = metric_series(metrics_counter(c->metrics,
+				     "nats_sidecar_pull_requests_total",
+				     "Pull requests sent.", sub_label),
+	    name);
+	s->processing = metric_series(
+	    metrics_histogram(c->metrics,
+		"nats_sidecar_app_processing_seconds",
+		"Time from delivery to the app's result.", sub_label, seconds,
+		sizeof seconds / sizeof seconds[0]),
+	    name);
+}
+
+struct core *
+core_new(struct ev_loop *loop, const struct config *cfg)
+{
+	struct core *c = xcalloc(1, sizeof *c);
+	struct bus_events bev = { on_bus_state, c };
+	struct appchan_events aev = { on_app_ready, on_result, on_publish,
+		on_app_gone, c };
+	struct chain_events cev = { on_inbound_done, on_outcome_done, c };
+
+	c->loop = loop;
+	c->cfg = cfg;
+	c->metrics = metrics_new();
+	c->at_app = idmap_new();
+	c->apps = idmap_new();
+	c->late = idmap_new();
+	TAILQ_INIT(&c->app_list);
+	c->app_connections = metric_series(metrics_gauge(c->metrics,
+		"nats_sidecar_app_connections", "Apps connected now.", NULL),
+	    NULL);
+	c->publishes_ok = metric_series(metrics_counter(c->metrics,
+		"nats_sidecar_publishes_ok_total",
+		"Publishes from apps stored by JetStream.", NULL), NULL);
+	c->publishes_failed = metric_series(metrics_counter(c->metrics,
+		"nats_sidecar_publishes_failed_total",
+		"Publishes from apps that failed.", NULL), NULL);
+	c->reconnects = metric_series(metrics_counter(c->metrics,
+		"nats_sidecar_nats_connects_total",
+		"Connections and reconnections to NATS.", NULL), NULL);
+	c->late_results = metric_series(metrics_counter(c->metrics,
+		"nats_sidecar_late_results_total",
+		"Results for deliveries already given up on.", NULL), NULL);
+
+	if ((c->bus = bus_new(loop, &cfg->nats, &bev)) == NULL)
+		goto fail;
+	if ((c->appchan = appchan_new(loop, &cfg->app, cfg->instance_id,
+		 &aev)) == NULL)
+		goto fail;
+	c->nsubs = cfg->subscriptions.n;
+	c->subs = xcalloc(c->nsubs, sizeof *c->subs);
+	for (size_t i = 0; i < c->nsubs; i++) {
+		struct subscription *s = &c->subs[i];
+		struct consumer_events coev = { on_consumer_bound, s };
+		struct pull_events pev = { on_pull_message, on_pull_lost, s };
+
+		s->core = c;
+		s->cfg = config_subscription(cfg, i);
+		TAILQ_INIT(&s->queue);
+		TAILQ_INIT(&s->all);
+		register_metrics(c, s);
+		s->chain = chain_new(&s->cfg->filters, s->cfg->name, c->metrics,
+		    &cev);
+		if (s->chain == NULL)
+			goto fail;
+		s->consumer = consumer_new(loop, c->bus, s->cfg, &coev);
+		s->pull = pull_new(loop, c->bus, s->cfg, &pev);
+	}
+
+	ev_prepare_init(&c->turn, on_turn);
+	c->turn.data = c;
+	ev_prepare_start(loop, &c->turn);
+	ev_timer_init(&c->tick, on_tick, TICK_S, TICK_S);
+	c->tick.data = c;
+	ev_timer_start(loop, &c->tick);
+	ev_timer_init(&c->grace, on_grace, 0, 0);
+	c->grace.data = c;
+	ev_signal_init(&c->sigterm, on_signal, SIGTERM);
+	c->sigterm.data = c;
+	ev_signal_start(loop, &c->sigterm);
+	ev_signal_init(&c->sigint, on_signal, SIGINT);
+	c->sigint.data = c;
+	ev_signal_start(loop, &c->sigint);
+	return c;
+
+fail:
+	core_free(c);
+	return NULL;
+}
+
+int
+core_run(struct core *c)
+{
+	for (size_t i = 0; i < c->nsubs; i++)
+		consumer_bind(c->subs[i].consumer);
+	log_info("sidecar.started", "nats-sidecar %s serving %zu "
+	    "subscription(s) on %s", PACKAGE_VERSION, c->nsubs,
+	    c->cfg->app.socket);
+	ev_run(c->loop, 0);
+	log_info("drain.done", "drained, exiting");
+	return c->exit_status;
+}
+
+static void
+free_app_state(void *arg, uint64_t id, void *value)
+{
+	free(value);
+}
+
+void
+core_free(struct core *c)
+{
+	if (c == NULL)
+		return;
+	ev_prepare_stop(c->loop, &c->turn);
+	ev_timer_stop(c->loop, &c->tick);
+	ev_timer_stop(c->loop, &c->grace);
+	ev_signal_stop(c->loop, &c->sigterm);
+	ev_signal_stop(c->loop, &c->sigint);
+	for (size_t i = 0; i < c->nsubs; i++) {
+		struct subscription *s = &c->subs[i];
+		struct delivery *d;
+
+		/* Whatever is left goes back unacked. */
+		while ((d = TAILQ_FIRST(&s->all)) != NULL) {
+			if (d->state == DELIVERY_AT_APP)
+				take_back(c, d);
+			send_nak(d, 0);
+			release(d, OUTCOME_NAKED);
+		}
+		pull_free(s->pull);
+		consumer_free(s->consumer);
+		chain_free(s->chain);
+	}
+	appchan_free(c->appchan);
+	/* Flushes every ack and NAK still buffered. */
+	bus_free(c->bus);
+	free(c->subs);
+	idmap_foreach(c->apps, free_app_state, NULL);
+	idmap_free(c->apps);
+	idmap_free(c->at_app);
+	idmap_free(c->late);
+	free(c->late_ring.v);
+	metrics_free(c->metrics);
+	free(c);
+}

@@ -1,0 +1,141 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "delivery.h"
+#include "xmalloc.h"
+
+/* Splits |s| at dots into at most |max| tokens; returns how many. */
+static int
+split_tokens(char *s, char **tok, int max)
+{
+	int n = 0;
+
+	while (n < max) {
+		tok[n++] = s;
+		if ((s = strchr(s, '.')) == NULL)
+			break;
+		*s++ = '\0';
+	}
+	return s == NULL ? n : max + 1;
+}
+
+static int
+parse_u64(const char *s, uint64_t *v)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	*v = strtoull(s, &end, 10);
+	return *end == '\0' ? 0 : -1;
+}
+
+int
+delivery_parse_reply(const char *reply, struct delivery_meta *m)
+{
+	char buf[512], *t[13];
+	uint64_t ts;
+	int n, i;
+
+	if (reply == NULL || strlen(reply) >= sizeof buf)
+		return -1;
+	strcpy(buf, reply);
+	n = split_tokens(buf, t, 12);
+	if (n > 12 || strcmp(t[0], "$JS") != 0 || strcmp(t[1], "ACK") != 0)
+		return -1;
+	/*
+	 * 9 tokens (2.9): $JS.ACK.stream.consumer.delivered.sseq.cseq.ts.pending
+	 * 11/12 (2.10+): $JS.ACK.domain.account_hash.stream... [.random]
+	 */
+	if (n == 9)
+		i = 2;
+	else if (n == 11 || n == 12)
+		i = 4;
+	else
+		return -1;
+	if (strlen(t[i]) >= sizeof m->stream ||
+	    strlen(t[i + 1]) >= sizeof m->consumer)
+		return -1;
+	strcpy(m->stream, t[i]);
+	strcpy(m->consumer, t[i + 1]);
+	if (parse_u64(t[i + 2], &m->num_delivered) == -1 ||
+	    parse_u64(t[i + 3], &m->stream_seq) == -1 ||
+	    parse_u64(t[i + 4], &m->consumer_seq) == -1 ||
+	    parse_u64(t[i + 5], &ts) == -1 ||
+	    parse_u64(t[i + 6], &m->num_pending) == -1 ||
+	    ts > INT64_MAX)
+		return -1;
+	m->timestamp_ns = (int64_t)ts;
+	return 0;
+}
+
+struct delivery *
+delivery_new(natsMsg *msg, struct subscription *sub)
+{
+	struct delivery *d = xcalloc(1, sizeof *d);
+
+	if (delivery_parse_reply(natsMsg_GetReply(msg), &d->meta) == -1) {
+		natsMsg_Destroy(msg);
+		free(d);
+		return NULL;
+	}
+	d->msg = msg;
+	d->sub = sub;
+	d->size = (size_t)natsMsg_GetDataLength(msg) +
+	    strlen(natsMsg_GetSubject(msg));
+	d->state = DELIVERY_CHAIN;
+	return d;
+}
+
+void
+delivery_free(struct delivery *d)
+{
+	if (d == NULL)
+		return;
+	natsMsg_Destroy(d->msg);
+	free(d->text);
+	free(d);
+}
+
+const char *
+delivery_subject(const struct delivery *d)
+{
+	return natsMsg_GetSubject(d->msg);
+}
+
+const char *
+delivery_reply(const struct delivery *d)
+{
+	return natsMsg_GetReply(d->msg);
+}
+
+const char *
+delivery_header(const struct delivery *d, const char *name)
+{
+	const char *v = NULL;
+
+	if (natsMsgHeader_Get(d->msg, name, &v) != NATS_OK)
+		return NULL;
+	return v;
+}
+
+const void *
+delivery_payload(const struct delivery *d, size_t *len)
+{
+	*len = (size_t)natsMsg_GetDataLength(d->msg);
+	return natsMsg_GetData(d->msg);
+}
+
+const char *
+delivery_msg_id(const struct delivery *d)
+{
+	return delivery_header(d, "Nats-Msg-Id");
+}
+
+const char *
+delivery_set_text(struct delivery *d, const char *text)
+{
+	free(d->text);
+	d->text = xstrdup(text);
+	return d->text;
+}

@@ -1,0 +1,349 @@
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ev.h>
+
+#include "bus.h"
+#include "config.h"
+#include "jsapi.h"
+#include "log.h"
+#include "pull.h"
+#include "xmalloc.h"
+
+/* Requests alive at once: enough to keep the pipe full, far below the
+ * consumer's max_waiting shared by every pod. */
+#define PULL_MAX_LIVE 4
+/* After the server refused a request, wait this long before the next. */
+#define PULL_PAUSE_S 1.0
+
+struct request {
+	uint64_t id;
+	int64_t batch;
+	int64_t max_bytes; /* 0: unlimited */
+	ev_tstamp deadline;
+};
+
+struct pull {
+	struct ev_loop *loop;
+	struct bus *bus;
+	const struct config_subscription *sub;
+	struct pull_events events;
+	char subject[256]; /* $JS.API.CONSUMER.MSG.NEXT.<stream>.<durable> */
+
+	uint64_t inbox;
+	uint64_t drained_inbox; /* stopped, still delivering its last ones */
+	const char *prefix;
+	bool running;
+	struct request live[PULL_MAX_LIVE];
+	size_t nlive;
+	uint64_t next_id;
+	int64_t outstanding;
+	int64_t outstanding_bytes;
+	bool oversize; /* a message larger than max_bytes waits: let it in */
+	ev_tstamp paused_until;
+	ev_tstamp last_activity;
+	ev_timer watchdog;
+	size_t held, held_bytes;
+	char *problem; /* last refusal logged, to log each kind once */
+	struct pull_stats stats;
+};
+
+static void
+pull_problem(struct pull *p, const char *why)
+{
+	if (p->problem != NULL && strcmp(p->problem, why) == 0)
+		return;
+	log_warnx("pull.refused", "subscription %s: %s", p->sub->name, why);
+	free(p->problem);
+	p->problem = xstrdup(why);
+}
+
+/* What live requests could still bring bounds what is outstanding. */
+static void
+cap_outstanding(struct pull *p)
+{
+	int64_t msgs = 0, bytes = 0;
+	bool unlimited = false;
+
+	for (size_t i = 0; i < p->nlive; i++) {
+		msgs += p->live[i].batch;
+		bytes += p->live[i].max_bytes;
+		unlimited = unlimited || p->live[i].max_bytes == 0;
+	}
+	if (p->outstanding > msgs)
+		p->outstanding = msgs;
+	if (!unlimited && p->outstanding_bytes > bytes)
+		p->outstanding_bytes = bytes;
+	if (p->nlive == 0)
+		p->outstanding_bytes = 0;
+}
+
+static void
+end_request(struct pull *p, size_t i, int64_t unfilled, int64_t unfilled_bytes)
+{
+	p->outstanding -= unfilled;
+	p->outstanding_bytes -= unfilled_bytes;
+	if (p->outstanding < 0)
+		p->outstanding = 0;
+	if (p->outstanding_bytes < 0)
+		p->outstanding_bytes = 0;
+	p->live[i] = p->live[--p->nlive];
+	cap_outstanding(p);
+}
+
+static void
+forget_requests(struct pull *p)
+{
+	p->nlive = 0;
+	p->outstanding = 0;
+	p->outstanding_bytes = 0;
+}
+
+static void pull_on_msg(void *arg, natsMsg *msg);
+
+static int
+reopen_inbox(struct pull *p)
+{
+	bus_inbox_close(p->bus, p->inbox);
+	p->inbox = bus_inbox_open(p->bus, pull_on_msg, p, &p->prefix);
+	return p->inbox == 0 ? -1 : 0;
+}
+
+static void
+send_request(struct pull *p, int64_t batch, int64_t max_bytes)
+{
+	const struct config_subscription *s = p->sub;
+	char reply[128], body[256];
+	struct request *r;
+	size_t len;
+
+	len = jsapi_pull_request(body, sizeof body, batch, s->pull_expires,
+	    s->pull_heartbeat, max_bytes);
+	snprintf(reply, sizeof reply, "%s.%" PRIu64, p->prefix, ++p->next_id);
+	if (bus_publish(p->bus, p->subject, reply, body, len) == -1)
+		return; /* not connected: the reconnect resets and refills */
+	if (p->nlive == 0)
+		p->last_activity = ev_now(p->loop);
+	r = &p->live[p->nlive++];
+	r->id = p->next_id;
+	r->batch = batch;
+	r->max_bytes = max_bytes;
+	r->deadline = ev_now(p->loop) + (double)(s->pull_expires +
+						      s->pull_heartbeat) /
+		1e9;
+	p->outstanding += batch;
+	p->outstanding_bytes += max_bytes;
+	p->stats.requests++;
+}
+
+void
+pull_refill(struct pull *p, size_t held, size_t held_bytes)
+{
+	const struct config_subscription *s = p->sub;
+	int64_t free_msgs, free_bytes, low_water;
+
+	p->held = held;
+	p->held_bytes = held_bytes;
+	if (!p->running || p->nlive == PULL_MAX_LIVE ||
+	    ev_now(p->loop) < p->paused_until)
+		return;
+	free_msgs = s->max_in_flight - (int64_t)held - p->outstanding;
+	free_bytes = s->max_in_flight_bytes - (int64_t)held_bytes -
+	    p->outstanding_bytes;
+	/* Top up before the credits run dry, but not one message at a time. */
+	low_water = s->max_in_flight / 4 > 0 ? s->max_in_flight / 4 : 1;
+	if (free_msgs <= 0 || (p->nlive > 0 && free_msgs < low_water))
+		return;
+	if (p->oversize) {
+		/* Nothing held, nothing coming: take the large one alone. */
+		if (held == 0 && p->nlive == 0) {
+			p->oversize = false;
+			send_request(p, 1, 0);
+		}
+		return;
+	}
+	if (free_bytes < s->max_in_flight_bytes / 4)
+		return;
+	send_request(p, free_msgs, free_bytes);
+}
+
+static int64_t
+header_int(natsMsg *msg, const char *name)
+{
+	const char *v = bus_msg_header(msg, name);
+
+	return v != NULL ? strtoll(v, NULL, 10) : -1;
+}
+
+static void
+on_status(struct pull *p, natsMsg *msg, int status)
+{
+	const char *subj = natsMsg_GetSubject(msg), *desc;
+	size_t plen = strlen(p->prefix), i;
+	int64_t unfilled, unfilled_bytes;
+	uint64_t id;
+	char *why;
+
+	if (strncmp(subj, p->prefix, plen) != 0 || subj[plen] != '.')
+		return;
+	id = strtoull(subj + plen + 1, NULL, 10);
+	for (i = 0; i < p->nlive && p->live[i].id != id; i++)
+		;
+	if (i == p->nlive || status == 100)
+		return; /* a heartbeat, or a request already given up on */
+
+	desc = bus_msg_header(msg, "Description");
+	if (desc == NULL)
+		desc = "";
+	unfilled = header_int(msg, "Nats-Pending-Messages");
+	unfilled_bytes = header_int(msg, "Nats-Pending-Bytes");
+	if (status == 409 && strstr(desc, "Consumer Deleted") != NULL) {
+		forget_requests(p);
+		p->events.lost(p->events.arg, "the consumer was deleted");
+		return;
+	}
+	if (status == 409 && strstr(desc, "Exceeds MaxBytes") != NULL)
+		p->oversize = true;
+	if (status == 400 || (status == 409 && strstr(desc, "Exceeded") != NULL)) {
+		/* The request was refused whole: nothing of it will come. */
+		why = xasprintf("pull request refused: %d %s", status, desc);
+		pull_problem(p, why);
+		free(why);
+		p->paused_until = ev_now(p->loop) + PULL_PAUSE_S;
+		unfilled = p->live[i].batch;
+		unfilled_bytes = p->live[i].max_bytes;
+	}
+	end_request(p, i, unfilled > 0 ? unfilled : 0,
+	    unfilled_bytes > 0 ? unfilled_bytes : 0);
+}
+
+static void
+pull_on_msg(void *arg, natsMsg *msg)
+{
+	struct pull *p = arg;
+	const char *reply = natsMsg_GetReply(msg);
+	int64_t size;
+
+	p->last_activity = ev_now(p->loop);
+	if (reply == NULL || strncmp(reply, "$JS.ACK.", 8) != 0) {
+		on_status(p, msg, bus_msg_status(msg));
+		natsMsg_Destroy(msg);
+		return;
+	}
+	size = natsMsg_GetDataLength(msg) +
+	    (int64_t)strlen(natsMsg_GetSubject(msg));
+	p->outstanding = p->outstanding > 0 ? p->outstanding - 1 : 0;
+	p->outstanding_bytes = p->outstanding_bytes > size
+	    ? p->outstanding_bytes - size
+	    : 0;
+	p->stats.messages++;
+	p->events.message(p->events.arg, msg);
+}
+
+/* Ends requests past their deadline; declares the pull dead after two
+ * heartbeats of silence while requests are alive. */
+static void
+on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct pull *p = w->data;
+	ev_tstamp now = ev_now(loop);
+	double hb = (double)p->sub->pull_heartbeat / 1e9;
+
+	for (size_t i = 0; i < p->nlive;) {
+		if (p->live[i].deadline <= now) {
+			p->stats.expired++;
+			end_request(p, i, 0, 0);
+		} else
+			i++;
+	}
+	if (p->nlive > 0 && now - p->last_activity > 2 * hb) {
+		p->stats.dead++;
+		forget_requests(p);
+		if (p->running && reopen_inbox(p) == 0)
+			p->events.lost(p->events.arg,
+			    "no heartbeat from the server for two intervals");
+		return;
+	}
+	pull_refill(p, p->held, p->held_bytes);
+}
+
+struct pull *
+pull_new(struct ev_loop *loop, struct bus *bus,
+    const struct config_subscription *sub, const struct pull_events *ev)
+{
+	struct pull *p = xcalloc(1, sizeof *p);
+	double hb = (double)sub->pull_heartbeat / 1e9;
+
+	p->loop = loop;
+	p->bus = bus;
+	p->sub = sub;
+	p->events = *ev;
+	snprintf(p->subject, sizeof p->subject,
+	    "$JS.API.CONSUMER.MSG.NEXT.%s.%s", sub->stream, sub->durable);
+	ev_timer_init(&p->watchdog, on_watchdog, hb, hb);
+	p->watchdog.data = p;
+	return p;
+}
+
+void
+pull_free(struct pull *p)
+{
+	if (p == NULL)
+		return;
+	pull_stop(p);
+	bus_inbox_close(p->bus, p->drained_inbox);
+	free(p->problem);
+	free(p);
+}
+
+int
+pull_start(struct pull *p)
+{
+	if (p->running) {
+		pull_reset(p);
+		return p->running ? 0 : -1;
+	}
+	forget_requests(p);
+	p->inbox = bus_inbox_open(p->bus, pull_on_msg, p, &p->prefix);
+	if (p->inbox == 0)
+		return -1;
+	p->running = true;
+	ev_timer_again(p->loop, &p->watchdog);
+	return 0;
+}
+
+void
+pull_stop(struct pull *p)
+{
+	if (!p->running)
+		return;
+	p->running = false;
+	ev_timer_stop(p->loop, &p->watchdog);
+	bus_inbox_drain(p->bus, p->inbox);
+	p->drained_inbox = p->inbox;
+	p->inbox = 0;
+	forget_requests(p);
+}
+
+void
+pull_reset(struct pull *p)
+{
+	forget_requests(p);
+	p->paused_until = 0;
+	/* A new inbox: requests the server still queues for the old one find
+	 * no interest and bring nothing beyond the credits. */
+	if (p->running && reopen_inbox(p) == -1)
+		pull_stop(p);
+}
+
+void
+pull_stats(const struct pull *p, struct pull_stats *st)
+{
+	*st = p->stats;
+	st->outstanding = p->outstanding;
+	st->outstanding_bytes = p->outstanding_bytes;
+	st->live = p->nlive;
+}
