@@ -13,9 +13,11 @@
 #include "pull.h"
 #include "xmalloc.h"
 
-/* Requests alive at once: enough to keep the pipe full, far below the
- * consumer's max_waiting shared by every pod. */
-#define PULL_MAX_LIVE 4
+/* Requests tracked at once: enough to keep the pipe full, far below the
+ * consumer's max_waiting shared by every pod. A request that filled its
+ * batch ends without a word, so when the table is full the oldest one is
+ * taken as finished. */
+#define PULL_MAX_LIVE 8
 /* After the server refused a request, wait this long before the next. */
 #define PULL_PAUSE_S 1.0
 
@@ -61,26 +63,15 @@ pull_problem(struct pull *p, const char *why)
 	p->problem = xstrdup(why);
 }
 
-/* What live requests could still bring bounds what is outstanding. */
 static void
-cap_outstanding(struct pull *p)
+forget_requests(struct pull *p)
 {
-	int64_t msgs = 0, bytes = 0;
-	bool unlimited = false;
-
-	for (size_t i = 0; i < p->nlive; i++) {
-		msgs += p->live[i].batch;
-		bytes += p->live[i].max_bytes;
-		unlimited = unlimited || p->live[i].max_bytes == 0;
-	}
-	if (p->outstanding > msgs)
-		p->outstanding = msgs;
-	if (!unlimited && p->outstanding_bytes > bytes)
-		p->outstanding_bytes = bytes;
-	if (p->nlive == 0)
-		p->outstanding_bytes = 0;
+	p->nlive = 0;
+	p->outstanding = 0;
+	p->outstanding_bytes = 0;
 }
 
+/* Removes live request |i|, keeping the table in sending order. */
 static void
 end_request(struct pull *p, size_t i, int64_t unfilled, int64_t unfilled_bytes)
 {
@@ -90,16 +81,12 @@ end_request(struct pull *p, size_t i, int64_t unfilled, int64_t unfilled_bytes)
 		p->outstanding = 0;
 	if (p->outstanding_bytes < 0)
 		p->outstanding_bytes = 0;
-	p->live[i] = p->live[--p->nlive];
-	cap_outstanding(p);
-}
-
-static void
-forget_requests(struct pull *p)
-{
-	p->nlive = 0;
-	p->outstanding = 0;
-	p->outstanding_bytes = 0;
+	memmove(&p->live[i], &p->live[i + 1],
+	    (p->nlive - i - 1) * sizeof p->live[0]);
+	p->nlive--;
+	/* With no request left, nothing more can come. */
+	if (p->nlive == 0)
+		forget_requests(p);
 }
 
 static void pull_on_msg(void *arg, natsMsg *msg);
@@ -127,6 +114,8 @@ send_request(struct pull *p, int64_t batch, int64_t max_bytes)
 		return; /* not connected: the reconnect resets and refills */
 	if (p->nlive == 0)
 		p->last_activity = ev_now(p->loop);
+	if (p->nlive == PULL_MAX_LIVE)
+		end_request(p, 0, 0, 0);
 	r = &p->live[p->nlive++];
 	r->id = p->next_id;
 	r->batch = batch;
@@ -137,6 +126,10 @@ send_request(struct pull *p, int64_t batch, int64_t max_bytes)
 	p->outstanding += batch;
 	p->outstanding_bytes += max_bytes;
 	p->stats.requests++;
+	log_debug("pull.request",
+	    "subscription %s: request %" PRIu64 " for %" PRId64
+	    " messages, %" PRId64 " bytes (held %zu, live %zu)",
+	    s->name, r->id, batch, max_bytes, p->held, p->nlive);
 }
 
 void
@@ -147,8 +140,7 @@ pull_refill(struct pull *p, size_t held, size_t held_bytes)
 
 	p->held = held;
 	p->held_bytes = held_bytes;
-	if (!p->running || p->nlive == PULL_MAX_LIVE ||
-	    ev_now(p->loop) < p->paused_until)
+	if (!p->running || ev_now(p->loop) < p->paused_until)
 		return;
 	free_msgs = s->max_in_flight - (int64_t)held - p->outstanding;
 	free_bytes = s->max_in_flight_bytes - (int64_t)held_bytes -
@@ -198,6 +190,8 @@ on_status(struct pull *p, natsMsg *msg, int status)
 	desc = bus_msg_header(msg, "Description");
 	if (desc == NULL)
 		desc = "";
+	log_debug("pull.status", "subscription %s: request %" PRIu64 ": %d %s",
+	    p->sub->name, id, status, desc);
 	unfilled = header_int(msg, "Nats-Pending-Messages");
 	unfilled_bytes = header_int(msg, "Nats-Pending-Bytes");
 	if (status == 409 && strstr(desc, "Consumer Deleted") != NULL) {
@@ -239,6 +233,9 @@ pull_on_msg(void *arg, natsMsg *msg)
 	p->outstanding_bytes = p->outstanding_bytes > size
 	    ? p->outstanding_bytes - size
 	    : 0;
+	/* Every batch is filled: those requests ended without a word. */
+	if (p->outstanding == 0)
+		forget_requests(p);
 	p->stats.messages++;
 	p->events.message(p->events.arg, msg);
 }
@@ -259,7 +256,8 @@ on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
 		} else
 			i++;
 	}
-	if (p->nlive > 0 && now - p->last_activity > 2 * hb) {
+	/* Waiting requests get heartbeats; silence means they are gone. */
+	if (p->outstanding > 0 && now - p->last_activity > 2 * hb) {
 		p->stats.dead++;
 		forget_requests(p);
 		if (p->running && reopen_inbox(p) == 0)

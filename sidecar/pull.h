@@ -9,7 +9,7 @@
  * Data messages do not say which request they answer, so the engine
  * counts what may still arrive in total, subtracts what the server's end
  * statuses report as unfilled (Nats-Pending-Messages/Bytes), and caps the
- * total by the batches of the requests still alive. Requests that end
+ * total to nothing once no request is left. Requests that end
  * silently (batch filled, the 2.9.10 missing 408) expire by their own
  * deadline; silence beyond two heartbeats means the pull is dead.
  */
