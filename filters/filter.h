@@ -21,28 +21,28 @@ struct metrics;
 struct publication;
 
 enum filter_action {
-	FILTER_DELIVER,	    /* go on: next filter, then the app */
-	FILTER_ACK,	    /* ack to JetStream without (re)delivering */
-	FILTER_HOLD,	    /* park it; the filter releases it later */
-	FILTER_RETRY,	    /* NAK with delay_ns */
+	FILTER_DELIVER, /* go on: next filter, then the app */
+	FILTER_ACK, /* ack to JetStream without (re)delivering */
+	FILTER_HOLD, /* park it; the filter releases it later */
+	FILTER_RETRY, /* NAK with delay_ns */
 	FILTER_DEAD_LETTER, /* dead-letter with reason and text */
 };
 
 /* Why a message is dead-lettered: a fixed set, used as a metric label. */
 enum filter_reason {
 	FILTER_REASON_NONE,
-	FILTER_REASON_REJECTED,		/* the app said REJECT */
-	FILTER_REASON_MAX_ATTEMPTS,	/* retries exhausted */
-	FILTER_REASON_UNDECODABLE,	/* payload does not decode */
-	FILTER_REASON_UNTRANSLATABLE,	/* no mapping to the wanted version */
-	FILTER_REASON_TOO_LARGE,	/* cannot fit the app's frame limit */
-	FILTER_REASON_NO_KEY,		/* no dedup key, and so configured */
-	FILTER_REASON_MAX_DELIVERIES,	/* the server gave up (advisory) */
+	FILTER_REASON_REJECTED, /* the app said REJECT */
+	FILTER_REASON_MAX_ATTEMPTS, /* retries exhausted */
+	FILTER_REASON_UNDECODABLE, /* payload does not decode */
+	FILTER_REASON_UNTRANSLATABLE, /* no mapping to the wanted version */
+	FILTER_REASON_TOO_LARGE, /* cannot fit the app's frame limit */
+	FILTER_REASON_NO_KEY, /* no dedup key, and so configured */
+	FILTER_REASON_MAX_DELIVERIES, /* the server gave up (advisory) */
 };
 
 struct filter_verdict {
 	enum filter_action action;
-	int64_t delay_ns;	   /* FILTER_RETRY */
+	int64_t delay_ns; /* FILTER_RETRY */
 	enum filter_reason reason; /* FILTER_DEAD_LETTER; retry reason */
 	/* Human text for logs and dead letters; static, or owned by the
 	 * delivery (delivery_set_text()). */
@@ -56,8 +56,8 @@ struct filter_host {
 	 * held, with |verdict| (FILTER_DELIVER to continue). Call it from a
 	 * hook (typically on_turn), never from another thread.
 	 */
-	void (*release)(void *arg, struct delivery *,
-	    struct filter_verdict verdict);
+	void (*release)(
+	    void *arg, struct delivery *, struct filter_verdict verdict);
 	void *arg;
 	struct metrics *metrics;
 	const char *subscription;
@@ -77,8 +77,7 @@ struct filter_ops {
 
 	/*
 	 * Checks combinations the table cannot express. Returns 0, or -1
-	 * with a message in |err| (static or allocated into *err; the caller
-	 * frees it).
+	 * with an allocated message in |*err|, which the caller frees.
 	 */
 	int (*validate)(const void *options, char **err);
 	/* Builds the instance for one subscription; NULL on failure (after
@@ -87,8 +86,8 @@ struct filter_ops {
 	void (*free)(struct filter *);
 
 	/* Inbound, before the app: DELIVER, ACK, HOLD, RETRY or DEAD_LETTER. */
-	struct filter_verdict (*on_delivery)(struct filter *, struct delivery *,
-	    int64_t now);
+	struct filter_verdict (*on_delivery)(
+	    struct filter *, struct delivery *, int64_t now);
 	/*
 	 * After the app answered (or did not in time): |v| holds the outcome
 	 * so far (ACK, RETRY or DEAD_LETTER); the filter may change it or
@@ -98,8 +97,8 @@ struct filter_ops {
 	    struct filter_verdict *v, int64_t now);
 	/* A publish from the app on its way to NATS: DELIVER (send it), or
 	 * DEAD_LETTER to refuse it with text. */
-	struct filter_verdict (*on_publish)(struct filter *,
-	    struct publication *, int64_t now);
+	struct filter_verdict (*on_publish)(
+	    struct filter *, struct publication *, int64_t now);
 	/* Once per loop turn: batched work such as a group commit. */
 	void (*on_turn)(struct filter *, int64_t now);
 	/* The delivery leaves the sidecar (acked, NAKed or dropped at

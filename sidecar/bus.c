@@ -80,8 +80,8 @@ bus_state_name(enum bus_state s)
 
 /* nats.c threads: everything goes through the hand-off queue. */
 static void
-on_nats_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
-    void *closure)
+on_nats_msg(
+    natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
 	struct inbox_ref *ref = closure;
 
@@ -113,8 +113,8 @@ on_closed(natsConnection *nc, void *closure)
 }
 
 static void
-on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus err,
-    void *closure)
+on_async_error(
+    natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure)
 {
 	log_warnx("nats.async_error", "%s", natsStatus_GetText(err));
 }
@@ -229,20 +229,21 @@ apply_options(struct bus *b, const struct config_nats *c)
 	for (size_t i = 0; i < c->urls.n; i++)
 		secure = secure || strncmp(c->urls.v[i], "tls://", 6) == 0;
 
-	s = natsOptions_SetServers(o, (const char **)c->urls.v,
-	    (int)c->urls.n);
+	s = natsOptions_SetServers(o, (const char **)c->urls.v, (int)c->urls.n);
 	if (s == NATS_OK)
 		s = natsOptions_SetName(o, c->name);
 	if (s == NATS_OK)
 		s = natsOptions_SetTimeout(o, c->connect_timeout / NS_PER_MS);
 	if (s == NATS_OK)
-		s = natsOptions_SetPingInterval(o, c->ping_interval / NS_PER_MS);
+		s = natsOptions_SetPingInterval(
+		    o, c->ping_interval / NS_PER_MS);
 	if (s == NATS_OK)
 		s = natsOptions_SetMaxReconnect(o, -1);
 	if (s == NATS_OK)
 		s = natsOptions_SetCustomReconnectDelay(o, reconnect_delay, b);
 	if (s == NATS_OK)
-		s = natsOptions_SetRetryOnFailedConnect(o, true, on_connected, b);
+		s = natsOptions_SetRetryOnFailedConnect(
+		    o, true, on_connected, b);
 	if (s == NATS_OK)
 		s = natsOptions_SetDisconnectedCB(o, on_disconnected, b);
 	if (s == NATS_OK)
@@ -264,8 +265,8 @@ apply_options(struct bus *b, const struct config_nats *c)
 		NATS_OK)
 		goto tls_failed;
 	if (tls->cert_file != NULL &&
-	    (s = natsOptions_LoadCertificatesChain(o, tls->cert_file,
-		 tls->key_file)) != NATS_OK)
+	    (s = natsOptions_LoadCertificatesChain(
+		 o, tls->cert_file, tls->key_file)) != NATS_OK)
 		goto tls_failed;
 	if (tls->server_name != NULL &&
 	    (s = natsOptions_SetExpectedHostname(o, tls->server_name)) !=
@@ -273,8 +274,8 @@ apply_options(struct bus *b, const struct config_nats *c)
 		goto tls_failed;
 
 	if (auth->creds_file != NULL)
-		s = natsOptions_SetUserCredentialsFromFiles(o, auth->creds_file,
-		    NULL);
+		s = natsOptions_SetUserCredentialsFromFiles(
+		    o, auth->creds_file, NULL);
 	else if (auth->nkey_seed_file != NULL) {
 		if ((pub = nkey_public_from_seed_file(auth->nkey_seed_file)) ==
 		    NULL)
@@ -293,8 +294,8 @@ apply_options(struct bus *b, const struct config_nats *c)
 	return 0;
 
 tls_failed:
-	log_errorx("nats.tls", "cannot set up TLS: %s",
-	    nats_GetLastError(NULL));
+	log_errorx(
+	    "nats.tls", "cannot set up TLS: %s", nats_GetLastError(NULL));
 	return -1;
 }
 
@@ -422,8 +423,8 @@ bus_inbox_open(struct bus *b, bus_msg_fn fn, void *arg, const char **prefix)
 	in->arg = arg;
 	in->prefix = xasprintf("%s.%" PRIu64, b->base, ref->id);
 	subject = xasprintf("%s.*", in->prefix);
-	s = natsConnection_Subscribe(&in->sub, b->nc, subject, on_nats_msg,
-	    ref);
+	s = natsConnection_Subscribe(
+	    &in->sub, b->nc, subject, on_nats_msg, ref);
 	/* Credits bound what arrives; nats.c must never drop any of it. */
 	if (s == NATS_OK)
 		s = natsSubscription_SetPendingLimits(in->sub, -1, -1);
@@ -472,8 +473,8 @@ bus_publish(struct bus *b, const char *subject, const char *reply,
 	if (reply == NULL)
 		s = natsConnection_Publish(b->nc, subject, data, (int)len);
 	else
-		s = natsConnection_PublishRequest(b->nc, subject, reply, data,
-		    (int)len);
+		s = natsConnection_PublishRequest(
+		    b->nc, subject, reply, data, (int)len);
 	if (s != NATS_OK) {
 		log_debug("nats.publish_failed", "publish to %s: %s", subject,
 		    natsStatus_GetText(s));
@@ -510,8 +511,8 @@ bus_request(struct bus *b, const char *subject, const struct bus_header *hdrs,
 	r->id = id;
 	r->fn = fn;
 	r->arg = arg;
-	ev_timer_init(&r->timer, on_request_timeout, (double)timeout_ns / 1e9,
-	    0);
+	ev_timer_init(
+	    &r->timer, on_request_timeout, (double)timeout_ns / 1e9, 0);
 	r->timer.data = r;
 	ev_timer_start(b->loop, &r->timer);
 	idmap_put(b->requests, id, r);

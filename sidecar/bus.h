@@ -18,7 +18,7 @@ struct config_nats;
 struct ev_loop;
 
 enum bus_state {
-	BUS_CONNECTING,	  /* never connected yet */
+	BUS_CONNECTING, /* never connected yet */
 	BUS_CONNECTED,
 	BUS_DISCONNECTED, /* lost, reconnecting */
 	BUS_CLOSED,
@@ -46,8 +46,8 @@ typedef void (*bus_reply_fn)(void *arg, natsMsg *reply);
  * logging why) when the options cannot be applied, e.g. an unreadable TLS
  * or credentials file.
  */
-struct bus *bus_new(struct ev_loop *, const struct config_nats *,
-    const struct bus_events *);
+struct bus *bus_new(
+    struct ev_loop *, const struct config_nats *, const struct bus_events *);
 /* Flushes what is buffered (waiting at most 2 s), closes, and calls every
  * pending request's callback with NULL. Call it after the loop ended. */
 void bus_free(struct bus *);
@@ -59,8 +59,8 @@ const char *bus_state_name(enum bus_state);
  * goes to |fn|. Stores the prefix (valid until the inbox is closed) in
  * |*prefix|. Returns the inbox id, or 0 on failure.
  */
-uint64_t bus_inbox_open(struct bus *, bus_msg_fn fn, void *arg,
-    const char **prefix);
+uint64_t bus_inbox_open(
+    struct bus *, bus_msg_fn fn, void *arg, const char **prefix);
 /* Asks the server for nothing more on the inbox, while messages already
  * on their way still reach its callback. */
 void bus_inbox_drain(struct bus *, uint64_t id);

@@ -27,8 +27,8 @@ struct consumer {
 	uint64_t request;
 	ev_timer retry;
 	double retry_s;
-	char *problem;	/* why not bound; logged once per distinct text */
-	bool created;	/* we created it in this step */
+	char *problem; /* why not bound; logged once per distinct text */
+	bool created; /* we created it in this step */
 };
 
 static void consumer_info(struct consumer *);
@@ -38,7 +38,8 @@ static void
 consumer_retry(struct consumer *c, const char *event, const char *why)
 {
 	if (c->problem == NULL || strcmp(c->problem, why) != 0) {
-		log_errorx(event, "subscription %s: consumer %s on stream %s: %s",
+		log_errorx(event,
+		    "subscription %s: consumer %s on stream %s: %s",
 		    c->sub->name, c->sub->durable, c->sub->stream, why);
 		free(c->problem);
 		c->problem = xstrdup(why);
@@ -46,7 +47,8 @@ consumer_retry(struct consumer *c, const char *event, const char *why)
 	c->step = STEP_IDLE;
 	ev_timer_set(&c->retry, c->retry_s, 0);
 	ev_timer_start(c->loop, &c->retry);
-	c->retry_s = c->retry_s * 2 > RETRY_MAX_S ? RETRY_MAX_S : c->retry_s * 2;
+	c->retry_s =
+	    c->retry_s * 2 > RETRY_MAX_S ? RETRY_MAX_S : c->retry_s * 2;
 }
 
 static void
@@ -83,8 +85,8 @@ read_reply(struct consumer *c, natsMsg *reply, struct jsapi_error *e)
 		    "JetStream is not available (no responders)");
 		return -1;
 	}
-	r = jsapi_error(natsMsg_GetData(reply),
-	    (size_t)natsMsg_GetDataLength(reply), e);
+	r = jsapi_error(
+	    natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply), e);
 	if (r == -1)
 		consumer_retry(c, "consumer.bad_reply",
 		    "the JetStream API answered with something not JSON");
@@ -116,8 +118,9 @@ consumer_create(struct consumer *c)
 {
 	char subject[256], *body = jsapi_consumer_create(c->sub);
 
-	snprintf(subject, sizeof subject, "$JS.API.CONSUMER.DURABLE.CREATE.%s.%s",
-	    c->sub->stream, c->sub->durable);
+	snprintf(subject, sizeof subject,
+	    "$JS.API.CONSUMER.DURABLE.CREATE.%s.%s", c->sub->stream,
+	    c->sub->durable);
 	c->step = STEP_CREATE;
 	c->request = bus_request(c->bus, subject, NULL, 0, body, strlen(body),
 	    API_TIMEOUT_NS, on_create_reply, c);
@@ -151,7 +154,8 @@ consumer_compare(struct consumer *c, natsMsg *reply)
 	    !immutable) {
 		log_warnx("consumer.differs",
 		    "subscription %s: consumer %s differs from the "
-		    "configuration, used as it is (consumer_policy: create): %s",
+		    "configuration, used as it is (consumer_policy: create): "
+		    "%s",
 		    c->sub->name, c->sub->durable, diff);
 		consumer_bound(c);
 	} else {
@@ -196,8 +200,8 @@ consumer_info(struct consumer *c)
 	snprintf(subject, sizeof subject, "$JS.API.CONSUMER.INFO.%s.%s",
 	    c->sub->stream, c->sub->durable);
 	c->step = STEP_INFO;
-	c->request = bus_request(c->bus, subject, NULL, 0, "", 0,
-	    API_TIMEOUT_NS, on_info_reply, c);
+	c->request = bus_request(
+	    c->bus, subject, NULL, 0, "", 0, API_TIMEOUT_NS, on_info_reply, c);
 	if (c->request == 0)
 		consumer_retry(c, "consumer.unreachable",
 		    "cannot send the info request (not connected)");

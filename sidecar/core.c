@@ -50,8 +50,14 @@ enum outcome {
 };
 
 static const char *const outcome_names[] = {
-	"acked", "retried", "rejected", "dead_lettered", "duplicate",
-	"timed_out", "late_result", "returned",
+	"acked",
+	"retried",
+	"rejected",
+	"dead_lettered",
+	"duplicate",
+	"timed_out",
+	"late_result",
+	"returned",
 };
 
 struct subscription {
@@ -86,7 +92,7 @@ struct late_ring {
 	struct late_entry {
 		uint64_t id;
 		int64_t until;
-	} *v;
+	} * v;
 	size_t head, n, cap;
 };
 
@@ -105,10 +111,10 @@ struct core {
 	struct metrics *metrics;
 	struct subscription *subs;
 	size_t nsubs;
-	struct idmap *at_app;  /* delivery id -> delivery at an app */
-	struct idmap *apps;    /* app id -> struct app_state */
+	struct idmap *at_app; /* delivery id -> delivery at an app */
+	struct idmap *apps; /* app id -> struct app_state */
 	struct app_list app_list; /* round robin: the last served goes last */
-	struct idmap *late;    /* delivery id -> its entry in late_ring */
+	struct idmap *late; /* delivery id -> its entry in late_ring */
 	struct late_ring late_ring;
 	uint64_t next_delivery;
 
@@ -164,8 +170,8 @@ static void
 send_ack(struct delivery *d, const char *body)
 {
 	/* A lost ack only means a redelivery, which the chain expects. */
-	bus_publish(d->sub->core->bus, delivery_reply(d), NULL, body,
-	    strlen(body));
+	bus_publish(
+	    d->sub->core->bus, delivery_reply(d), NULL, body, strlen(body));
 }
 
 static void
@@ -203,8 +209,8 @@ settle(struct delivery *d, struct filter_verdict v, enum outcome o)
 		send_nak(d, delay);
 		log_emit(LOG_LEVEL_DEBUG, &ctx, "delivery.retry",
 		    "attempt %" PRIu64 " failed (%s), retry in %" PRId64 " ms",
-		    d->meta.num_delivered, v.text != NULL ? v.text : "no reason",
-		    delay / NS_PER_MS);
+		    d->meta.num_delivered,
+		    v.text != NULL ? v.text : "no reason", delay / NS_PER_MS);
 		break;
 	case FILTER_DEAD_LETTER:
 		/* No dead-letter stage configured: keep the message, as late
@@ -352,8 +358,7 @@ send_delivery(struct app_state *a, struct delivery *d)
 	size_t nh = 0, len;
 	const char *v;
 
-	if (natsMsgHeader_Keys(d->msg, &keys, &nkeys) == NATS_OK &&
-	    nkeys > 0) {
+	if (natsMsgHeader_Keys(d->msg, &keys, &nkeys) == NATS_OK && nkeys > 0) {
 		size_t cap = 0;
 
 		for (int i = 0; i < nkeys; i++) {
@@ -366,7 +371,8 @@ send_delivery(struct app_state *a, struct delivery *d)
 				hv = xreallocarray(hv, cap, sizeof *hv);
 			}
 			for (int j = 0; j < nvals; j++) {
-				nats_sidecar__channel__v1__header__init(&hv[nh]);
+				nats_sidecar__channel__v1__header__init(
+				    &hv[nh]);
 				hv[nh].name = (char *)keys[i];
 				hv[nh].value = (char *)vals[j];
 				nh++;
@@ -433,7 +439,8 @@ dispatch(struct core *c, struct subscription *s, int64_t now)
 	    (a = free_app(c, s)) != NULL) {
 		TAILQ_REMOVE(&s->queue, d, entry);
 		if (send_delivery(a, d) == -1) {
-			struct filter_verdict v = { .action = FILTER_DEAD_LETTER,
+			struct filter_verdict v = { .action =
+							FILTER_DEAD_LETTER,
 				.reason = FILTER_REASON_TOO_LARGE,
 				.text = "larger than the app's frame limit" };
 
@@ -607,15 +614,16 @@ on_pub_ack(void *arg, natsMsg *reply)
 	int r;
 
 	if (reply == NULL) {
-		pa.status = NATS_SIDECAR__CHANNEL__V1__PUBLISH_ACK__STATUS__TIMEOUT;
-		pa.error = "no PubAck in time; the message may have been stored";
+		pa.status =
+		    NATS_SIDECAR__CHANNEL__V1__PUBLISH_ACK__STATUS__TIMEOUT;
+		pa.error =
+		    "no PubAck in time; the message may have been stored";
 	} else if (bus_msg_status(reply) == 503) {
 		pa.status =
 		    NATS_SIDECAR__CHANNEL__V1__PUBLISH_ACK__STATUS__NO_STREAM;
 		pa.error = "no stream captures this subject";
 	} else if ((r = jsapi_pub_ack(natsMsg_GetData(reply),
-			(size_t)natsMsg_GetDataLength(reply), &ack, &e)) ==
-	    0) {
+			(size_t)natsMsg_GetDataLength(reply), &ack, &e)) == 0) {
 		pa.status = NATS_SIDECAR__CHANNEL__V1__PUBLISH_ACK__STATUS__OK;
 		pa.stream = ack.stream;
 		pa.sequence = ack.seq;
@@ -670,7 +678,8 @@ on_publish(void *arg, struct app *app, const PublishFrame *p)
 	w->publish_id = p->id;
 	if (bus_request(c->bus, p->subject, h, nh, p->payload.data,
 		p->payload.len, nc->publish_timeout, on_pub_ack, w) == 0) {
-		pa.status = NATS_SIDECAR__CHANNEL__V1__PUBLISH_ACK__STATUS__INVALID;
+		pa.status =
+		    NATS_SIDECAR__CHANNEL__V1__PUBLISH_ACK__STATUS__INVALID;
 		pa.error = "the message could not be sent (invalid subject or "
 			   "headers, or the connection buffer is full)";
 		publish_answer(c, w->app_id, p->id, &pa);
@@ -757,7 +766,8 @@ on_turn(struct ev_loop *loop, ev_prepare *w, int revents)
 		pull_refill(s->pull, s->held, s->held_bytes);
 		pull_stats(s->pull, &st);
 		if (st.requests > s->pulls_seen) {
-			metric_add(s->pulls, (double)(st.requests - s->pulls_seen));
+			metric_add(
+			    s->pulls, (double)(st.requests - s->pulls_seen));
 			s->pulls_seen = st.requests;
 		}
 	}
@@ -815,7 +825,8 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 			release(d, OUTCOME_NAKED);
 		}
 	}
-	appchan_drain(c->appchan, (uint32_t)(c->cfg->shutdown_grace / NS_PER_MS));
+	appchan_drain(
+	    c->appchan, (uint32_t)(c->cfg->shutdown_grace / NS_PER_MS));
 	ev_timer_set(&c->grace, (double)c->cfg->shutdown_grace / 1e9, 0);
 	ev_timer_start(loop, &c->grace);
 }
@@ -824,10 +835,10 @@ static void
 register_metrics(struct core *c, struct subscription *s)
 {
 	static const char *const sub_label[] = { "subscription", NULL };
-	static const char *const outcome_labels[] = { "subscription",
-		"outcome", NULL };
-	static const double seconds[] = { 0.001, 0.005, 0.01, 0.05, 0.1, 0.5,
-		1, 5, 10, 30, 60 };
+	static const char *const outcome_labels[] = { "subscription", "outcome",
+		NULL };
+	static const double seconds[] = { 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1,
+		5, 10, 30, 60 };
 	const char *name[] = { s->cfg->name, NULL };
 	struct metric *m;
 
@@ -838,22 +849,20 @@ register_metrics(struct core *c, struct subscription *s)
 
 		s->outcomes[o] = metric_series(m, v);
 	}
-	s->in_flight = metric_series(metrics_gauge(c->metrics,
-					 "nats_sidecar_in_flight",
-					 "Deliveries the sidecar holds now.",
-					 sub_label),
-	    name);
+	s->in_flight =
+	    metric_series(metrics_gauge(c->metrics, "nats_sidecar_in_flight",
+			      "Deliveries the sidecar holds now.", sub_label),
+		name);
 	s->in_flight_peak = metric_series(
 	    metrics_gauge(c->metrics, "nats_sidecar_in_flight_peak",
 		"The most deliveries held at once since start.", sub_label),
 	    name);
-	s->pulls = metric_series(metrics_counter(c->metrics,
-				     "nats_sidecar_pull_requests_total",
-				     "Pull requests sent.", sub_label),
+	s->pulls = metric_series(
+	    metrics_counter(c->metrics, "nats_sidecar_pull_requests_total",
+		"Pull requests sent.", sub_label),
 	    name);
 	s->processing = metric_series(
-	    metrics_histogram(c->metrics,
-		"nats_sidecar_app_processing_seconds",
+	    metrics_histogram(c->metrics, "nats_sidecar_app_processing_seconds",
 		"Time from delivery to the app's result.", sub_label, seconds,
 		sizeof seconds / sizeof seconds[0]),
 	    name);
@@ -875,26 +884,31 @@ core_new(struct ev_loop *loop, const struct config *cfg)
 	c->apps = idmap_new();
 	c->late = idmap_new();
 	TAILQ_INIT(&c->app_list);
-	c->app_connections = metric_series(metrics_gauge(c->metrics,
-		"nats_sidecar_app_connections", "Apps connected now.", NULL),
+	c->app_connections = metric_series(
+	    metrics_gauge(c->metrics, "nats_sidecar_app_connections",
+		"Apps connected now.", NULL),
 	    NULL);
-	c->publishes_ok = metric_series(metrics_counter(c->metrics,
-		"nats_sidecar_publishes_ok_total",
-		"Publishes from apps stored by JetStream.", NULL), NULL);
-	c->publishes_failed = metric_series(metrics_counter(c->metrics,
-		"nats_sidecar_publishes_failed_total",
-		"Publishes from apps that failed.", NULL), NULL);
-	c->reconnects = metric_series(metrics_counter(c->metrics,
-		"nats_sidecar_nats_connects_total",
-		"Connections and reconnections to NATS.", NULL), NULL);
-	c->late_results = metric_series(metrics_counter(c->metrics,
-		"nats_sidecar_late_results_total",
-		"Results for deliveries already given up on.", NULL), NULL);
+	c->publishes_ok = metric_series(
+	    metrics_counter(c->metrics, "nats_sidecar_publishes_ok_total",
+		"Publishes from apps stored by JetStream.", NULL),
+	    NULL);
+	c->publishes_failed = metric_series(
+	    metrics_counter(c->metrics, "nats_sidecar_publishes_failed_total",
+		"Publishes from apps that failed.", NULL),
+	    NULL);
+	c->reconnects = metric_series(
+	    metrics_counter(c->metrics, "nats_sidecar_nats_connects_total",
+		"Connections and reconnections to NATS.", NULL),
+	    NULL);
+	c->late_results = metric_series(
+	    metrics_counter(c->metrics, "nats_sidecar_late_results_total",
+		"Results for deliveries already given up on.", NULL),
+	    NULL);
 
 	if ((c->bus = bus_new(loop, &cfg->nats, &bev)) == NULL)
 		goto fail;
-	if ((c->appchan = appchan_new(loop, &cfg->app, cfg->instance_id,
-		 &aev)) == NULL)
+	if ((c->appchan = appchan_new(
+		 loop, &cfg->app, cfg->instance_id, &aev)) == NULL)
 		goto fail;
 	c->nsubs = cfg->subscriptions.n;
 	c->subs = xcalloc(c->nsubs, sizeof *c->subs);
@@ -908,8 +922,8 @@ core_new(struct ev_loop *loop, const struct config *cfg)
 		TAILQ_INIT(&s->queue);
 		TAILQ_INIT(&s->all);
 		register_metrics(c, s);
-		s->chain = chain_new(&s->cfg->filters, s->cfg->name, c->metrics,
-		    &cev);
+		s->chain =
+		    chain_new(&s->cfg->filters, s->cfg->name, c->metrics, &cev);
 		if (s->chain == NULL)
 			goto fail;
 		s->consumer = consumer_new(loop, c->bus, s->cfg, &coev);
@@ -942,9 +956,10 @@ core_run(struct core *c)
 {
 	for (size_t i = 0; i < c->nsubs; i++)
 		consumer_bind(c->subs[i].consumer);
-	log_info("sidecar.started", "nats-sidecar %s serving %zu "
-	    "subscription(s) on %s", PACKAGE_VERSION, c->nsubs,
-	    c->cfg->app.socket);
+	log_info("sidecar.started",
+	    "nats-sidecar %s serving %zu "
+	    "subscription(s) on %s",
+	    PACKAGE_VERSION, c->nsubs, c->cfg->app.socket);
 	ev_run(c->loop, 0);
 	log_info("drain.done", "drained, exiting");
 	return c->exit_status;

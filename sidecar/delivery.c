@@ -44,8 +44,9 @@ delivery_parse_reply(const char *reply, struct delivery_meta *m)
 	if (n > 12 || strcmp(t[0], "$JS") != 0 || strcmp(t[1], "ACK") != 0)
 		return -1;
 	/*
-	 * 9 tokens (2.9): $JS.ACK.stream.consumer.delivered.sseq.cseq.ts.pending
-	 * 11/12 (2.10+): $JS.ACK.domain.account_hash.stream... [.random]
+	 * 9 tokens (2.9):
+	 * $JS.ACK.stream.consumer.delivered.sseq.cseq.ts.pending 11/12 (2.10+):
+	 * $JS.ACK.domain.account_hash.stream... [.random]
 	 */
 	if (n == 9)
 		i = 2;
@@ -62,8 +63,7 @@ delivery_parse_reply(const char *reply, struct delivery_meta *m)
 	    parse_u64(t[i + 3], &m->stream_seq) == -1 ||
 	    parse_u64(t[i + 4], &m->consumer_seq) == -1 ||
 	    parse_u64(t[i + 5], &ts) == -1 ||
-	    parse_u64(t[i + 6], &m->num_pending) == -1 ||
-	    ts > INT64_MAX)
+	    parse_u64(t[i + 6], &m->num_pending) == -1 || ts > INT64_MAX)
 		return -1;
 	m->timestamp_ns = (int64_t)ts;
 	return 0;

@@ -30,9 +30,9 @@ struct delivery_meta {
 };
 
 enum delivery_state {
-	DELIVERY_CHAIN,	  /* in the inbound chain (maybe held) */
-	DELIVERY_QUEUED,  /* waiting for app capacity */
-	DELIVERY_AT_APP,  /* sent, waiting for the result */
+	DELIVERY_CHAIN, /* in the inbound chain (maybe held) */
+	DELIVERY_QUEUED, /* waiting for app capacity */
+	DELIVERY_AT_APP, /* sent, waiting for the result */
 	DELIVERY_OUTCOME, /* in the outcome chain (maybe held) */
 	DELIVERY_SETTLED, /* ack/nak sent, about to be freed */
 };
@@ -53,11 +53,11 @@ struct delivery {
 
 	/* Core: app, timers, and the queue it is on. */
 	void *app;
-	int64_t sent_at;  /* when it went to the app */
+	int64_t sent_at; /* when it went to the app */
 	int64_t deadline; /* processing timeout */
 	int64_t keepalive_at; /* next +WPI */
 	TAILQ_ENTRY(delivery) entry; /* the queue or the app it is on */
-	TAILQ_ENTRY(delivery) all;   /* every delivery of its subscription */
+	TAILQ_ENTRY(delivery) all; /* every delivery of its subscription */
 };
 
 TAILQ_HEAD(delivery_list, delivery);

@@ -21,7 +21,7 @@ struct buf;
 typedef NatsSidecar__Channel__V1__Frame Frame;
 
 enum frame_status {
-	FRAME_OK,	 /* a frame was decoded */
+	FRAME_OK, /* a frame was decoded */
 	FRAME_NEED_MORE, /* the buffer holds no whole frame yet */
 	FRAME_TOO_LARGE, /* the length prefix exceeds the limit */
 	FRAME_MALFORMED, /* the body is not a valid Frame */
@@ -34,8 +34,8 @@ enum frame_status {
  * FRAME_MALFORMED, |*used| still covers the bad frame so a caller may skip
  * it. Never reads past |len|.
  */
-enum frame_status frame_decode(const uint8_t *data, size_t len, size_t max,
-    Frame **out, size_t *used);
+enum frame_status frame_decode(
+    const uint8_t *data, size_t len, size_t max, Frame **out, size_t *used);
 void frame_free(Frame *);
 
 /* Appends |f| with its length prefix to |b|; returns the bytes added, or

@@ -17,7 +17,7 @@ struct handoff {
 	handoff_fn fn;
 	void *arg;
 	pthread_mutex_t lock;
-	struct items in;  /* filled by producers, under lock */
+	struct items in; /* filled by producers, under lock */
 	struct items out; /* drained by the loop */
 };
 

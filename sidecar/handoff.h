@@ -13,9 +13,9 @@
 struct ev_loop;
 
 struct handoff_item {
-	int kind;	/* chosen by the producer */
-	uint64_t tag;	/* e.g. which inbox a message arrived on */
-	void *ptr;	/* e.g. a natsMsg, owned by the item */
+	int kind; /* chosen by the producer */
+	uint64_t tag; /* e.g. which inbox a message arrived on */
+	void *ptr; /* e.g. a natsMsg, owned by the item */
 };
 
 /* Called on the loop thread with every item pushed since the last call. */

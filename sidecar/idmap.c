@@ -103,7 +103,8 @@ idmap_del(struct idmap *m, uint64_t id)
 	m->count--;
 	/* Backward-shift: move later entries of the run into the hole. */
 	i = (size_t)(s - m->slots);
-	for (j = (i + 1) & m->mask; m->slots[j].id != 0; j = (j + 1) & m->mask) {
+	for (j = (i + 1) & m->mask; m->slots[j].id != 0;
+	     j = (j + 1) & m->mask) {
 		size_t home = idmap_hash(m->slots[j].id) & m->mask;
 
 		if (((j - home) & m->mask) >= ((j - i) & m->mask)) {
@@ -123,8 +124,8 @@ idmap_count(const struct idmap *m)
 }
 
 void
-idmap_foreach(const struct idmap *m, void (*fn)(void *, uint64_t, void *),
-    void *arg)
+idmap_foreach(
+    const struct idmap *m, void (*fn)(void *, uint64_t, void *), void *arg)
 {
 	for (size_t i = 0; i <= m->mask; i++) {
 		if (m->slots[i].id != 0)

@@ -21,7 +21,7 @@ void *idmap_get(const struct idmap *, uint64_t id);
 void *idmap_del(struct idmap *, uint64_t id);
 size_t idmap_count(const struct idmap *);
 /* Calls |fn| for every entry; |fn| must not change the map. */
-void idmap_foreach(const struct idmap *, void (*fn)(void *arg, uint64_t id,
-    void *value), void *arg);
+void idmap_foreach(const struct idmap *,
+    void (*fn)(void *arg, uint64_t id, void *value), void *arg);
 
 #endif

@@ -31,20 +31,18 @@ static json_t *
 consumer_config(const struct config_subscription *sub)
 {
 	json_t *c = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:I}",
-	    "durable_name", sub->durable,
-	    "deliver_policy", deliver_policies[sub->deliver_policy],
-	    "ack_policy", "explicit",
-	    "ack_wait", (json_int_t)sub->ack_wait,
-	    "max_deliver", (json_int_t)sub->max_deliver,
-	    "replay_policy", "instant",
+	    "durable_name", sub->durable, "deliver_policy",
+	    deliver_policies[sub->deliver_policy], "ack_policy", "explicit",
+	    "ack_wait", (json_int_t)sub->ack_wait, "max_deliver",
+	    (json_int_t)sub->max_deliver, "replay_policy", "instant",
 	    "max_ack_pending", (json_int_t)jsapi_max_ack_pending(sub),
 	    "max_waiting", (json_int_t)MAX_WAITING);
 
 	if (c == NULL)
 		abort();
 	if (sub->filter_subject != NULL)
-		json_object_set_new(c, "filter_subject",
-		    json_string(sub->filter_subject));
+		json_object_set_new(
+		    c, "filter_subject", json_string(sub->filter_subject));
 	return c;
 }
 
@@ -61,8 +59,7 @@ jsapi_consumer_create(const struct config_subscription *sub)
 	return s;
 }
 
-static void
-appendf(char **diff, const char *fmt, ...)
+static void appendf(char **diff, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void
@@ -138,8 +135,8 @@ jsapi_consumer_diff(const struct config_subscription *sub, const char *json,
 			appendf(diff, "%s: server has %s, configured %s", key,
 			    h, w);
 			for (size_t i = 0; fixed[i] != NULL; i++)
-				*immutable = *immutable ||
-				    strcmp(key, fixed[i]) == 0;
+				*immutable =
+				    *immutable || strcmp(key, fixed[i]) == 0;
 		}
 		free(h);
 		free(w);
@@ -192,8 +189,8 @@ jsapi_pub_ack(const char *json, size_t len, struct jsapi_pub_ack *pa,
 		return -1;
 	if (error_of(root, e))
 		r = 1;
-	else if ((stream = json_string_value(json_object_get(root, "stream"))) !=
-		NULL &&
+	else if ((stream = json_string_value(
+		      json_object_get(root, "stream"))) != NULL &&
 	    json_is_integer(seq = json_object_get(root, "seq"))) {
 		memset(pa, 0, sizeof *pa);
 		snprintf(pa->stream, sizeof pa->stream, "%s", stream);

@@ -17,7 +17,7 @@ struct config_subscription;
 #define JSAPI_ERR_STREAM_NOT_FOUND 10059
 
 struct jsapi_error {
-	int code;     /* HTTP-like: 400, 404, 503 */
+	int code; /* HTTP-like: 400, 404, 503 */
 	int err_code; /* JetStream's own, e.g. 10014 */
 	char description[256];
 };

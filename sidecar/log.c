@@ -106,24 +106,25 @@ log_vemit(enum log_level level, const struct log_ctx *ctx, const char *event,
 	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
 	n = vsnprintf(msg, sizeof msg, fmt, ap);
 	if (n >= 0 && errnum != 0 && (size_t)n < sizeof msg)
-		snprintf(msg + n, sizeof msg - (size_t)n, ": %s",
-		    strerror(errnum));
+		snprintf(
+		    msg + n, sizeof msg - (size_t)n, ": %s", strerror(errnum));
 
 	off = (size_t)snprintf(line, sizeof line,
-	    "{\"time\":\"%s.%06ldZ\",\"level\":\"%s\"", when,
-	    ts.tv_nsec / 1000, log_names[level]);
+	    "{\"time\":\"%s.%06ldZ\",\"level\":\"%s\"", when, ts.tv_nsec / 1000,
+	    log_names[level]);
 	off = log_field(line, off, sizeof line, "event", event);
 	if (ctx != NULL) {
-		off = log_field(line, off, sizeof line, "subscription",
-		    ctx->subscription);
-		off = log_field(line, off, sizeof line, "subject", ctx->subject);
+		off = log_field(
+		    line, off, sizeof line, "subscription", ctx->subscription);
+		off =
+		    log_field(line, off, sizeof line, "subject", ctx->subject);
 		if (ctx->stream_seq != 0 && off + 40 < sizeof line)
 			off += (size_t)snprintf(line + off, sizeof line - off,
 			    ",\"stream_seq\":%llu",
 			    (unsigned long long)ctx->stream_seq);
 		off = log_field(line, off, sizeof line, "msg_id", ctx->msg_id);
-		off = log_field(line, off, sizeof line, "trace_id",
-		    ctx->trace_id);
+		off = log_field(
+		    line, off, sizeof line, "trace_id", ctx->trace_id);
 	}
 	off = log_field(line, off, sizeof line, "msg", msg);
 	if (off > sizeof line - 3)

@@ -37,10 +37,12 @@ void log_set_fd(int fd);
 void log_emit(enum log_level, const struct log_ctx *, const char *event,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-#define log_debug(event, ...) log_emit(LOG_LEVEL_DEBUG, NULL, event, __VA_ARGS__)
+#define log_debug(event, ...)                                                  \
+	log_emit(LOG_LEVEL_DEBUG, NULL, event, __VA_ARGS__)
 #define log_info(event, ...) log_emit(LOG_LEVEL_INFO, NULL, event, __VA_ARGS__)
 #define log_warnx(event, ...) log_emit(LOG_LEVEL_WARN, NULL, event, __VA_ARGS__)
-#define log_errorx(event, ...) log_emit(LOG_LEVEL_ERROR, NULL, event, __VA_ARGS__)
+#define log_errorx(event, ...)                                                 \
+	log_emit(LOG_LEVEL_ERROR, NULL, event, __VA_ARGS__)
 
 /* As log_warnx, with ": strerror(errno)" appended to msg. */
 void log_warn(const char *event, const char *fmt, ...)
@@ -49,6 +51,7 @@ void log_warn(const char *event, const char *fmt, ...)
 void fatalx(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
 /* As fatalx, with ": strerror(errno)" appended. */
-void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void fatal(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
 
 #endif

@@ -99,8 +99,8 @@ read_seed(const char *path, char seed[NKEY_SEED_CHARS + 1])
 	OPENSSL_cleanse(line, sizeof line);
 	fclose(f);
 	if (found == -1)
-		log_errorx("nats.nkey", "%s holds no user nkey seed (SU...)",
-		    path);
+		log_errorx(
+		    "nats.nkey", "%s holds no user nkey seed (SU...)", path);
 	return found;
 }
 
@@ -117,20 +117,19 @@ nkey_public_from_seed_file(const char *path)
 	if (read_seed(path, seed) == -1)
 		return NULL;
 	n = b32_decode(seed, NKEY_SEED_CHARS, raw, sizeof raw);
-	if (n != 2 + NKEY_RAW + 2 ||
-	    (raw[0] & 0xf8) != NKEY_PREFIX_SEED ||
+	if (n != 2 + NKEY_RAW + 2 || (raw[0] & 0xf8) != NKEY_PREFIX_SEED ||
 	    ((raw[0] & 7) << 5 | raw[1] >> 3) != NKEY_PREFIX_USER ||
 	    crc16(raw, 34) != (uint16_t)(raw[34] | raw[35] << 8)) {
-		log_errorx("nats.nkey", "%s: the seed is not a valid user seed",
-		    path);
+		log_errorx(
+		    "nats.nkey", "%s: the seed is not a valid user seed", path);
 		goto out;
 	}
-	key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, raw + 2,
-	    NKEY_RAW);
+	key = EVP_PKEY_new_raw_private_key(
+	    EVP_PKEY_ED25519, NULL, raw + 2, NKEY_RAW);
 	if (key == NULL ||
 	    EVP_PKEY_get_raw_public_key(key, pub + 1, &publen) != 1) {
-		log_errorx("nats.nkey", "%s: cannot derive the public key",
-		    path);
+		log_errorx(
+		    "nats.nkey", "%s: cannot derive the public key", path);
 		goto out;
 	}
 	pub[0] = NKEY_PREFIX_USER;

@@ -120,9 +120,8 @@ send_request(struct pull *p, int64_t batch, int64_t max_bytes)
 	r->id = p->next_id;
 	r->batch = batch;
 	r->max_bytes = max_bytes;
-	r->deadline = ev_now(p->loop) + (double)(s->pull_expires +
-						      s->pull_heartbeat) /
-		1e9;
+	r->deadline = ev_now(p->loop) +
+	    (double)(s->pull_expires + s->pull_heartbeat) / 1e9;
 	p->outstanding += batch;
 	p->outstanding_bytes += max_bytes;
 	p->stats.requests++;
@@ -143,8 +142,8 @@ pull_refill(struct pull *p, size_t held, size_t held_bytes)
 	if (!p->running || ev_now(p->loop) < p->paused_until)
 		return;
 	free_msgs = s->max_in_flight - (int64_t)held - p->outstanding;
-	free_bytes = s->max_in_flight_bytes - (int64_t)held_bytes -
-	    p->outstanding_bytes;
+	free_bytes =
+	    s->max_in_flight_bytes - (int64_t)held_bytes - p->outstanding_bytes;
 	/* Top up before the credits run dry, but not one message at a time. */
 	low_water = s->max_in_flight / 4 > 0 ? s->max_in_flight / 4 : 1;
 	if (free_msgs <= 0 || (p->nlive > 0 && free_msgs < low_water))
@@ -201,7 +200,8 @@ on_status(struct pull *p, natsMsg *msg, int status)
 	}
 	if (status == 409 && strstr(desc, "Exceeds MaxBytes") != NULL)
 		p->oversize = true;
-	if (status == 400 || (status == 409 && strstr(desc, "Exceeded") != NULL)) {
+	if (status == 400 ||
+	    (status == 409 && strstr(desc, "Exceeded") != NULL)) {
 		/* The request was refused whole: nothing of it will come. */
 		why = xasprintf("pull request refused: %d %s", status, desc);
 		pull_problem(p, why);
@@ -230,9 +230,8 @@ pull_on_msg(void *arg, natsMsg *msg)
 	size = natsMsg_GetDataLength(msg) +
 	    (int64_t)strlen(natsMsg_GetSubject(msg));
 	p->outstanding = p->outstanding > 0 ? p->outstanding - 1 : 0;
-	p->outstanding_bytes = p->outstanding_bytes > size
-	    ? p->outstanding_bytes - size
-	    : 0;
+	p->outstanding_bytes =
+	    p->outstanding_bytes > size ? p->outstanding_bytes - size : 0;
 	/* Every batch is filled: those requests ended without a word. */
 	if (p->outstanding == 0)
 		forget_requests(p);

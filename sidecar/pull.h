@@ -55,13 +55,13 @@ void pull_refill(struct pull *, size_t held, size_t held_bytes);
 
 /* Counters for metrics and tests. */
 struct pull_stats {
-	uint64_t requests;	 /* pull requests sent */
-	uint64_t messages;	 /* data messages received */
-	uint64_t expired;	 /* requests that ended by their deadline */
-	uint64_t dead;		 /* heartbeat silence detected */
-	int64_t outstanding;	 /* messages that may still arrive */
+	uint64_t requests; /* pull requests sent */
+	uint64_t messages; /* data messages received */
+	uint64_t expired; /* requests that ended by their deadline */
+	uint64_t dead; /* heartbeat silence detected */
+	int64_t outstanding; /* messages that may still arrive */
 	int64_t outstanding_bytes;
-	size_t live;		 /* requests alive */
+	size_t live; /* requests alive */
 };
 
 void pull_stats(const struct pull *, struct pull_stats *);

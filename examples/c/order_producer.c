@@ -36,8 +36,9 @@ ensure_stream(jsCtx *js)
 	cfg.SubjectsLen = 1;
 	cfg.Storage = js_FileStorage;
 	if ((s = js_AddStream(NULL, js, &cfg, NULL, &jerr)) != NATS_OK) {
-		fprintf(stderr, "order_producer: cannot create stream ORDERS: "
-				"%s (%d)\n",
+		fprintf(stderr,
+		    "order_producer: cannot create stream ORDERS: "
+		    "%s (%d)\n",
 		    natsStatus_GetText(s), (int)jerr);
 		return -1;
 	}
@@ -71,8 +72,9 @@ main(int argc, char **argv)
 			suffix = optarg;
 			break;
 		default:
-			fprintf(stderr, "usage: order_producer [-s URL] [-n N] "
-					"[-r PER_SECOND] [-x ID_SUFFIX]\n");
+			fprintf(stderr,
+			    "usage: order_producer [-s URL] [-n N] "
+			    "[-r PER_SECOND] [-x ID_SUFFIX]\n");
 			return 2;
 		}
 	}
@@ -107,8 +109,8 @@ main(int argc, char **argv)
 		if (s == NATS_OK)
 			s = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
 		if (s == NATS_OK)
-			s = natsMsgHeader_Set(m, "Content-Type",
-			    "application/json");
+			s = natsMsgHeader_Set(
+			    m, "Content-Type", "application/json");
 		if (s == NATS_OK)
 			s = js_PublishMsgAsync(js, &m, &po);
 		natsMsg_Destroy(m);

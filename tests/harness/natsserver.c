@@ -27,9 +27,9 @@
 struct natsserver {
 	pid_t pid;
 	int port;
-	char dir[256];	 /* temporary directory holding all below */
+	char dir[256]; /* temporary directory holding all below */
 	char store[300]; /* JetStream store */
-	char log[300];	 /* server output, shown when it fails to start */
+	char log[300]; /* server output, shown when it fails to start */
 	char url[64];
 	const char *extra[EXTRA_ARGS_MAX + 1];
 };
@@ -75,8 +75,8 @@ read_ports_file(const struct natsserver *s)
 	size_t n;
 	FILE *f;
 
-	snprintf(path, sizeof path, "%s/nats-server_%d.ports", s->dir,
-	    (int)s->pid);
+	snprintf(
+	    path, sizeof path, "%s/nats-server_%d.ports", s->dir, (int)s->pid);
 	if ((f = fopen(path, "r")) == NULL)
 		return -1;
 	n = fread(buf, 1, sizeof buf - 1, f);
@@ -190,8 +190,8 @@ spawn(struct natsserver *s)
 		}
 		sleep_ms(20);
 	}
-	fprintf(stderr, "# natsserver: not ready within %d ms\n",
-	    START_TIMEOUT_MS);
+	fprintf(
+	    stderr, "# natsserver: not ready within %d ms\n", START_TIMEOUT_MS);
 	show_log(s);
 	natsserver_kill(s);
 	return -1;
@@ -280,8 +280,8 @@ signal_and_wait(struct natsserver *s, int sig, int timeout_ms)
 
 	if (s->pid <= 0)
 		return -1;
-	snprintf(path, sizeof path, "%s/nats-server_%d.ports", s->dir,
-	    (int)s->pid);
+	snprintf(
+	    path, sizeof path, "%s/nats-server_%d.ports", s->dir, (int)s->pid);
 	kill(s->pid, sig);
 	if (wait_exit(s, timeout_ms) == -1)
 		return -1;

@@ -60,8 +60,8 @@ testjs_ctx(struct testjs *t)
 }
 
 int
-testjs_add_stream(struct testjs *t, const char *name,
-    const char *const *subjects)
+testjs_add_stream(
+    struct testjs *t, const char *name, const char *const *subjects)
 {
 	jsStreamConfig cfg;
 	jsErrCode jerr = 0;

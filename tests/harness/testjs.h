@@ -21,8 +21,8 @@ jsCtx *testjs_ctx(struct testjs *);
 
 /* Creates stream |name| (file storage) capturing |subjects| (a
  * NULL-terminated list). */
-int testjs_add_stream(struct testjs *, const char *name,
-    const char *const *subjects);
+int testjs_add_stream(
+    struct testjs *, const char *name, const char *const *subjects);
 /*
  * Publishes |len| bytes to |subject| and waits for the PubAck. |headers| is
  * a NULL-terminated list of name, value pairs, or NULL. Stores the stream
@@ -31,8 +31,8 @@ int testjs_add_stream(struct testjs *, const char *name,
 int testjs_publish(struct testjs *, const char *subject, const void *data,
     size_t len, const char *const *headers, uint64_t *seq, int *dup);
 /* Reads message |seq| of |stream|; the caller destroys |*msg|. */
-int testjs_get(struct testjs *, const char *stream, uint64_t seq,
-    natsMsg **msg);
+int testjs_get(
+    struct testjs *, const char *stream, uint64_t seq, natsMsg **msg);
 /* Messages in |stream| now. */
 int testjs_stream_msgs(struct testjs *, const char *stream, uint64_t *n);
 /* A durable consumer's pending (not yet delivered) and ack-pending counts. */

@@ -40,8 +40,8 @@ publish_and_read_back(void **state)
 	assert_int_equal(seq, 1);
 	assert_int_equal(dup, 0);
 	/* The same Nats-Msg-Id again is caught by the stream. */
-	assert_int_equal(testjs_publish(js, "orders.created.v1", "x", 1, hdrs,
-			     &seq, &dup),
+	assert_int_equal(
+	    testjs_publish(js, "orders.created.v1", "x", 1, hdrs, &seq, &dup),
 	    0);
 	assert_int_equal(dup, 1);
 
@@ -106,8 +106,8 @@ servers_run_side_by_side(void **state)
 	assert_non_null(a);
 	assert_non_null(b);
 	assert_int_not_equal(natsserver_port(a), natsserver_port(b));
-	assert_string_not_equal(natsserver_store_dir(a),
-	    natsserver_store_dir(b));
+	assert_string_not_equal(
+	    natsserver_store_dir(a), natsserver_store_dir(b));
 	natsserver_free(a);
 	natsserver_free(b);
 }
@@ -149,8 +149,8 @@ child_main(enum child_end end, int fd)
 	switch (end) {
 	case END_ASSERTION:
 		/* cmocka runs the group teardown after the failed test. */
-		_exit(cmocka_run_group_tests_name("child", t, NULL,
-			  child_teardown) == 0
+		_exit(cmocka_run_group_tests_name(
+			  "child", t, NULL, child_teardown) == 0
 			? 0
 			: 1);
 	case END_ABORT:
@@ -176,7 +176,8 @@ reaped(pid_t pid)
 		struct timespec ts = { 0, 10000000 };
 		pid_t r = waitpid(pid, NULL, WNOHANG);
 
-		if (r == pid || (r == -1 && errno == ECHILD && kill(pid, 0) == -1))
+		if (r == pid ||
+		    (r == -1 && errno == ECHILD && kill(pid, 0) == -1))
 			return 1;
 		nanosleep(&ts, NULL);
 	}

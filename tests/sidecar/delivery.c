@@ -9,9 +9,10 @@ parses_the_2_9_form(void **state)
 {
 	struct delivery_meta m;
 
-	assert_int_equal(delivery_parse_reply("$JS.ACK.ORDERS.orders-app.3.1042."
-					      "17.1700000000123456789.250",
-			     &m),
+	assert_int_equal(
+	    delivery_parse_reply("$JS.ACK.ORDERS.orders-app.3.1042."
+				 "17.1700000000123456789.250",
+		&m),
 	    0);
 	assert_string_equal(m.stream, "ORDERS");
 	assert_string_equal(m.consumer, "orders-app");
@@ -27,13 +28,12 @@ parses_the_domain_forms(void **state)
 {
 	struct delivery_meta m;
 
-	assert_int_equal(delivery_parse_reply("$JS.ACK.hub.ACCHASH.S.c.1.2.3.4.5",
-			     &m),
-	    0);
+	assert_int_equal(
+	    delivery_parse_reply("$JS.ACK.hub.ACCHASH.S.c.1.2.3.4.5", &m), 0);
 	assert_string_equal(m.stream, "S");
 	assert_int_equal(m.stream_seq, 2);
-	assert_int_equal(delivery_parse_reply(
-			     "$JS.ACK.hub.ACCHASH.S.c.1.2.3.4.5.xyz", &m),
+	assert_int_equal(
+	    delivery_parse_reply("$JS.ACK.hub.ACCHASH.S.c.1.2.3.4.5.xyz", &m),
 	    0);
 	assert_int_equal(m.num_pending, 5);
 }
@@ -44,9 +44,9 @@ rejects_what_is_not_an_ack_subject(void **state)
 	static const char *const bad[] = {
 		"",
 		"_INBOX.abc",
-		"$JS.ACK.S.c.1.2.3.4",		/* 8 tokens */
-		"$JS.ACK.S.c.1.2.3.4.5.6",	/* 10 tokens */
-		"$JS.ACK.S.c.x.2.3.4.5",	/* not a number */
+		"$JS.ACK.S.c.1.2.3.4", /* 8 tokens */
+		"$JS.ACK.S.c.1.2.3.4.5.6", /* 10 tokens */
+		"$JS.ACK.S.c.x.2.3.4.5", /* not a number */
 		"$JS.ACK.S.c.1.2.3.-4.5",
 		"$JS.ACK.S.c.1.2.3.99999999999999999999.5",
 		"$JS.NAK.S.c.1.2.3.4.5",

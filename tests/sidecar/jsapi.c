@@ -48,26 +48,23 @@ create_body_carries_the_full_config(void **state)
 	json_t *root = json_loads(body, 0, NULL), *c;
 
 	assert_non_null(root);
-	assert_string_equal(json_string_value(json_object_get(root,
-				"stream_name")),
-	    "ORDERS");
+	assert_string_equal(
+	    json_string_value(json_object_get(root, "stream_name")), "ORDERS");
 	c = json_object_get(root, "config");
-	assert_string_equal(json_string_value(json_object_get(c,
-				"durable_name")),
+	assert_string_equal(
+	    json_string_value(json_object_get(c, "durable_name")),
 	    "orders-app");
-	assert_string_equal(json_string_value(json_object_get(c,
-				"ack_policy")),
-	    "explicit");
-	assert_int_equal(json_integer_value(json_object_get(c, "ack_wait")),
-	    30000000000LL);
-	assert_int_equal(json_integer_value(json_object_get(c, "max_deliver")),
-	    -1);
+	assert_string_equal(
+	    json_string_value(json_object_get(c, "ack_policy")), "explicit");
+	assert_int_equal(
+	    json_integer_value(json_object_get(c, "ack_wait")), 30000000000LL);
+	assert_int_equal(
+	    json_integer_value(json_object_get(c, "max_deliver")), -1);
 	/* Four times max_in_flight when not configured. */
-	assert_int_equal(json_integer_value(json_object_get(c,
-			     "max_ack_pending")),
-	    1024);
-	assert_string_equal(json_string_value(json_object_get(c,
-				"filter_subject")),
+	assert_int_equal(
+	    json_integer_value(json_object_get(c, "max_ack_pending")), 1024);
+	assert_string_equal(
+	    json_string_value(json_object_get(c, "filter_subject")),
 	    "orders.>");
 	json_decref(root);
 	free(body);
@@ -80,8 +77,8 @@ same_config_has_no_diff(void **state)
 	bool immutable = true;
 	char *diff = NULL;
 
-	assert_int_equal(jsapi_consumer_diff(&s, info_2_9, strlen(info_2_9),
-			     &diff, &immutable),
+	assert_int_equal(jsapi_consumer_diff(
+			     &s, info_2_9, strlen(info_2_9), &diff, &immutable),
 	    0);
 	assert_null(diff);
 	assert_false(immutable);
@@ -95,18 +92,19 @@ diff_names_fields_and_mutability(void **state)
 	char *diff = NULL;
 
 	s.ack_wait = 60000000000LL;
-	assert_int_equal(jsapi_consumer_diff(&s, info_2_9, strlen(info_2_9),
-			     &diff, &immutable),
+	assert_int_equal(jsapi_consumer_diff(
+			     &s, info_2_9, strlen(info_2_9), &diff, &immutable),
 	    1);
-	assert_non_null(strstr(diff, "ack_wait: server has 30000000000, "
-				     "configured 60000000000"));
+	assert_non_null(strstr(diff,
+	    "ack_wait: server has 30000000000, "
+	    "configured 60000000000"));
 	assert_false(immutable);
 	free(diff);
 
 	s = orders();
 	s.deliver_policy = DELIVER_POLICY_NEW;
-	assert_int_equal(jsapi_consumer_diff(&s, info_2_9, strlen(info_2_9),
-			     &diff, &immutable),
+	assert_int_equal(jsapi_consumer_diff(
+			     &s, info_2_9, strlen(info_2_9), &diff, &immutable),
 	    1);
 	assert_non_null(strstr(diff, "deliver_policy"));
 	assert_true(immutable);
@@ -114,11 +112,12 @@ diff_names_fields_and_mutability(void **state)
 
 	s = orders();
 	s.filter_subject = NULL;
-	assert_int_equal(jsapi_consumer_diff(&s, info_2_9, strlen(info_2_9),
-			     &diff, &immutable),
+	assert_int_equal(jsapi_consumer_diff(
+			     &s, info_2_9, strlen(info_2_9), &diff, &immutable),
 	    1);
-	assert_non_null(strstr(diff, "filter_subject: server has orders.>, "
-				     "configured (unset)"));
+	assert_non_null(strstr(diff,
+	    "filter_subject: server has orders.>, "
+	    "configured (unset)"));
 	free(diff);
 }
 
@@ -130,14 +129,13 @@ push_consumers_and_garbage_are_refused(void **state)
 	bool immutable = false;
 	char *diff = NULL;
 
-	assert_int_equal(jsapi_consumer_diff(&s, push, strlen(push), &diff,
-			     &immutable),
-	    1);
+	assert_int_equal(
+	    jsapi_consumer_diff(&s, push, strlen(push), &diff, &immutable), 1);
 	assert_true(immutable);
 	assert_non_null(strstr(diff, "push consumer"));
 	free(diff);
-	assert_int_equal(jsapi_consumer_diff(&s, "nope", 4, &diff, &immutable),
-	    -1);
+	assert_int_equal(
+	    jsapi_consumer_diff(&s, "nope", 4, &diff, &immutable), -1);
 	free(diff);
 }
 
@@ -147,7 +145,8 @@ errors_and_pub_acks(void **state)
 	const char *err = "{\"type\":\"x\",\"error\":{\"code\":404,"
 			  "\"err_code\":10014,\"description\":\"consumer not "
 			  "found\"}}";
-	const char *ok = "{\"stream\":\"ORDERS\",\"seq\":42,\"duplicate\":true}";
+	const char *ok =
+	    "{\"stream\":\"ORDERS\",\"seq\":42,\"duplicate\":true}";
 	struct jsapi_pub_ack pa;
 	struct jsapi_error e;
 
@@ -172,15 +171,16 @@ pull_request_body(void **state)
 	char buf[128];
 	size_t n;
 
-	n = jsapi_pull_request(buf, sizeof buf, 256, 30000000000LL,
-	    5000000000LL, 1048576);
+	n = jsapi_pull_request(
+	    buf, sizeof buf, 256, 30000000000LL, 5000000000LL, 1048576);
 	assert_int_equal(n, strlen(buf));
-	assert_string_equal(buf, "{\"batch\":256,\"expires\":30000000000,"
-				 "\"idle_heartbeat\":5000000000,"
-				 "\"max_bytes\":1048576}");
-	n = jsapi_pull_request(buf, sizeof buf, 1, 1000, 500, 0);
 	assert_string_equal(buf,
-	    "{\"batch\":1,\"expires\":1000,\"idle_heartbeat\":500}");
+	    "{\"batch\":256,\"expires\":30000000000,"
+	    "\"idle_heartbeat\":5000000000,"
+	    "\"max_bytes\":1048576}");
+	n = jsapi_pull_request(buf, sizeof buf, 1, 1000, 500, 0);
+	assert_string_equal(
+	    buf, "{\"batch\":1,\"expires\":1000,\"idle_heartbeat\":500}");
 	assert_int_equal(jsapi_pull_request(buf, 8, 1, 1, 1, 0), 0);
 }
 

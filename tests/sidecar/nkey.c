@@ -23,13 +23,14 @@ write_file(const char *text)
 static void
 derives_the_documented_public_key(void **state)
 {
-	char *path = write_file("# a comment line\n"
-				"  SUACSSL3UAHUDXKFSNVUZRF5UHPMWZ6BFDTJ7M6USDXIEDNPPQYYYCU3VY\n");
+	char *path = write_file(
+	    "# a comment line\n"
+	    "  SUACSSL3UAHUDXKFSNVUZRF5UHPMWZ6BFDTJ7M6USDXIEDNPPQYYYCU3VY\n");
 	char *pub = nkey_public_from_seed_file(path);
 
 	assert_non_null(pub);
-	assert_string_equal(pub,
-	    "UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4");
+	assert_string_equal(
+	    pub, "UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4");
 	free(pub);
 	unlink(path);
 	free(path);
