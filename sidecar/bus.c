@@ -1,8 +1,10 @@
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <ev.h>
 
@@ -16,6 +18,8 @@
 
 #define NS_PER_MS INT64_C(1000000)
 #define FLUSH_AT_CLOSE_MS 2000
+/* How long bus_free() waits for nats.c's threads to leave our callbacks. */
+#define THREADS_DONE_MS 5000
 
 enum { HANDOFF_MSG, HANDOFF_STATE };
 
@@ -49,6 +53,7 @@ struct bus {
 	natsOptions *opts;
 	natsConnection *nc;
 	enum bus_state state;
+	bool closing; /* bus_free() runs: a disconnect is expected */
 	char base[48]; /* "_SC.<nuid>": every inbox of this process */
 
 	struct idmap *inboxes;
@@ -59,6 +64,12 @@ struct bus {
 	uint64_t next_request;
 	uint64_t request_inbox;
 	const char *request_prefix;
+
+	/* Set by nats.c's threads once they will call us no more: the
+	 * hand-off queue must outlive every callback. */
+	atomic_int subs_done;
+	atomic_bool closed_cb_done;
+	int subs_opened;
 
 	int64_t reconnect_wait_ms;
 	int64_t reconnect_wait_max_ms;
@@ -110,6 +121,35 @@ on_closed(natsConnection *nc, void *closure)
 	struct bus *b = closure;
 
 	handoff_push(b->handoff, HANDOFF_STATE, BUS_CLOSED, NULL);
+	atomic_store(&b->closed_cb_done, true);
+}
+
+static void
+on_sub_complete(void *closure)
+{
+	struct inbox_ref *ref = closure;
+
+	atomic_fetch_add(&ref->bus->subs_done, 1);
+}
+
+/* After natsConnection_Close(): waits (bounded) until no nats.c thread
+ * can enter one of our callbacks any more. Returns 0, or -1 if some still
+ * may. */
+static int
+wait_threads_done(struct bus *b)
+{
+	struct timespec ms = { 0, 1000000 };
+
+	for (int i = 0; i < THREADS_DONE_MS; i++) {
+		if (atomic_load(&b->closed_cb_done) &&
+		    atomic_load(&b->subs_done) >= b->subs_opened)
+			return 0;
+		nanosleep(&ms, NULL);
+	}
+	log_warnx("nats.close_slow",
+	    "nats.c threads still busy after %d ms; not freeing what they use",
+	    THREADS_DONE_MS);
+	return -1;
 }
 
 static void
@@ -140,7 +180,7 @@ set_state(struct bus *b, enum bus_state s)
 {
 	enum bus_state was = b->state;
 
-	if (s == was)
+	if (s == was || (b->closing && s == BUS_DISCONNECTED))
 		return;
 	/* A reconnect is reported as connected, after the first connect. */
 	b->state = s;
@@ -376,7 +416,11 @@ bus_free(struct bus *b)
 		/* Acks and NAKs still buffered must reach the server. */
 		if (b->state == BUS_CONNECTED)
 			natsConnection_FlushTimeout(b->nc, FLUSH_AT_CLOSE_MS);
+		b->closing = true;
 		natsConnection_Close(b->nc);
+		/* Better a leak at exit than a callback into freed memory. */
+		if (wait_threads_done(b) == -1)
+			return;
 	}
 	/* Queued messages go back through on_handoff and are destroyed. */
 	handoff_free(b->handoff);
@@ -428,6 +472,11 @@ bus_inbox_open(struct bus *b, bus_msg_fn fn, void *arg, const char **prefix)
 	/* Credits bound what arrives; nats.c must never drop any of it. */
 	if (s == NATS_OK)
 		s = natsSubscription_SetPendingLimits(in->sub, -1, -1);
+	if (s == NATS_OK) {
+		s = natsSubscription_SetOnCompleteCB(
+		    in->sub, on_sub_complete, ref);
+		b->subs_opened += s == NATS_OK;
+	}
 	free(subject);
 	if (s != NATS_OK) {
 		log_errorx("nats.subscribe", "cannot subscribe to an inbox: %s",

@@ -961,6 +961,18 @@ core_run(struct core *c)
 	    "subscription(s) on %s",
 	    PACKAGE_VERSION, c->nsubs, c->cfg->app.socket);
 	ev_run(c->loop, 0);
+	for (size_t i = 0; i < c->nsubs; i++) {
+		struct subscription *s = &c->subs[i];
+
+		log_info("subscription.stats",
+		    "subscription %s: acked %.0f, retried %.0f, timed out "
+		    "%.0f, returned %.0f; peak in flight %.0f of %" PRId64,
+		    s->cfg->name, metric_value(s->outcomes[OUTCOME_ACKED]),
+		    metric_value(s->outcomes[OUTCOME_RETRIED]),
+		    metric_value(s->outcomes[OUTCOME_TIMED_OUT]),
+		    metric_value(s->outcomes[OUTCOME_NAKED]),
+		    metric_value(s->in_flight_peak), s->cfg->max_in_flight);
+	}
 	log_info("drain.done", "drained, exiting");
 	return c->exit_status;
 }
@@ -996,11 +1008,14 @@ core_free(struct core *c)
 		consumer_free(s->consumer);
 		chain_free(s->chain);
 	}
+	/* PubAcks still to come must find no app to answer. */
+	idmap_foreach(c->apps, free_app_state, NULL);
+	idmap_free(c->apps);
+	c->apps = idmap_new();
 	appchan_free(c->appchan);
 	/* Flushes every ack and NAK still buffered. */
 	bus_free(c->bus);
 	free(c->subs);
-	idmap_foreach(c->apps, free_app_state, NULL);
 	idmap_free(c->apps);
 	idmap_free(c->at_app);
 	idmap_free(c->late);

@@ -89,6 +89,9 @@ log_field(char *buf, size_t off, size_t cap, const char *key, const char *val)
 	return off;
 }
 
+static void log_vemit(enum log_level, const struct log_ctx *, const char *, int,
+    const char *, va_list) __attribute__((format(printf, 5, 0)));
+
 static void
 log_vemit(enum log_level level, const struct log_ctx *ctx, const char *event,
     int errnum, const char *fmt, va_list ap)

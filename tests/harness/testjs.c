@@ -147,3 +147,48 @@ testjs_consumer_pending(struct testjs *t, const char *stream,
 	jsConsumerInfo_Destroy(ci);
 	return 0;
 }
+
+int
+testjs_delete_consumer(
+    struct testjs *t, const char *stream, const char *durable)
+{
+	jsErrCode jerr = 0;
+	natsStatus s;
+
+	s = js_DeleteConsumer(t->js, stream, durable, NULL, &jerr);
+	if (s != NATS_OK)
+		return failed("delete consumer", s, jerr);
+	return 0;
+}
+
+int
+testjs_publish_orders(struct testjs *t, const char *subject,
+    const char *id_prefix, uint64_t first, uint64_t n)
+{
+	jsPubOptions po;
+	natsStatus s = NATS_OK;
+
+	jsPubOptions_Init(&po);
+	for (uint64_t i = first; s == NATS_OK && i < first + n; i++) {
+		char body[64], id[96];
+		natsMsg *m = NULL;
+		int len;
+
+		len = snprintf(
+		    body, sizeof body, "order-%llu", (unsigned long long)i);
+		snprintf(
+		    id, sizeof id, "%s-%llu", id_prefix, (unsigned long long)i);
+		s = natsMsg_Create(&m, subject, NULL, body, len);
+		if (s == NATS_OK)
+			s = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
+		if (s == NATS_OK)
+			s = js_PublishMsgAsync(t->js, &m, &po);
+		natsMsg_Destroy(m);
+	}
+	po.MaxWait = 60000;
+	if (s == NATS_OK)
+		s = js_PublishAsyncComplete(t->js, &po);
+	if (s != NATS_OK)
+		return failed("publish orders", s, 0);
+	return 0;
+}

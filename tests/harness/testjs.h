@@ -30,11 +30,21 @@ int testjs_add_stream(
  */
 int testjs_publish(struct testjs *, const char *subject, const void *data,
     size_t len, const char *const *headers, uint64_t *seq, int *dup);
+/*
+ * Publishes |n| small order events to |subject| asynchronously and waits
+ * for every PubAck: event i (from |first|) has payload "order-<i>" and
+ * Nats-Msg-Id "<id_prefix>-<i>".
+ */
+int testjs_publish_orders(struct testjs *, const char *subject,
+    const char *id_prefix, uint64_t first, uint64_t n);
 /* Reads message |seq| of |stream|; the caller destroys |*msg|. */
 int testjs_get(
     struct testjs *, const char *stream, uint64_t seq, natsMsg **msg);
 /* Messages in |stream| now. */
 int testjs_stream_msgs(struct testjs *, const char *stream, uint64_t *n);
+/* Deletes a durable consumer, as an operator might at runtime. */
+int testjs_delete_consumer(
+    struct testjs *, const char *stream, const char *durable);
 /* A durable consumer's pending (not yet delivered) and ack-pending counts. */
 int testjs_consumer_pending(struct testjs *, const char *stream,
     const char *durable, uint64_t *pending, uint64_t *ack_pending);

@@ -1,0 +1,240 @@
+/*
+ * The pipeline end to end, on the happy paths: a real nats-server, the
+ * real daemon and the scriptable test app. Messages are delivered once
+ * and acked; RETRY comes back after its delay with the next attempt;
+ * IN_PROGRESS keeps long work from being redelivered; publishes from the
+ * app get their PubAcks.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "harness/app.h"
+#include "harness/cmocka.h"
+#include "harness/daemon.h"
+#include "harness/natsserver.h"
+#include "harness/testjs.h"
+
+struct fixture {
+	struct natsserver *srv;
+	struct testjs *js;
+	struct daemon *d;
+};
+
+static const char *const order_subjects[] = { "orders.>", NULL };
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof *f);
+
+	if (f == NULL || (f->srv = natsserver_start(NULL)) == NULL ||
+	    (f->js = testjs_connect(natsserver_url(f->srv))) == NULL ||
+	    testjs_add_stream(f->js, "ORDERS", order_subjects) == -1)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	daemon_free(f->d);
+	testjs_free(f->js);
+	natsserver_free(f->srv);
+	free(f);
+	return 0;
+}
+
+/* Starts the daemon with one subscription "orders" on ORDERS. */
+static struct daemon *
+start_daemon(struct fixture *f, const char *sub_yaml, const char *yaml)
+{
+	struct daemon_subscription sub = {
+		.name = "orders",
+		.stream = "ORDERS",
+		.durable = "orders-app",
+		.yaml = sub_yaml,
+	};
+	struct daemon_config cfg = {
+		.nats_url = natsserver_url(f->srv),
+		.subscriptions = &sub,
+		.nsubscriptions = 1,
+		.log_level = "info",
+		.yaml = yaml,
+	};
+
+	return f->d = daemon_start(&cfg);
+}
+
+static void
+assert_consumer_settles(struct fixture *f)
+{
+	uint64_t pending = 1, ack_pending = 1;
+
+	/* The server applies acks asynchronously: give it a moment. */
+	for (int i = 0; i < 100 && (pending | ack_pending) != 0; i++) {
+		struct timespec ts = { 0, 50000000 };
+
+		assert_int_equal(testjs_consumer_pending(f->js, "ORDERS",
+				     "orders-app", &pending, &ack_pending),
+		    0);
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(pending, 0);
+	assert_int_equal(ack_pending, 0);
+}
+
+static void
+ten_thousand_delivered_once_and_acked(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 10000 };
+	static unsigned char seen[N + 1];
+	struct testapp *app;
+
+	assert_int_equal(
+	    testjs_publish_orders(f->js, "orders.created.v1", "ord", 1, N), 0);
+	assert_non_null(start_daemon(f, "max_in_flight: 512", NULL));
+	assert_non_null(app = testapp_start(
+			    daemon_socket(f->d), "--capacity", "128", NULL));
+	assert_int_equal(testapp_wait_for(app, "ack", N, 120000), 0);
+	assert_consumer_settles(f);
+
+	memset(seen, 0, sizeof seen);
+	assert_int_equal(testapp_count(app, "delivery"), N);
+	for (size_t i = 0; i < N; i++) {
+		const struct testapp_event *e =
+		    testapp_find(app, "delivery", i);
+		unsigned long n =
+		    strtoul(e->payload + strlen("order-"), NULL, 10);
+
+		assert_true(n >= 1 && n <= N);
+		assert_int_equal(seen[n], 0);
+		seen[n] = 1;
+		assert_int_equal(e->attempt, 1);
+		assert_string_equal(e->subscription, "orders");
+		assert_string_equal(e->subject, "orders.created.v1");
+	}
+	testapp_free(app);
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+retry_comes_back_after_its_delay(void **state)
+{
+	struct fixture *f = *state;
+	const struct testapp_event *retried, *acked;
+	struct testapp *app;
+	double t_retry, gap;
+
+	assert_non_null(start_daemon(f, "retry_delay: 1500ms", NULL));
+	assert_non_null(app = testapp_start(
+			    daemon_socket(f->d), "--fail-first", "1", NULL));
+	assert_int_equal(
+	    testjs_publish_orders(f->js, "orders.created.v1", "retry", 1, 1),
+	    0);
+	assert_int_equal(testapp_wait_for(app, "retry", 1, 20000), 0);
+	t_retry = now_s();
+	assert_int_equal(testapp_wait_deliveries(app, 2, 20000), 0);
+	gap = now_s() - t_retry;
+	/* Not before the delay; the upper bound is loose (sanitizers). */
+	if (gap < 1.4 || gap > 10)
+		fail_msg("redelivered %.2f s after the RETRY, want 1.5 s", gap);
+	assert_int_equal(testapp_wait_for(app, "ack", 1, 20000), 0);
+	retried = testapp_find(app, "retry", 0);
+	acked = testapp_find(app, "ack", 0);
+	assert_int_equal(retried->attempt, 1);
+	assert_int_equal(acked->attempt, 2);
+	assert_string_equal(retried->message_id, "retry-1");
+	assert_string_equal(acked->message_id, "retry-1");
+	assert_consumer_settles(f);
+	testapp_free(app);
+}
+
+static void
+in_progress_outlives_ack_wait(void **state)
+{
+	struct fixture *f = *state;
+	struct testapp *app;
+
+	/* 3.5 s of work against an AckWait of 1 s and a processing timeout
+	 * of 1 s, kept alive by IN_PROGRESS every 300 ms. */
+	assert_non_null(
+	    start_daemon(f, "ack_wait: 1s\nprocessing_timeout: 1s", NULL));
+	assert_non_null(app = testapp_start(daemon_socket(f->d), "--sleep-ms",
+			    "3500", "--in-progress-ms", "300", NULL));
+	assert_int_equal(
+	    testjs_publish_orders(f->js, "orders.created.v1", "slow", 1, 1), 0);
+	assert_int_equal(testapp_wait_for(app, "ack", 1, 20000), 0);
+	assert_int_equal(testapp_count(app, "delivery"), 1);
+	assert_true(testapp_count(app, "in_progress") >= 5);
+	assert_int_equal(testapp_find(app, "ack", 0)->attempt, 1);
+	assert_consumer_settles(f);
+	testapp_free(app);
+}
+
+static void
+publish_gets_pub_acks(void **state)
+{
+	struct fixture *f = *state;
+	const struct testapp_event *a, *b, *c;
+	struct testapp *app;
+
+	assert_non_null(start_daemon(f, NULL, NULL));
+	assert_non_null(app = testapp_start(daemon_socket(f->d), NULL));
+	assert_int_equal(testapp_command(app,
+			     "publish orders.paid.v1 pay-1 "
+			     "{\"order_id\":\"o-1\"}"),
+	    0);
+	assert_int_equal(testapp_wait_for(app, "publish_ack", 1, 10000), 0);
+	assert_int_equal(testapp_command(app,
+			     "publish orders.paid.v1 pay-1 "
+			     "{\"order_id\":\"o-1\"}"),
+	    0);
+	assert_int_equal(testapp_wait_for(app, "publish_ack", 2, 10000), 0);
+	assert_int_equal(testapp_command(app, "publish nowhere.v1 - x"), 0);
+	assert_int_equal(testapp_wait_for(app, "publish_ack", 3, 10000), 0);
+
+	a = testapp_find(app, "publish_ack", 0);
+	b = testapp_find(app, "publish_ack", 1);
+	c = testapp_find(app, "publish_ack", 2);
+	assert_string_equal(a->status, "OK");
+	assert_string_equal(a->stream, "ORDERS");
+	assert_int_equal(a->sequence, 1);
+	assert_false(a->duplicate);
+	assert_string_equal(b->status, "OK");
+	assert_int_equal(b->sequence, 1);
+	assert_true(b->duplicate);
+	assert_string_equal(c->status, "NO_STREAM");
+	testapp_free(app);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    ten_thousand_delivered_once_and_acked, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    retry_comes_back_after_its_delay, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    in_progress_outlives_ack_wait, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    publish_gets_pub_acks, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("delivery", tests, NULL, NULL);
+}

@@ -1,0 +1,420 @@
+/*
+ * The pipeline end to end, when things go wrong: an app killed with work
+ * in flight, SIGTERM during work, nats-server restarted mid-stream, the
+ * consumer deleted under the sidecar, a slow app over a large backlog, and
+ * garbage on the app socket. Nothing may be lost, nothing acked that the
+ * app did not ACK.
+ */
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "frame.h"
+#include "harness/app.h"
+#include "harness/cmocka.h"
+#include "harness/daemon.h"
+#include "harness/natsserver.h"
+#include "harness/testjs.h"
+
+struct fixture {
+	struct natsserver *srv;
+	struct testjs *js;
+	struct daemon *d;
+};
+
+static const char *const order_subjects[] = { "orders.>", NULL };
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof *f);
+
+	if (f == NULL || (f->srv = natsserver_start(NULL)) == NULL ||
+	    (f->js = testjs_connect(natsserver_url(f->srv))) == NULL ||
+	    testjs_add_stream(f->js, "ORDERS", order_subjects) == -1)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	daemon_free(f->d);
+	testjs_free(f->js);
+	natsserver_free(f->srv);
+	free(f);
+	return 0;
+}
+
+static struct daemon *
+start_daemon(struct fixture *f, const char *sub_yaml, const char *yaml)
+{
+	struct daemon_subscription sub = {
+		.name = "orders",
+		.stream = "ORDERS",
+		.durable = "orders-app",
+		.yaml = sub_yaml,
+	};
+	struct daemon_config cfg = {
+		.nats_url = natsserver_url(f->srv),
+		.subscriptions = &sub,
+		.nsubscriptions = 1,
+		.log_level = "info",
+		.yaml = yaml,
+	};
+
+	return f->d = daemon_start(&cfg);
+}
+
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+assert_consumer_settles(struct fixture *f)
+{
+	uint64_t pending = 1, ack_pending = 1;
+
+	for (int i = 0; i < 200 && (pending | ack_pending) != 0; i++) {
+		if (testjs_consumer_pending(f->js, "ORDERS", "orders-app",
+			&pending, &ack_pending) == -1)
+			pending = 1;
+		sleep_ms(50);
+	}
+	assert_int_equal(pending, 0);
+	assert_int_equal(ack_pending, 0);
+}
+
+/* Distinct "order-<i>" payloads among |kind| events, i in 1..n; also
+ * stores the number of events in |*total|. */
+static size_t
+distinct_orders(struct testapp *app, const char *kind, size_t n, size_t *total)
+{
+	unsigned char *seen = calloc(n + 1, 1);
+	size_t distinct = 0, count;
+
+	assert_non_null(seen);
+	testapp_poll(app);
+	count = testapp_count(app, kind);
+	for (size_t i = 0; i < count; i++) {
+		const struct testapp_event *e = testapp_find(app, kind, i);
+		unsigned long k =
+		    strtoul(e->payload + strlen("order-"), NULL, 10);
+
+		if (k >= 1 && k <= n && !seen[k]) {
+			seen[k] = 1;
+			distinct++;
+		}
+	}
+	free(seen);
+	if (total != NULL)
+		*total = count;
+	return distinct;
+}
+
+static void
+wait_distinct_acks(struct testapp *app, size_t n, int timeout_ms)
+{
+	double until = now_s() + timeout_ms / 1000.0;
+	size_t got;
+
+	while (
+	    (got = distinct_orders(app, "ack", n, NULL)) < n && now_s() < until)
+		sleep_ms(50);
+	if (got < n)
+		fail_msg("only %zu of %zu messages acked", got, n);
+}
+
+static void
+killed_app_work_goes_to_another_app(void **state)
+{
+	struct fixture *f = *state;
+	struct testapp *first, *second;
+	size_t total;
+
+	assert_non_null(start_daemon(f, NULL, NULL));
+	assert_non_null(first = testapp_start(daemon_socket(f->d), "--capacity",
+			    "100", "--mode", "hang", NULL));
+	assert_int_equal(
+	    testjs_publish_orders(f->js, "orders.created.v1", "k", 1, 100), 0);
+	assert_int_equal(testapp_wait_deliveries(first, 100, 20000), 0);
+	assert_non_null(second = testapp_start(
+			    daemon_socket(f->d), "--capacity", "100", NULL));
+	assert_int_equal(testapp_kill(first), 0);
+
+	wait_distinct_acks(second, 100, 30000);
+	assert_int_equal(distinct_orders(second, "delivery", 100, &total), 100);
+	assert_int_equal(total, 100);
+	for (size_t i = 0; i < total; i++)
+		assert_int_equal(
+		    testapp_find(second, "delivery", i)->attempt, 2);
+	assert_consumer_settles(f);
+	testapp_free(first);
+	testapp_free(second);
+}
+
+static void
+sigterm_drains_and_restart_delivers_the_rest(void **state)
+{
+	struct fixture *f = *state;
+	struct testapp *app, *after;
+	double t0, took;
+
+	assert_non_null(start_daemon(
+	    f, "max_attempts: 2\nretry_delay: 200ms", "shutdown_grace: 2s"));
+	assert_non_null(app = testapp_start(daemon_socket(f->d), "--capacity",
+			    "10", "--mode", "retry", NULL));
+	/* One message reaches its last allowed attempt, and stays there. */
+	assert_int_equal(
+	    testjs_publish_orders(f->js, "orders.created.v1", "t", 1, 1), 0);
+	assert_int_equal(testapp_wait_for(app, "retry", 1, 20000), 0);
+	assert_int_equal(testapp_command(app, "mode hang"), 0);
+	assert_int_equal(testapp_wait_deliveries(app, 2, 20000), 0);
+	assert_int_equal(testapp_find(app, "delivery", 1)->attempt, 2);
+	/* More work: ten at the app, the rest prefetched by the sidecar. */
+	assert_int_equal(
+	    testjs_publish_orders(f->js, "orders.created.v1", "t", 2, 29), 0);
+	assert_int_equal(testapp_wait_deliveries(app, 11, 20000), 0);
+
+	t0 = now_s();
+	assert_int_equal(daemon_signal(f->d, SIGTERM), 0);
+	assert_int_equal(daemon_wait(f->d, 10000), 0);
+	took = now_s() - t0;
+	if (took > 2 + 3)
+		fail_msg("drain took %.1f s with a 2 s grace", took);
+	assert_int_equal(
+	    daemon_log_count(f->d, "delivery.dead_letter_unset"), 0);
+	assert_int_equal(distinct_orders(app, "ack", 30, NULL), 0);
+	testapp_free(app);
+
+	assert_int_equal(daemon_restart(f->d), 0);
+	assert_non_null(after = testapp_start(
+			    daemon_socket(f->d), "--capacity", "10", NULL));
+	wait_distinct_acks(after, 30, 30000);
+	assert_consumer_settles(f);
+	testapp_free(after);
+}
+
+static void
+server_restart_mid_stream_loses_nothing(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 3000 };
+	struct testapp *app;
+	size_t total;
+
+	assert_int_equal(
+	    testjs_publish_orders(f->js, "orders.created.v1", "r", 1, N), 0);
+	/* Acks in flight when the server stops may be lost with it: a
+	 * short AckWait brings those back quickly. */
+	assert_non_null(
+	    start_daemon(f, "max_in_flight: 64\nack_wait: 2s", NULL));
+	assert_non_null(app = testapp_start(daemon_socket(f->d), "--capacity",
+			    "8", "--sleep-ms", "2", NULL));
+	assert_int_equal(testapp_wait_for(app, "ack", 300, 30000), 0);
+	assert_int_equal(natsserver_stop(f->srv), 0);
+	sleep_ms(500);
+	assert_int_equal(natsserver_restart(f->srv), 0);
+
+	wait_distinct_acks(app, N, 90000);
+	assert_int_equal(daemon_log_wait(f->d, "nats.reconnected", 1, 5000), 0);
+	assert_consumer_settles(f);
+	distinct_orders(app, "delivery", N, &total);
+	printf("# server restart: %zu deliveries for %d messages, %zu "
+	       "duplicates\n",
+	    total, N, total - N);
+	testapp_free(app);
+}
+
+static void
+deleted_consumer_is_recreated(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 2000 };
+	struct testapp *app;
+
+	assert_int_equal(
+	    testjs_publish_orders(f->js, "orders.created.v1", "c", 1, N), 0);
+	assert_non_null(start_daemon(f,
+	    "max_in_flight: 64\n"
+	    "pull_heartbeat: 500ms\n"
+	    "pull_expires: 2s",
+	    NULL));
+	assert_non_null(app = testapp_start(daemon_socket(f->d), "--capacity",
+			    "8", "--sleep-ms", "2", NULL));
+	assert_int_equal(testapp_wait_for(app, "ack", 200, 30000), 0);
+	assert_int_equal(
+	    testjs_delete_consumer(f->js, "ORDERS", "orders-app"), 0);
+	assert_int_equal(daemon_log_wait(f->d, "consumer.lost", 1, 20000), 0);
+	assert_int_equal(daemon_log_wait(f->d, "consumer.bound", 2, 20000), 0);
+	/* The new consumer starts over: everything comes again at least
+	 * once after the deletion. */
+	wait_distinct_acks(app, N, 90000);
+	assert_consumer_settles(f);
+	testapp_free(app);
+}
+
+static void
+slow_app_leaves_the_backlog_in_jetstream(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t pending, ack_pending, most = 0;
+	struct testapp *app;
+	char *line;
+	double peak;
+
+	assert_int_equal(
+	    testjs_publish_orders(f->js, "orders.created.v1", "s", 1, 100000),
+	    0);
+	assert_non_null(start_daemon(f, "max_in_flight: 50", NULL));
+	assert_non_null(app = testapp_start(daemon_socket(f->d), "--capacity",
+			    "10", "--sleep-ms", "5", NULL));
+	assert_int_equal(testapp_wait_for(app, "ack", 100, 30000), 0);
+	/* What the server counts as handed out and not acked is what the
+	 * sidecar holds: never above its limit. */
+	for (int i = 0; i < 30; i++) {
+		assert_int_equal(testjs_consumer_pending(f->js, "ORDERS",
+				     "orders-app", &pending, &ack_pending),
+		    0);
+		if (ack_pending > most)
+			most = ack_pending;
+		assert_true(pending > 90000 - 3000);
+		sleep_ms(100);
+	}
+	/* The server's count also holds acks still on their way, so it may
+	 * exceed the limit by those; the backlog itself stays there. */
+	assert_true(most > 0);
+	if (most > 2 * 50)
+		fail_msg("the server counts %llu unacked for a limit of 50",
+		    (unsigned long long)most);
+	assert_int_equal(daemon_signal(f->d, SIGTERM), 0);
+	assert_int_equal(daemon_wait(f->d, 30000), 0);
+	/* And the daemon's own registry agrees. */
+	assert_non_null(line = daemon_log_line(f->d, "subscription.stats", 0));
+	assert_non_null(strstr(line, "peak in flight "));
+	peak = strtod(strstr(line, "peak in flight ") + 15, NULL);
+	assert_true(peak >= 10 && peak <= 50);
+	printf("# slow app: server ack-pending peak %llu, registry peak %.0f, "
+	       "limit 50\n",
+	    (unsigned long long)most, peak);
+	free(line);
+	testapp_free(app);
+}
+
+static int
+connect_raw(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+	if (fd == -1 || connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1)
+		fail_msg("connect %s: %s", path, strerror(errno));
+	return fd;
+}
+
+/* Sends |len| bytes and returns the Error code the sidecar answers with,
+ * checking that it closes the connection afterwards. */
+static int
+error_for(const char *path, const void *bytes, size_t len)
+{
+	struct buf b = BUF_INIT;
+	int fd = connect_raw(path), code = -1;
+	Frame *f = NULL;
+	size_t used;
+
+	assert_int_equal(write(fd, bytes, len), (ssize_t)len);
+	for (;;) {
+		struct pollfd pfd = { fd, POLLIN, 0 };
+		ssize_t n;
+
+		if (poll(&pfd, 1, 10000) != 1)
+			fail_msg("no answer from the sidecar");
+		n = read(fd, buf_reserve(&b, 4096), 4096);
+		if (n <= 0)
+			break;
+		buf_commit(&b, (size_t)n);
+	}
+	if (frame_decode(buf_head(&b), buf_used(&b), FRAME_DEFAULT_MAX, &f,
+		&used) == FRAME_OK &&
+	    f->body_case == NATS_SIDECAR__CHANNEL__V1__FRAME__BODY_ERROR) {
+		code = (int)f->error->code;
+		assert_true(f->error->fatal);
+	}
+	frame_free(f);
+	buf_free(&b);
+	close(fd);
+	return code;
+}
+
+static void
+bad_frames_get_errors_and_others_go_on(void **state)
+{
+	static const unsigned char garbage[] = { 0, 0, 0, 4, 0xff, 0xff, 0xff,
+		0xff };
+	static const unsigned char huge[] = { 0x7f, 0xff, 0xff, 0xff };
+	struct fixture *f = *state;
+	struct testapp *app;
+
+	assert_non_null(start_daemon(f, NULL, NULL));
+	assert_non_null(app = testapp_start(daemon_socket(f->d), NULL));
+	assert_int_equal(
+	    testjs_publish_orders(f->js, "orders.created.v1", "b", 1, 50), 0);
+	assert_int_equal(
+	    error_for(daemon_socket(f->d), garbage, sizeof garbage),
+	    NATS_SIDECAR__CHANNEL__V1__ERROR__CODE__MALFORMED_FRAME);
+	assert_int_equal(error_for(daemon_socket(f->d), huge, sizeof huge),
+	    NATS_SIDECAR__CHANNEL__V1__ERROR__CODE__FRAME_TOO_LARGE);
+	assert_int_equal(
+	    testjs_publish_orders(f->js, "orders.created.v1", "b", 51, 50), 0);
+	wait_distinct_acks(app, 100, 30000);
+	assert_consumer_settles(f);
+	testapp_free(app);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    killed_app_work_goes_to_another_app, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    sigterm_drains_and_restart_delivers_the_rest, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    server_restart_mid_stream_loses_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    deleted_consumer_is_recreated, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    slow_app_leaves_the_backlog_in_jetstream, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    bad_frames_get_errors_and_others_go_on, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("failure", tests, NULL, NULL);
+}
