@@ -3,10 +3,12 @@
 #include "filter.h"
 
 extern const struct filter_ops passthrough_filter;
+extern const struct filter_ops serial_filter;
 
 /* Every filter, found by the name used in the configuration. */
 const struct filter_ops *const filter_registry[] = {
 	&passthrough_filter,
+	&serial_filter,
 	NULL,
 };
 

@@ -16,6 +16,7 @@
 #include "core.h"
 #include "delivery.h"
 #include "filters/chain.h"
+#include "filters/serial.h"
 #include "frame.h"
 #include "idmap.h"
 #include "jsapi.h"
@@ -66,6 +67,10 @@ struct subscription {
 	struct consumer *consumer;
 	struct pull *pull;
 	struct chain *chain;
+	/* The configured filters, behind the serial filter if serial_key is
+	 * set. */
+	struct config_filters filters;
+	struct serial_options serial;
 	size_t held, held_bytes; /* deliveries the sidecar holds, any state */
 	struct delivery_list queue; /* waiting for app capacity */
 	struct delivery_list all;
@@ -868,6 +873,24 @@ register_metrics(struct core *c, struct subscription *s)
 	    name);
 }
 
+/* The chain: the configured filters, behind the serial filter when the
+ * subscription asks for per-key serial delivery. */
+static void
+build_filters(struct subscription *s)
+{
+	const struct config_filters *cf = &s->cfg->filters;
+
+	s->filters.n = cf->n + (s->cfg->serial_key != NULL);
+	s->filters.v = xcalloc(s->filters.n + 1, sizeof *s->filters.v);
+	if (s->cfg->serial_key != NULL) {
+		s->serial.key = s->cfg->serial_key;
+		s->filters.v[0].ops = &serial_filter;
+		s->filters.v[0].options = &s->serial;
+	}
+	for (size_t i = 0; i < cf->n; i++)
+		s->filters.v[s->filters.n - cf->n + i] = cf->v[i];
+}
+
 struct core *
 core_new(struct ev_loop *loop, const struct config *cfg)
 {
@@ -922,8 +945,9 @@ core_new(struct ev_loop *loop, const struct config *cfg)
 		TAILQ_INIT(&s->queue);
 		TAILQ_INIT(&s->all);
 		register_metrics(c, s);
+		build_filters(s);
 		s->chain =
-		    chain_new(&s->cfg->filters, s->cfg->name, c->metrics, &cev);
+		    chain_new(&s->filters, s->cfg->name, c->metrics, &cev);
 		if (s->chain == NULL)
 			goto fail;
 		s->consumer = consumer_new(loop, c->bus, s->cfg, &coev);
@@ -1007,6 +1031,7 @@ core_free(struct core *c)
 		pull_free(s->pull);
 		consumer_free(s->consumer);
 		chain_free(s->chain);
+		free(s->filters.v);
 	}
 	/* PubAcks still to come must find no app to answer. */
 	idmap_foreach(c->apps, free_app_state, NULL);

@@ -5,7 +5,7 @@
 echo "1..2"
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
-configure="$top_srcdir/configure"
+configure="$(cd "$top_srcdir" && pwd)/configure"
 
 check() { # name, expected message, configure environment...
 	name=$1 want=$2

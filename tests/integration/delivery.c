@@ -222,6 +222,61 @@ publish_gets_pub_acks(void **state)
 	testapp_free(app);
 }
 
+/* Messages of one key reach the app one at a time and in stream order,
+ * while other keys go on in parallel. */
+static void
+serial_key_keeps_one_per_key_at_the_app(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const keys[] = { "A", "B", "C" };
+	int next[3] = { 1, 1, 1 }, busy[3] = { 0, 0, 0 }, overlap = 0;
+	struct testapp *app;
+	size_t n;
+
+	assert_non_null(start_daemon(f, "serial_key: header:Order-Id", NULL));
+	assert_non_null(app = testapp_start(daemon_socket(f->d), "--capacity",
+			    "10", "--sleep-ms", "50", NULL));
+	for (int i = 1; i <= 5; i++) {
+		for (int k = 0; k < 3; k++) {
+			const char *hdrs[] = { "Order-Id", keys[k], NULL };
+			char body[16];
+
+			snprintf(body, sizeof body, "%s-%d", keys[k], i);
+			assert_int_equal(
+			    testjs_publish(f->js, "orders.created.v1", body,
+				strlen(body), hdrs, NULL, NULL),
+			    0);
+		}
+	}
+	assert_int_equal(testapp_wait_for(app, "ack", 15, 30000), 0);
+	n = testapp_poll(app);
+	for (size_t i = 0; i < n; i++) {
+		const struct testapp_event *e = testapp_event(app, i);
+		int k, seq;
+
+		if (strcmp(e->kind, "delivery") != 0 &&
+		    strcmp(e->kind, "ack") != 0)
+			continue;
+		k = e->payload[0] - 'A';
+		seq = atoi(e->payload + 2);
+		if (strcmp(e->kind, "delivery") == 0) {
+			assert_int_equal(seq, next[k]);
+			overlap += busy[0] + busy[1] + busy[2] > 0;
+			assert_int_equal(busy[k], 0);
+			busy[k] = 1;
+		} else {
+			busy[k] = 0;
+			next[k]++;
+		}
+	}
+	for (int k = 0; k < 3; k++)
+		assert_int_equal(next[k], 6);
+	/* Different keys did overlap: serial per key, not overall. */
+	assert_true(overlap > 0);
+	assert_consumer_settles(f);
+	testapp_free(app);
+}
+
 int
 main(void)
 {
@@ -234,6 +289,8 @@ main(void)
 		    in_progress_outlives_ack_wait, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    publish_gets_pub_acks, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    serial_key_keeps_one_per_key_at_the_app, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("delivery", tests, NULL, NULL);
