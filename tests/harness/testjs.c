@@ -192,3 +192,38 @@ testjs_publish_orders(struct testjs *t, const char *subject,
 		return failed("publish orders", s, 0);
 	return 0;
 }
+
+int
+testjs_add_consumer(struct testjs *t, const char *stream, const char *durable,
+    int64_t ack_wait_ns, int deliver_new)
+{
+	jsConsumerConfig cc;
+	jsErrCode jerr = 0;
+	natsStatus s;
+
+	jsConsumerConfig_Init(&cc);
+	cc.Durable = durable;
+	cc.AckPolicy = js_AckExplicit;
+	cc.AckWait = ack_wait_ns;
+	cc.DeliverPolicy = deliver_new ? js_DeliverNew : js_DeliverAll;
+	s = js_AddConsumer(NULL, t->js, stream, &cc, NULL, &jerr);
+	if (s != NATS_OK)
+		return failed("add consumer", s, jerr);
+	return 0;
+}
+
+int
+testjs_consumer_ack_wait(struct testjs *t, const char *stream,
+    const char *durable, int64_t *ack_wait_ns)
+{
+	jsConsumerInfo *ci = NULL;
+	jsErrCode jerr = 0;
+	natsStatus s;
+
+	s = js_GetConsumerInfo(&ci, t->js, stream, durable, NULL, &jerr);
+	if (s != NATS_OK)
+		return failed("consumer info", s, jerr);
+	*ack_wait_ns = ci->Config->AckWait;
+	jsConsumerInfo_Destroy(ci);
+	return 0;
+}

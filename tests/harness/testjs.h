@@ -42,6 +42,13 @@ int testjs_get(
     struct testjs *, const char *stream, uint64_t seq, natsMsg **msg);
 /* Messages in |stream| now. */
 int testjs_stream_msgs(struct testjs *, const char *stream, uint64_t *n);
+/* Creates a durable pull consumer on |stream| with explicit acks, the
+ * given AckWait, delivering all messages or only new ones. */
+int testjs_add_consumer(struct testjs *, const char *stream,
+    const char *durable, int64_t ack_wait_ns, int deliver_new);
+/* A durable consumer's AckWait, as the server has it. */
+int testjs_consumer_ack_wait(struct testjs *, const char *stream,
+    const char *durable, int64_t *ack_wait_ns);
 /* Deletes a durable consumer, as an operator might at runtime. */
 int testjs_delete_consumer(
     struct testjs *, const char *stream, const char *durable);
