@@ -50,13 +50,14 @@ build/demo/nats-sidecar -c examples/sidecar.yaml 2>"$work/sidecar.log" &
 sidecar=$!
 pids+=($sidecar)
 for _ in $(seq 100); do [ -S "$work/app.sock" ] && break; sleep 0.1; done
-python3 examples/python/order_app.py "$work/app.sock" >"$work/app.log" 2>&1 &
+"${PYTHON:-/usr/bin/python3}" examples/python/order_app.py --socket "$work/app.sock" \
+	>"$work/app.log" 2>&1 &
 app=$!
 pids+=($app)
 
 echo "== waiting until the app has handled every event"
 for _ in $(seq 600); do
-	handled=$(grep -c '^order ' "$work/app.log" || true)
+	handled=$(grep -c ' id=' "$work/app.log" || true)
 	[ "$handled" -ge "$orders" ] && break
 	sleep 0.1
 done
@@ -67,14 +68,14 @@ status=0
 wait "$sidecar" || status=$?
 wait "$app" 2>/dev/null || true
 
-unique=$(grep '^order ' "$work/app.log" | awk '{print $2}' | sort -u | wc -l)
+unique=$(sed -n 's/.* id=\([^:]*\):.*/\1/p' "$work/app.log" | sort -u | wc -l)
 echo
 echo "== summary"
 echo "events published:           $orders (+100 republished, caught by the stream's duplicate window)"
-echo "deliveries the app handled: $(grep -c '^order ' "$work/app.log" || true) ($unique distinct message ids)"
+echo "deliveries the app handled: $(grep -c ' id=' "$work/app.log" || true) ($unique distinct message ids)"
 echo "sidecar exit status:        $status"
 echo "sample of what the app saw:"
-grep '^order ' "$work/app.log" | head -3 | sed 's/^/   /'
+grep ' id=' "$work/app.log" | head -3 | cut -c1-150 | sed 's/^/   /'
 echo "sidecar log events:"
 sed -n 's/.*"event":"\([^"]*\)".*/\1/p' "$work/sidecar.log" | sort | uniq -c | sed 's/^/   /'
 [ "$status" -eq 0 ] && [ "$unique" -ge "$orders" ]
