@@ -20,6 +20,8 @@
 #define FLUSH_AT_CLOSE_MS 2000
 /* How long bus_free() waits for nats.c's threads to leave our callbacks. */
 #define THREADS_DONE_MS 5000
+/* While not connected, why is reported this often (each reason once). */
+#define UNREACHABLE_CHECK_S 2.0
 
 enum { HANDOFF_MSG, HANDOFF_STATE };
 
@@ -33,6 +35,7 @@ struct inbox_ref {
 
 struct inbox {
 	natsSubscription *sub;
+	struct inbox_ref *ref;
 	bus_msg_fn fn;
 	void *arg;
 	char *prefix;
@@ -54,6 +57,9 @@ struct bus {
 	natsConnection *nc;
 	enum bus_state state;
 	bool closing; /* bus_free() runs: a disconnect is expected */
+	ev_timer connect_again; /* after nats.c closed the connection */
+	ev_timer unreachable;
+	char *unreachable_why; /* the last reason logged */
 	char base[48]; /* "_SC.<nuid>": every inbox of this process */
 
 	struct idmap *inboxes;
@@ -88,6 +94,8 @@ bus_state_name(enum bus_state s)
 {
 	return state_names[s];
 }
+
+static void on_connect_again(struct ev_loop *, ev_timer *, int);
 
 /* nats.c threads: everything goes through the hand-off queue. */
 static void
@@ -175,6 +183,33 @@ reconnect_delay(natsConnection *nc, int attempts, void *closure)
 	return d;
 }
 
+/* Logs why NATS is unreachable, once per distinct reason. */
+static void
+report_unreachable(struct bus *b, const char *why)
+{
+	if (why == NULL || *why == '\0')
+		why = "no server answered";
+	if (b->unreachable_why != NULL && strcmp(b->unreachable_why, why) == 0)
+		return;
+	log_warnx("nats.unreachable", "not connected, still trying: %s", why);
+	free(b->unreachable_why);
+	b->unreachable_why = xstrdup(why);
+}
+
+/* nats.c retries on its own and says nothing: look now and then. */
+static void
+on_unreachable(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct bus *b = w->data;
+	const char *why = NULL;
+
+	if (b->state == BUS_CONNECTED || b->nc == NULL ||
+	    ev_is_active(&b->connect_again))
+		return;
+	natsConnection_GetLastError(b->nc, &why);
+	report_unreachable(b, why);
+}
+
 static void
 set_state(struct bus *b, enum bus_state s)
 {
@@ -187,6 +222,8 @@ set_state(struct bus *b, enum bus_state s)
 	if (s == BUS_CONNECTED) {
 		char url[256] = "";
 
+		free(b->unreachable_why);
+		b->unreachable_why = NULL;
 		natsConnection_GetConnectedUrl(b->nc, url, sizeof url);
 		log_info(was == BUS_CONNECTING ? "nats.connected"
 					       : "nats.reconnected",
@@ -194,8 +231,17 @@ set_state(struct bus *b, enum bus_state s)
 	} else if (s == BUS_DISCONNECTED)
 		log_warnx("nats.disconnected",
 		    "connection lost, reconnecting with backoff");
-	else if (s == BUS_CLOSED)
-		log_info("nats.closed", "connection closed");
+	else if (s == BUS_CLOSED && !b->closing) {
+		/* nats.c gives up for good on some errors (an authorization
+		 * violation among them), which an operator may fix: begin
+		 * anew after the longest reconnect delay. */
+		report_unreachable(b,
+		    "the server refused the connection "
+		    "(credentials?)");
+		ev_timer_set(&b->connect_again,
+		    (double)b->reconnect_wait_max_ms / 1e3, 0);
+		ev_timer_start(b->loop, &b->connect_again);
+	}
 	if (b->events.state != NULL)
 		b->events.state(b->events.arg, s);
 }
@@ -358,6 +404,11 @@ bus_new(struct ev_loop *loop, const struct config_nats *c,
 	b->reconnect_wait_max_ms = c->reconnect_wait_max / NS_PER_MS;
 	b->reconnect_jitter_ms = c->reconnect_jitter / NS_PER_MS;
 	b->handoff = handoff_new(loop, on_handoff, b);
+	ev_timer_init(&b->unreachable, on_unreachable, UNREACHABLE_CHECK_S,
+	    UNREACHABLE_CHECK_S);
+	b->unreachable.data = b;
+	ev_timer_init(&b->connect_again, on_connect_again, 0, 0);
+	b->connect_again.data = b;
 
 	/* A unique token: the random part of a nats.c inbox name. */
 	if (natsInbox_Create(&inbox) != NATS_OK ||
@@ -381,6 +432,7 @@ bus_new(struct ev_loop *loop, const struct config_nats *c,
 	}
 	if (s == NATS_OK)
 		handoff_push(b->handoff, HANDOFF_STATE, BUS_CONNECTED, NULL);
+	ev_timer_start(loop, &b->unreachable);
 	b->request_inbox = bus_inbox_open(b, on_reply, b, &b->request_prefix);
 	if (b->request_inbox == 0)
 		goto fail;
@@ -412,6 +464,9 @@ bus_free(struct bus *b)
 
 	if (b == NULL)
 		return;
+	ev_timer_stop(b->loop, &b->unreachable);
+	ev_timer_stop(b->loop, &b->connect_again);
+	free(b->unreachable_why);
 	if (b->nc != NULL) {
 		/* Acks and NAKs still buffered must reach the server. */
 		if (b->state == BUS_CONNECTED)
@@ -451,30 +506,22 @@ bus_state(const struct bus *b)
 	return b->state;
 }
 
-uint64_t
-bus_inbox_open(struct bus *b, bus_msg_fn fn, void *arg, const char **prefix)
+/* Subscribes |in| on the current connection; returns 0 or -1. */
+static int
+subscribe_inbox(struct bus *b, struct inbox *in)
 {
-	struct inbox *in = xcalloc(1, sizeof *in);
-	struct inbox_ref *ref = xcalloc(1, sizeof *ref);
-	char *subject;
+	char *subject = xasprintf("%s.*", in->prefix);
 	natsStatus s;
 
-	ref->bus = b;
-	ref->id = ++b->next_inbox;
-	ref->next = b->refs;
-	b->refs = ref;
-	in->fn = fn;
-	in->arg = arg;
-	in->prefix = xasprintf("%s.%" PRIu64, b->base, ref->id);
-	subject = xasprintf("%s.*", in->prefix);
+	in->sub = NULL;
 	s = natsConnection_Subscribe(
-	    &in->sub, b->nc, subject, on_nats_msg, ref);
+	    &in->sub, b->nc, subject, on_nats_msg, in->ref);
 	/* Credits bound what arrives; nats.c must never drop any of it. */
 	if (s == NATS_OK)
 		s = natsSubscription_SetPendingLimits(in->sub, -1, -1);
 	if (s == NATS_OK) {
 		s = natsSubscription_SetOnCompleteCB(
-		    in->sub, on_sub_complete, ref);
+		    in->sub, on_sub_complete, in->ref);
 		b->subs_opened += s == NATS_OK;
 	}
 	free(subject);
@@ -482,6 +529,65 @@ bus_inbox_open(struct bus *b, bus_msg_fn fn, void *arg, const char **prefix)
 		log_errorx("nats.subscribe", "cannot subscribe to an inbox: %s",
 		    nats_GetLastError(NULL));
 		natsSubscription_Destroy(in->sub);
+		in->sub = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+resubscribe(void *arg, uint64_t id, void *value)
+{
+	struct inbox *in = value;
+
+	natsSubscription_Destroy(in->sub);
+	subscribe_inbox(arg, in);
+}
+
+/*
+ * nats.c gave up on the connection (it does so for an authorization
+ * error, which an operator may fix at any time): start a new one, with
+ * every inbox subscribed again.
+ */
+static void
+on_connect_again(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct bus *b = w->data;
+	natsStatus s;
+
+	natsConnection_Destroy(b->nc);
+	b->nc = NULL;
+	atomic_store(&b->closed_cb_done, false);
+	s = natsConnection_Connect(&b->nc, b->opts);
+	if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
+		log_errorx("nats.connect", "cannot start connecting: %s",
+		    nats_GetLastError(NULL));
+		b->nc = NULL;
+		ev_timer_set(w, (double)b->reconnect_wait_max_ms / 1e3, 0);
+		ev_timer_start(loop, w);
+		return;
+	}
+	b->state = BUS_DISCONNECTED;
+	idmap_foreach(b->inboxes, resubscribe, b);
+	if (s == NATS_OK)
+		handoff_push(b->handoff, HANDOFF_STATE, BUS_CONNECTED, NULL);
+}
+
+uint64_t
+bus_inbox_open(struct bus *b, bus_msg_fn fn, void *arg, const char **prefix)
+{
+	struct inbox *in = xcalloc(1, sizeof *in);
+	struct inbox_ref *ref = xcalloc(1, sizeof *ref);
+
+	ref->bus = b;
+	ref->id = ++b->next_inbox;
+	ref->next = b->refs;
+	b->refs = ref;
+	in->ref = ref;
+	in->fn = fn;
+	in->arg = arg;
+	in->prefix = xasprintf("%s.%" PRIu64, b->base, ref->id);
+	if (subscribe_inbox(b, in) == -1) {
 		free(in->prefix);
 		free(in);
 		return 0;

@@ -37,7 +37,11 @@ static void consumer_info(struct consumer *);
 static void
 consumer_retry(struct consumer *c, const char *event, const char *why)
 {
-	if (c->problem == NULL || strcmp(c->problem, why) != 0) {
+	/* While NATS is unreachable the bus says so; no echo per retry. */
+	bool quiet = bus_state(c->bus) != BUS_CONNECTED &&
+	    strcmp(event, "consumer.unreachable") == 0;
+
+	if (!quiet && (c->problem == NULL || strcmp(c->problem, why) != 0)) {
 		log_errorx(event,
 		    "subscription %s: consumer %s on stream %s: %s",
 		    c->sub->name, c->sub->durable, c->sub->stream, why);

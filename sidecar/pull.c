@@ -264,7 +264,7 @@ on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
 			    "no heartbeat from the server for two intervals");
 		return;
 	}
-	pull_refill(p, p->held, p->held_bytes);
+	/* The refill follows in this loop turn, with what is held now. */
 }
 
 struct pull *

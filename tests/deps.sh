@@ -7,7 +7,7 @@ PACKAGES="
 	autoconf automake make gcc clang libclang-rt-14-dev clang-format git pkg-config
 	libnats-dev libev-dev libssl-dev libprotobuf-c-dev protobuf-c-compiler
 	protobuf-compiler liblmdb-dev libyaml-dev libjansson-dev libcmocka-dev
-	nats-server python3 python3-protobuf procps
+	nats-server openssl python3 python3-protobuf procps
 "
 
 missing=
