@@ -82,9 +82,9 @@ read_ports_file(const struct natsserver *s)
 	n = fread(buf, 1, sizeof buf - 1, f);
 	buf[n] = '\0';
 	fclose(f);
-	/* {"nats":["nats://127.0.0.1:PORT"],...} */
-	if ((p = strstr(buf, "nats://127.0.0.1:")) != NULL)
-		port = atoi(p + strlen("nats://127.0.0.1:"));
+	/* {"nats":["nats://127.0.0.1:PORT"],...}, tls:// with TLS on */
+	if ((p = strstr(buf, "://127.0.0.1:")) != NULL)
+		port = atoi(p + strlen("://127.0.0.1:"));
 	return port > 0 ? port : -1;
 }
 

@@ -16,15 +16,20 @@ failed(const char *what, natsStatus s, jsErrCode jerr)
 	return -1;
 }
 
-struct testjs *
-testjs_connect(const char *url)
+/* Connects with |opts| (NULL: defaults) to |url|. */
+static struct testjs *
+connect_with(const char *url, natsOptions *opts)
 {
 	struct testjs *t = calloc(1, sizeof *t);
 	natsStatus s;
 
 	if (t == NULL)
 		return NULL;
-	if ((s = natsConnection_ConnectTo(&t->nc, url)) != NATS_OK) {
+	if (opts == NULL)
+		s = natsConnection_ConnectTo(&t->nc, url);
+	else if ((s = natsOptions_SetURL(opts, url)) == NATS_OK)
+		s = natsConnection_Connect(&t->nc, opts);
+	if (s != NATS_OK) {
 		failed("connect", s, 0);
 		free(t);
 		return NULL;
@@ -34,6 +39,32 @@ testjs_connect(const char *url)
 		testjs_free(t);
 		return NULL;
 	}
+	return t;
+}
+
+struct testjs *
+testjs_connect(const char *url)
+{
+	return connect_with(url, NULL);
+}
+
+struct testjs *
+testjs_connect_tls(const char *url, const char *ca_file)
+{
+	natsOptions *opts = NULL;
+	struct testjs *t = NULL;
+	natsStatus s;
+
+	s = natsOptions_Create(&opts);
+	if (s == NATS_OK)
+		s = natsOptions_SetSecure(opts, true);
+	if (s == NATS_OK)
+		s = natsOptions_LoadCATrustedCertificates(opts, ca_file);
+	if (s == NATS_OK)
+		t = connect_with(url, opts);
+	else
+		failed("tls options", s, 0);
+	natsOptions_Destroy(opts);
 	return t;
 }
 

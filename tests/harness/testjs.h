@@ -15,6 +15,8 @@ struct testjs;
 
 /* Connects to |url|; returns NULL on failure. */
 struct testjs *testjs_connect(const char *url);
+/* The same over TLS, trusting the CA certificate in |ca_file|. */
+struct testjs *testjs_connect_tls(const char *url, const char *ca_file);
 void testjs_free(struct testjs *);
 natsConnection *testjs_conn(struct testjs *);
 jsCtx *testjs_ctx(struct testjs *);

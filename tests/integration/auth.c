@@ -1,7 +1,8 @@
 /*
  * Credentials through nats.c, given the way Kubernetes gives them (the
- * environment overrides): user and password, a token, an nkey seed file.
- * Wrong credentials leave the sidecar retrying and saying why, once.
+ * environment overrides): user and password, a token, an nkey seed file,
+ * and TLS with a CA of the test's own. Wrong credentials leave the sidecar
+ * retrying and saying why, once.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,25 +21,23 @@
 
 static const char *const order_subjects[] = { "orders.>", NULL };
 
-/* Creates the stream through |admin_url|, starts the daemon on the plain
- * server URL (credentials come from the environment) and checks that
- * messages flow. */
+/* Creates the stream through |js|, starts the daemon on |url| (credentials
+ * come from the environment) and checks that messages flow. */
 static void
-delivers_with(struct natsserver *srv, const char *admin_url)
+delivers_over(struct testjs *js, const char *url)
 {
 	struct daemon_subscription sub = { .name = "orders",
 		.stream = "ORDERS" };
 	struct daemon_config cfg = {
-		.nats_url = natsserver_url(srv),
+		.nats_url = url,
 		.subscriptions = &sub,
 		.nsubscriptions = 1,
 		.log_level = "info",
 	};
-	struct testjs *js;
 	struct daemon *d;
 	struct testapp *app;
 
-	assert_non_null(js = testjs_connect(admin_url));
+	assert_non_null(js);
 	assert_int_equal(testjs_add_stream(js, "ORDERS", order_subjects), 0);
 	assert_int_equal(
 	    testjs_publish_orders(js, "orders.created.v1", "a", 1, 5), 0);
@@ -48,6 +47,12 @@ delivers_with(struct natsserver *srv, const char *admin_url)
 	testapp_free(app);
 	daemon_free(d);
 	testjs_free(js);
+}
+
+static void
+delivers_with(struct natsserver *srv, const char *admin_url)
+{
+	delivers_over(testjs_connect(admin_url), natsserver_url(srv));
 }
 
 static char *
@@ -127,6 +132,50 @@ nkey_seed_file(void **state)
 	rmdir(dir);
 }
 
+/* A CA and a server certificate for 127.0.0.1, made with openssl(1). */
+static void
+make_certs(const char *dir)
+{
+	char cmd[2048];
+
+	snprintf(cmd, sizeof cmd,
+	    "cd %s && "
+	    "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "
+	    "/CN=test-ca "
+	    "-keyout ca.key -out ca.pem 2>/dev/null && "
+	    "openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 "
+	    "-keyout server.key -out server.csr 2>/dev/null && "
+	    "printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext && "
+	    "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key "
+	    "-CAcreateserial -days 1 -extfile san.ext -out server.pem "
+	    "2>/dev/null",
+	    dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void
+tls_with_own_ca(void **state)
+{
+	char dir[] = "/tmp/tls-test.XXXXXX", cert[64], key[64], ca[64];
+	char url[64], cmd[128];
+	struct natsserver *srv;
+
+	assert_non_null(mkdtemp(dir));
+	make_certs(dir);
+	snprintf(cert, sizeof cert, "%s/server.pem", dir);
+	snprintf(key, sizeof key, "%s/server.key", dir);
+	snprintf(ca, sizeof ca, "%s/ca.pem", dir);
+	assert_non_null(srv = natsserver_start(
+			    "--tls", "--tlscert", cert, "--tlskey", key, NULL));
+	snprintf(url, sizeof url, "tls://127.0.0.1:%d", natsserver_port(srv));
+	setenv("NATS_SIDECAR_TLS_CA", ca, 1);
+	delivers_over(testjs_connect_tls(url, ca), url);
+	unsetenv("NATS_SIDECAR_TLS_CA");
+	natsserver_free(srv);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void
 wrong_password_is_reported_once(void **state)
 {
@@ -171,6 +220,7 @@ main(void)
 		cmocka_unit_test(user_and_password),
 		cmocka_unit_test(token),
 		cmocka_unit_test(nkey_seed_file),
+		cmocka_unit_test(tls_with_own_ca),
 		cmocka_unit_test(wrong_password_is_reported_once),
 	};
 
