@@ -29,12 +29,13 @@ static const struct filter_verdict chain_pass = { .action = FILTER_DELIVER };
 static void chain_release(void *, struct delivery *, struct filter_verdict);
 
 struct chain *
-chain_new(const struct config_filters *filters, const char *subscription,
-    struct metrics *metrics, const struct chain_events *events)
+chain_new(const struct config_filters *filters,
+    const struct config_subscription *subscription, struct metrics *metrics,
+    const struct chain_events *events)
 {
 	struct chain *c = xcalloc(1, sizeof *c);
 
-	c->subscription = xstrdup(subscription);
+	c->subscription = xstrdup(subscription->name);
 	c->events = *events;
 	c->slots = xcalloc(filters->n, sizeof *c->slots);
 	for (size_t i = 0; i < filters->n; i++) {
@@ -50,6 +51,7 @@ chain_new(const struct config_filters *filters, const char *subscription,
 		slot->host.arg = slot;
 		slot->host.metrics = metrics;
 		slot->host.subscription = c->subscription;
+		slot->host.config = subscription;
 		if ((slot->filter = cf->ops->init(cf->options, &slot->host)) ==
 		    NULL)
 			goto fail;

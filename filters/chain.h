@@ -29,6 +29,7 @@
 #include "filters/filter.h"
 
 struct config_filters;
+struct config_subscription;
 struct delivery;
 struct metrics;
 struct publication;
@@ -48,12 +49,12 @@ struct chain_events {
 /*
  * Builds the chain described by |filters| (ops->init and ops->free are
  * required; every hook is optional) for |subscription|, handing each
- * filter |metrics| through its host. |events| is copied, |subscription|
- * too; |metrics| must outlive the chain. Returns NULL if a filter's init
+ * filter |metrics| and |subscription| through its host. |events| is
+ * copied; |subscription| and |metrics| must outlive the chain. Returns NULL if a filter's init
  * fails (it logged why), after freeing the filters already built.
  */
 struct chain *chain_new(const struct config_filters *filters,
-    const char *subscription, struct metrics *metrics,
+    const struct config_subscription *subscription, struct metrics *metrics,
     const struct chain_events *events);
 /* Frees every filter, last first. Deliveries still held are not touched:
  * call chain_done() for each first. */

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 struct config_option;
+struct config_subscription;
 struct delivery;
 struct metrics;
 struct publication;
@@ -61,6 +62,8 @@ struct filter_host {
 	void *arg;
 	struct metrics *metrics;
 	const char *subscription;
+	/* The whole subscription, for settings such as max_attempts. */
+	const struct config_subscription *config;
 };
 
 struct filter {

@@ -2,11 +2,16 @@
 
 #include "filter.h"
 
+#include "backoff.h"
+#include "deadletter.h"
+#include "serial.h"
+
 extern const struct filter_ops passthrough_filter;
-extern const struct filter_ops serial_filter;
 
 /* Every filter, found by the name used in the configuration. */
 const struct filter_ops *const filter_registry[] = {
+	&backoff_filter,
+	&deadletter_filter,
 	&passthrough_filter,
 	&serial_filter,
 	NULL,

@@ -526,8 +526,10 @@ subscribe_inbox(struct bus *b, struct inbox *in)
 	}
 	free(subject);
 	if (s != NATS_OK) {
-		log_errorx("nats.subscribe", "cannot subscribe to an inbox: %s",
-		    nats_GetLastError(NULL));
+		if (!natsConnection_IsClosed(b->nc))
+			log_errorx("nats.subscribe",
+			    "cannot subscribe to an inbox: %s",
+			    nats_GetLastError(NULL));
 		natsSubscription_Destroy(in->sub);
 		in->sub = NULL;
 		return -1;
@@ -587,7 +589,9 @@ bus_inbox_open(struct bus *b, bus_msg_fn fn, void *arg, const char **prefix)
 	in->fn = fn;
 	in->arg = arg;
 	in->prefix = xasprintf("%s.%" PRIu64, b->base, ref->id);
-	if (subscribe_inbox(b, in) == -1) {
+	/* A connection nats.c already gave up on subscribes nothing; the
+	 * fresh connection started after it subscribes every inbox. */
+	if (subscribe_inbox(b, in) == -1 && !natsConnection_IsClosed(b->nc)) {
 		free(in->prefix);
 		free(in);
 		return 0;
@@ -683,6 +687,14 @@ bus_request_cancel(struct bus *b, uint64_t id)
 		return;
 	ev_timer_stop(b->loop, &r->timer);
 	free(r);
+}
+
+int64_t
+bus_max_payload(const struct bus *b)
+{
+	int64_t n = b->nc != NULL ? natsConnection_GetMaxPayload(b->nc) : 0;
+
+	return n > 0 ? n : 1024 * 1024;
 }
 
 size_t

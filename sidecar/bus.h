@@ -85,6 +85,10 @@ void bus_request_cancel(struct bus *, uint64_t id);
 /* Requests waiting for a reply. */
 size_t bus_requests_pending(const struct bus *);
 
+/* The largest message the server takes (headers and payload), in bytes;
+ * 1 MiB until connected. */
+int64_t bus_max_payload(const struct bus *);
+
 /* The first value of header |name| of |msg|, or NULL. */
 const char *bus_msg_header(natsMsg *msg, const char *name);
 /* A JetStream status message's code (100, 404, 408, 409, 503, ...), or 0

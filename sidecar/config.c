@@ -22,6 +22,7 @@
 #include <yaml.h>
 
 #include "filters/filter.h"
+#include "httpd.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -271,6 +272,55 @@ static const struct config_option log_options[] = {
 	{ .name = NULL },
 };
 
+static const struct config_option http_options[] = {
+	{ .name = "listen",
+	    .type = CONFIG_STRING,
+	    .offset = offsetof(struct config_http, listen),
+	    .def = "127.0.0.1:9188",
+	    .env = "NATS_SIDECAR_HTTP_LISTEN",
+	    .help = "ADDRESS:PORT of /metrics and the probes ([::]:PORT for "
+		    "IPv6), or off" },
+	{ .name = "max_connections",
+	    .type = CONFIG_INT,
+	    .offset = offsetof(struct config_http, max_connections),
+	    .def = "16",
+	    .min = 1,
+	    .max = 1024,
+	    .help = "connections served at once; more wait to be accepted" },
+	{ .name = "request_timeout",
+	    .type = CONFIG_DURATION,
+	    .offset = offsetof(struct config_http, request_timeout),
+	    .def = "5s",
+	    .min = 100 * MSEC,
+	    .max = MINUTE,
+	    .help = "a connection without a complete request by then is "
+		    "closed" },
+	{ .name = "response_timeout",
+	    .type = CONFIG_DURATION,
+	    .offset = offsetof(struct config_http, response_timeout),
+	    .def = "10s",
+	    .min = 100 * MSEC,
+	    .max = 10 * MINUTE,
+	    .help = "a response the client has not taken by then is dropped" },
+	{ .name = "ready_requires_nats",
+	    .type = CONFIG_BOOL,
+	    .offset = offsetof(struct config_http, ready_requires_nats),
+	    .def = "false",
+	    .help = "/readyz fails while NATS is disconnected or a "
+		    "subscription is not bound" },
+	{ .name = "ready_requires_app",
+	    .type = CONFIG_BOOL,
+	    .offset = offsetof(struct config_http, ready_requires_app),
+	    .def = "false",
+	    .help = "/readyz fails while no app is connected" },
+	{ .name = "ready_requires_store",
+	    .type = CONFIG_BOOL,
+	    .offset = offsetof(struct config_http, ready_requires_store),
+	    .def = "true",
+	    .help = "/readyz fails while the dedup store cannot be written" },
+	{ .name = NULL },
+};
+
 static const struct config_option subscription_options[] = {
 	{ .name = "name",
 	    .type = CONFIG_STRING,
@@ -438,6 +488,11 @@ static const struct config_option config_options[] = {
 	    .offset = offsetof(struct config, log),
 	    .sub = log_options,
 	    .help = "logging" },
+	{ .name = "http",
+	    .type = CONFIG_TABLE,
+	    .offset = offsetof(struct config, http),
+	    .sub = http_options,
+	    .help = "metrics and health endpoints" },
 	{ .name = "subscriptions",
 	    .type = CONFIG_TABLES,
 	    .offset = offsetof(struct config, subscriptions),
@@ -1629,6 +1684,23 @@ check_app(struct loader *ld, struct config_app *app)
 	path_pop(ld, old);
 }
 
+static void
+check_http(struct loader *ld, struct config_http *http)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char got[QUOTE_MAX];
+	size_t old = path_push(ld, "http");
+
+	if (http->listen != NULL && strcmp(http->listen, "off") != 0 &&
+	    httpd_address_parse(http->listen, &ss, &len) == -1)
+		check_error(ld, http, "listen", &http->listen, NULL,
+		    "expected ADDRESS:PORT such as 127.0.0.1:9188, "
+		    "0.0.0.0:9188 or [::]:9188, or off, got %s",
+		    quote(got, http->listen, strlen(http->listen)));
+	path_pop(ld, old);
+}
+
 /* The checks of one subscription that need its other values. */
 static void
 check_combinations(struct loader *ld, struct config_subscription *s)
@@ -1776,6 +1848,7 @@ config_check(struct loader *ld, struct config *cfg)
 	}
 	check_nats(ld, &cfg->nats);
 	check_app(ld, &cfg->app);
+	check_http(ld, &cfg->http);
 	for (size_t i = 0; i < cfg->subscriptions.n; i++) {
 		size_t old = path_push(ld, "subscriptions[%zu]", i);
 

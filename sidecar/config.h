@@ -136,6 +136,19 @@ struct config_log {
 	bool payloads;
 };
 
+/* The HTTP server of /metrics and the probes; see docs/observability.md. */
+struct config_http {
+	char *listen; /* "ADDRESS:PORT", or "off": no server */
+	int64_t max_connections;
+	int64_t request_timeout; /* the request head must arrive by then */
+	int64_t
+	    response_timeout; /* the client must take the response by then */
+	/* Which checks /readyz counts; it reports every failing one. */
+	bool ready_requires_nats; /* connected, every subscription bound */
+	bool ready_requires_app; /* at least one app connected */
+	bool ready_requires_store; /* the dedup store writable */
+};
+
 struct config_subscription {
 	char *name;
 	char *stream;
@@ -169,6 +182,7 @@ struct config {
 	struct config_nats nats;
 	struct config_app app;
 	struct config_log log;
+	struct config_http http;
 	struct config_tables subscriptions; /* struct config_subscription */
 };
 

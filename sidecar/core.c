@@ -15,7 +15,9 @@
 #include "consumer.h"
 #include "core.h"
 #include "delivery.h"
+#include "dlq.h"
 #include "filters/chain.h"
+#include "filters/deadletter.h"
 #include "filters/serial.h"
 #include "frame.h"
 #include "idmap.h"
@@ -47,8 +49,12 @@ enum outcome {
 	OUTCOME_TIMED_OUT,
 	OUTCOME_LATE,
 	OUTCOME_NAKED, /* returned unprocessed: app lost, drain */
+	OUTCOME_DEAD_LETTER_FAILED, /* kept: the dead letter was not stored */
 	OUTCOME_COUNT
 };
+
+/* Retries are counted by attempt up to this; later ones share a label. */
+#define RETRY_ATTEMPT_LABELS 10
 
 static const char *const outcome_names[] = {
 	"acked",
@@ -59,6 +65,7 @@ static const char *const outcome_names[] = {
 	"timed_out",
 	"late_result",
 	"returned",
+	"dead_letter_failed",
 };
 
 struct subscription {
@@ -71,12 +78,18 @@ struct subscription {
 	 * set. */
 	struct config_filters filters;
 	struct serial_options serial;
+	/* Where dead letters go: the dead-letter filter's options, or NULL
+	 * (then a message to dead-letter is kept and retried late). */
+	const struct deadletter_options *dlq;
 	size_t held, held_bytes; /* deliveries the sidecar holds, any state */
 	struct delivery_list queue; /* waiting for app capacity */
 	struct delivery_list all;
 	struct metric_series *outcomes[OUTCOME_COUNT];
 	struct metric_series *in_flight, *in_flight_peak, *pulls;
 	struct metric_series *processing;
+	struct metric_series *retries[RETRY_ATTEMPT_LABELS + 1];
+	struct metric_series *dead_letters[FILTER_REASON_MAX_DELIVERIES + 1];
+	struct metric_series *dead_letter_failures;
 	uint64_t pulls_seen;
 };
 
@@ -162,6 +175,8 @@ release(struct delivery *d, enum outcome o)
 {
 	struct subscription *s = d->sub;
 
+	if (d->pending_request != 0)
+		bus_request_cancel(s->core->bus, d->pending_request);
 	chain_done(s->chain, d);
 	metric_inc(s->outcomes[o]);
 	TAILQ_REMOVE(&s->all, d, all);
@@ -192,12 +207,69 @@ send_nak(struct delivery *d, int64_t delay_ns)
 	send_ack(d, body);
 }
 
+/* The dead letter is stored, or could not be: end the original. */
+static void
+on_dead_lettered(void *arg, const char *error)
+{
+	struct delivery *d = arg;
+	struct subscription *s = d->sub;
+	struct log_ctx ctx = delivery_log_ctx(d);
+
+	d->pending_request = 0;
+	if (error == NULL) {
+		/* Only now may the original go. */
+		send_ack(d, "+TERM");
+		metric_inc(s->dead_letters[d->verdict.reason]);
+		log_emit(LOG_LEVEL_INFO, &ctx, "delivery.dead_lettered",
+		    "dead-lettered (%s): %s",
+		    filter_reason_name(d->verdict.reason),
+		    d->verdict.text != NULL ? d->verdict.text : "no reason");
+		release(d,
+		    d->verdict.reason == FILTER_REASON_REJECTED
+			? OUTCOME_REJECTED
+			: OUTCOME_DEAD_LETTERED);
+		return;
+	}
+	/* Never lost: it comes back after a while and is tried again. */
+	metric_inc(s->dead_letter_failures);
+	log_emit(LOG_LEVEL_WARN, &ctx, "delivery.dead_letter_failed",
+	    "cannot dead-letter (%s), kept and retried in %" PRId64 " ms",
+	    error, s->cfg->retry_delay / NS_PER_MS);
+	send_nak(d, s->cfg->retry_delay);
+	release(d, OUTCOME_DEAD_LETTER_FAILED);
+}
+
+/* Publishes the dead letter; the original waits for its PubAck. */
+static void
+dead_letter(struct delivery *d, struct filter_verdict v)
+{
+	struct subscription *s = d->sub;
+	struct core *c = s->core;
+	char subject[256];
+
+	d->verdict = v;
+	if (deadletter_subject(
+		s->dlq, d, s->cfg->name, subject, sizeof subject) == -1) {
+		on_dead_lettered(d,
+		    "the dead-letter subject template gives no "
+		    "valid subject for it");
+		return;
+	}
+	d->state = DELIVERY_DEAD_LETTERING;
+	d->pending_request =
+	    dlq_publish(c->bus, s->dlq, d, subject, v, c->cfg->instance_id,
+		c->cfg->nats.publish_timeout, on_dead_lettered, d);
+	if (d->pending_request == 0)
+		on_dead_lettered(d, "NATS is not reachable");
+}
+
 /* Carries a final verdict out and lets the delivery go. */
 static void
 settle(struct delivery *d, struct filter_verdict v, enum outcome o)
 {
 	struct subscription *s = d->sub;
 	struct log_ctx ctx = delivery_log_ctx(d);
+	uint64_t attempt = d->meta.num_delivered;
 	int64_t delay;
 
 	d->state = DELIVERY_SETTLED;
@@ -212,12 +284,19 @@ settle(struct delivery *d, struct filter_verdict v, enum outcome o)
 		if (delay > s->cfg->max_retry_delay)
 			delay = s->cfg->max_retry_delay;
 		send_nak(d, delay);
+		metric_inc(s->retries[attempt < RETRY_ATTEMPT_LABELS
+			? attempt
+			: RETRY_ATTEMPT_LABELS]);
 		log_emit(LOG_LEVEL_DEBUG, &ctx, "delivery.retry",
 		    "attempt %" PRIu64 " failed (%s), retry in %" PRId64 " ms",
-		    d->meta.num_delivered,
-		    v.text != NULL ? v.text : "no reason", delay / NS_PER_MS);
+		    attempt, v.text != NULL ? v.text : "no reason",
+		    delay / NS_PER_MS);
 		break;
 	case FILTER_DEAD_LETTER:
+		if (s->dlq != NULL) {
+			dead_letter(d, v);
+			return;
+		}
 		/* No dead-letter stage configured: keep the message, as late
 		 * as the configuration allows, rather than lose it. */
 		send_nak(d, s->cfg->max_retry_delay);
@@ -701,6 +780,10 @@ on_bus_state(void *arg, enum bus_state state)
 	if (state != BUS_CONNECTED)
 		return;
 	metric_inc(c->reconnects);
+	for (size_t i = 0; i < c->nsubs; i++) {
+		if (c->subs[i].dlq != NULL)
+			dlq_create_stream(c->bus, c->subs[i].dlq);
+	}
 	/* Pull requests of the old connection are gone with it. */
 	for (size_t i = 0; i < c->nsubs; i++) {
 		struct subscription *s = &c->subs[i];
@@ -842,6 +925,10 @@ register_metrics(struct core *c, struct subscription *s)
 	static const char *const sub_label[] = { "subscription", NULL };
 	static const char *const outcome_labels[] = { "subscription", "outcome",
 		NULL };
+	static const char *const retry_labels[] = { "subscription", "attempt",
+		NULL };
+	static const char *const reason_labels[] = { "subscription", "reason",
+		NULL };
 	static const double seconds[] = { 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1,
 		5, 10, 30, 60 };
 	const char *name[] = { s->cfg->name, NULL };
@@ -866,6 +953,33 @@ register_metrics(struct core *c, struct subscription *s)
 	    metrics_counter(c->metrics, "nats_sidecar_pull_requests_total",
 		"Pull requests sent.", sub_label),
 	    name);
+	m = metrics_counter(c->metrics, "nats_sidecar_retries_total",
+	    "Failed attempts sent back for a retry, by attempt (10 counts "
+	    "the tenth and later).",
+	    retry_labels);
+	for (int i = 1; i <= RETRY_ATTEMPT_LABELS; i++) {
+		char n[8];
+		const char *v[] = { s->cfg->name, n, NULL };
+
+		snprintf(n, sizeof n, "%d", i);
+		s->retries[i] = metric_series(m, v);
+	}
+	s->retries[0] = s->retries[1];
+	m = metrics_counter(c->metrics, "nats_sidecar_dead_letters_total",
+	    "Messages stored in the dead-letter stream, by reason.",
+	    reason_labels);
+	for (int r = 0; r <= FILTER_REASON_MAX_DELIVERIES; r++) {
+		const char *v[] = { s->cfg->name,
+			filter_reason_name((enum filter_reason)r), NULL };
+
+		s->dead_letters[r] = metric_series(m, v);
+	}
+	s->dead_letter_failures = metric_series(
+	    metrics_counter(c->metrics,
+		"nats_sidecar_dead_letter_failures_total",
+		"Dead-letter publishes that failed (the message was kept).",
+		sub_label),
+	    name);
 	s->processing = metric_series(
 	    metrics_histogram(c->metrics, "nats_sidecar_app_processing_seconds",
 		"Time from delivery to the app's result.", sub_label, seconds,
@@ -887,8 +1001,11 @@ build_filters(struct subscription *s)
 		s->filters.v[0].ops = &serial_filter;
 		s->filters.v[0].options = &s->serial;
 	}
-	for (size_t i = 0; i < cf->n; i++)
+	for (size_t i = 0; i < cf->n; i++) {
 		s->filters.v[s->filters.n - cf->n + i] = cf->v[i];
+		if (cf->v[i].ops == &deadletter_filter)
+			s->dlq = cf->v[i].options;
+	}
 }
 
 struct core *
@@ -946,8 +1063,7 @@ core_new(struct ev_loop *loop, const struct config *cfg)
 		TAILQ_INIT(&s->all);
 		register_metrics(c, s);
 		build_filters(s);
-		s->chain =
-		    chain_new(&s->filters, s->cfg->name, c->metrics, &cev);
+		s->chain = chain_new(&s->filters, s->cfg, c->metrics, &cev);
 		if (s->chain == NULL)
 			goto fail;
 		s->consumer = consumer_new(loop, c->bus, s->cfg, &coev);

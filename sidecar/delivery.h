@@ -34,6 +34,7 @@ enum delivery_state {
 	DELIVERY_QUEUED, /* waiting for app capacity */
 	DELIVERY_AT_APP, /* sent, waiting for the result */
 	DELIVERY_OUTCOME, /* in the outcome chain (maybe held) */
+	DELIVERY_DEAD_LETTERING, /* waiting for the dead letter's PubAck */
 	DELIVERY_SETTLED, /* ack/nak sent, about to be freed */
 };
 
@@ -56,6 +57,7 @@ struct delivery {
 	int64_t sent_at; /* when it went to the app */
 	int64_t deadline; /* processing timeout */
 	int64_t keepalive_at; /* next +WPI */
+	uint64_t pending_request; /* a bus request about it, or 0 */
 	TAILQ_ENTRY(delivery) entry; /* the queue or the app it is on */
 	TAILQ_ENTRY(delivery) all; /* every delivery of its subscription */
 };

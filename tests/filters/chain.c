@@ -17,6 +17,8 @@
 #include "sidecar/delivery.h"
 #include "sidecar/metrics.h"
 
+static const struct config_subscription orders_sub = { .name = "orders" };
+
 /* Every hook call, in order, as "TAG:what". */
 static char trace[4096];
 
@@ -303,7 +305,7 @@ build(const struct probe_options *opts, size_t n)
 		entries[i] = (struct config_filter){ .ops = &probe_filter,
 			.options = (void *)&opts[i],
 			.line = (int)i + 1 };
-	return chain_new(&cf, "orders", registry, &events);
+	return chain_new(&cf, &orders_sub, registry, &events);
 }
 
 static struct chain *
@@ -689,7 +691,7 @@ registry_passthrough_builds(void **state)
 
 	assert_non_null(ops);
 	entries[0] = entries[1] = (struct config_filter){ .ops = ops };
-	assert_non_null(c = chain_new(&cf, "orders", registry, &events));
+	assert_non_null(c = chain_new(&cf, &orders_sub, registry, &events));
 	assert_int_equal(chain_length(c), 2);
 	assert_string_equal(chain_filter_name(c, 0), "passthrough");
 	assert_string_equal(chain_filter_name(c, 1), "passthrough");
@@ -710,7 +712,7 @@ empty_chain_passes(void **state)
 {
 	struct config_filters cf = { NULL, 0 };
 	struct delivery d = { .id = 1 };
-	struct chain *c = chain_new(&cf, "orders", registry, &events);
+	struct chain *c = chain_new(&cf, &orders_sub, registry, &events);
 
 	assert_non_null(c);
 	assert_int_equal(chain_length(c), 0);
@@ -808,7 +810,7 @@ misuse_run(void *arg)
 		break;
 	case 8:
 		chain_free(c);
-		c = chain_new(&cf, "orders", registry, &events);
+		c = chain_new(&cf, &orders_sub, registry, &events);
 		chain_result(c, &d, verdict(FILTER_ACK), 1);
 		break;
 	}

@@ -90,13 +90,22 @@ static const char full_text[] =
     "    consumer_policy: update\n"
     "    max_in_flight: 3\n"
     "    max_in_flight_bytes: 1GiB\n"
-    "    filters: []\n";
+    "    filters: []\n"
+    "http:\n"
+    "  listen: \"[::1]:9300\"\n"
+    "  max_connections: 4\n"
+    "  request_timeout: 2s\n"
+    "  response_timeout: 30s\n"
+    "  ready_requires_nats: true\n"
+    "  ready_requires_app: true\n"
+    "  ready_requires_store: false\n";
 
 static const char *const env_vars[] = { "NATS_SIDECAR_NATS_URL",
 	"NATS_SIDECAR_CREDS", "NATS_SIDECAR_NKEY_SEED", "NATS_SIDECAR_USER",
 	"NATS_SIDECAR_PASSWORD", "NATS_SIDECAR_TOKEN", "NATS_SIDECAR_TLS_CA",
 	"NATS_SIDECAR_TLS_CERT", "NATS_SIDECAR_TLS_KEY", "NATS_SIDECAR_SOCKET",
-	"NATS_SIDECAR_LOG_LEVEL", "NATS_SIDECAR_INSTANCE_ID", NULL };
+	"NATS_SIDECAR_LOG_LEVEL", "NATS_SIDECAR_INSTANCE_ID",
+	"NATS_SIDECAR_HTTP_LISTEN", NULL };
 
 static char dir[PATH_MAX];
 static char path[PATH_MAX + 16];
@@ -296,6 +305,13 @@ defaults(void **state)
 	assert_int_equal(cfg->app.dead_after, 20 * SEC);
 	assert_int_equal(cfg->log.level, LOG_LEVEL_INFO);
 	assert_false(cfg->log.payloads);
+	assert_string_equal(cfg->http.listen, "127.0.0.1:9188");
+	assert_int_equal(cfg->http.max_connections, 16);
+	assert_int_equal(cfg->http.request_timeout, 5 * SEC);
+	assert_int_equal(cfg->http.response_timeout, 10 * SEC);
+	assert_false(cfg->http.ready_requires_nats);
+	assert_false(cfg->http.ready_requires_app);
+	assert_true(cfg->http.ready_requires_store);
 
 	assert_int_equal(cfg->subscriptions.n, 1);
 	s = config_subscription(cfg, 0);
@@ -374,6 +390,13 @@ every_type(void **state)
 	assert_int_equal(cfg->app.dead_after, 60 * SEC);
 	assert_int_equal(cfg->log.level, LOG_LEVEL_DEBUG);
 	assert_true(cfg->log.payloads);
+	assert_string_equal(cfg->http.listen, "[::1]:9300");
+	assert_int_equal(cfg->http.max_connections, 4);
+	assert_int_equal(cfg->http.request_timeout, 2 * SEC);
+	assert_int_equal(cfg->http.response_timeout, 30 * SEC);
+	assert_true(cfg->http.ready_requires_nats);
+	assert_true(cfg->http.ready_requires_app);
+	assert_false(cfg->http.ready_requires_store);
 
 	assert_int_equal(cfg->subscriptions.n, 2);
 	s = config_subscription(cfg, 0);
@@ -605,6 +628,59 @@ env_errors(void **state)
 	setenv("NATS_SIDECAR_NATS_URL", "nats://a:1,,nats://b:2", 1);
 	load_fails(SUB);
 	expect_line("env NATS_SIDECAR_NATS_URL: nats.urls[1]: expected a URL");
+}
+
+/* The listen address: numeric, with a port, or off; nothing that would
+ * need a name lookup or guess a family. */
+static void
+http_listen(void **state)
+{
+	static const char *const good[] = { "127.0.0.1:9188", "0.0.0.0:9188",
+		"\"[::]:9188\"", "\"[::1]:65535\"", "10.1.2.3:0", "off", NULL };
+	static const char *const bad[] = { "9188", "\":9188\"",
+		"localhost:9188", "127.0.0.1:65536", "\"127.0.0.1:\"",
+		"\"::1:9188\"", "\"[::1]9188\"", "\"[::1]:\"", "\"[]:80\"",
+		"\"[127.0.0.1]:80\"", "1.2.3.4:+80", "1.2.3.4:0x50",
+		"1.2.3.4:000080", "01.2.3.4:80", "1.2.3:80", "\"\"", "OFF",
+		NULL };
+	struct config *cfg;
+	char *text;
+
+	for (size_t i = 0; good[i] != NULL; i++) {
+		text = xasprintf("http:\n  listen: %s\n" SUB, good[i]);
+		cfg = load_ok(text);
+		free(text);
+		config_free(cfg);
+	}
+	for (size_t i = 0; bad[i] != NULL; i++) {
+		text = xasprintf("http:\n  listen: %s\n" SUB, bad[i]);
+		load_fails(text);
+		expect_error(2,
+		    "http.listen: expected ADDRESS:PORT such as "
+		    "127.0.0.1:9188, 0.0.0.0:9188 or [::]:9188, or off, got");
+		free(text);
+	}
+	expect_only("http:\n  listen: localhost:9188\n" SUB, 2,
+	    "http.listen: expected ADDRESS:PORT such as 127.0.0.1:9188, "
+	    "0.0.0.0:9188 or [::]:9188, or off, got \"localhost:9188\"");
+
+	/* Kubernetes sets it for scraping from other pods. */
+	setenv("NATS_SIDECAR_HTTP_LISTEN", "0.0.0.0:9090", 1);
+	cfg = load_ok("http:\n  listen: 127.0.0.1:1\n" SUB);
+	assert_string_equal(cfg->http.listen, "0.0.0.0:9090");
+	config_free(cfg);
+	setenv("NATS_SIDECAR_HTTP_LISTEN", "*:9090", 1);
+	load_fails(SUB);
+	expect_line("env NATS_SIDECAR_HTTP_LISTEN: http.listen: expected "
+		    "ADDRESS:PORT");
+	unsetenv("NATS_SIDECAR_HTTP_LISTEN");
+
+	expect_only("http:\n  max_connections: 0\n" SUB, 2,
+	    "http.max_connections: expected an integer from 1 to 1024, got "
+	    "\"0\"");
+	expect_only("http:\n  request_timeout: 50ms\n" SUB, 2,
+	    "http.request_timeout: expected a duration from 100ms to 1m, got "
+	    "\"50ms\"");
 }
 
 /* The example of the documentation, to the letter. */
@@ -945,8 +1021,10 @@ filters(void **state)
 			"      - passthrough\n"
 			"      - dedupe\n",
 	    7,
-	    "subscriptions[0].filters[1]: unknown filter \"dedupe\" (known: "
-	    "passthrough");
+	    "subscriptions[0].filters[1]: unknown filter \"dedupe\" (known: ");
+	/* The known ones are listed by name. */
+	assert_non_null(strstr(errs, "passthrough"));
+	assert_non_null(strstr(errs, "serial"));
 	expect_only(SUB "    filters:\n"
 			"      - passthrough:\n"
 			"          level: 3\n",
@@ -1199,6 +1277,7 @@ main(void)
 		cmocka_unit_test_setup(overflow, env_setup),
 		cmocka_unit_test_setup(env_overrides, env_setup),
 		cmocka_unit_test_setup(env_errors, env_setup),
+		cmocka_unit_test_setup(http_listen, env_setup),
 		cmocka_unit_test_setup(error_out_of_range, env_setup),
 		cmocka_unit_test_setup(error_syntax, env_setup),
 		cmocka_unit_test_setup(error_unknown_key, env_setup),

@@ -1,17 +1,16 @@
 /*
- * The metrics registry: exact exposition text for small registries, and a
- * strict parser of the text format 0.0.4 run over a larger one.
+ * The metrics registry: exact exposition text for small registries, and
+ * the strict reader of the text format 0.0.4 (tests/harness/promcheck.c)
+ * run over a larger one.
  */
 #include <math.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "harness/cmocka.h"
 #include "harness/fatal.h"
+#include "harness/promcheck.h"
 #include "sidecar/buf.h"
 #include "sidecar/metrics.h"
 
@@ -393,353 +392,6 @@ programming_errors(void **state)
 	}
 }
 
-/*
- * A strict reader of the text format 0.0.4 as this registry writes it:
- * every line is a HELP, a TYPE or a sample, with the grammar, escaping,
- * family grouping and histogram structure checked. It stops at the first
- * line that breaks a rule.
- */
-struct expo {
-	jmp_buf fail;
-	char err[256];
-	int line;
-	char family[128];
-	char type[16]; /* "" until the family's TYPE line */
-	char families[64][128];
-	size_t nfamilies;
-	char *series[512]; /* "name{labels}" seen, for duplicates */
-	size_t nseries;
-	size_t samples;
-	/* The histogram series being read: its labels without le. */
-	char hkey[512];
-	int hstate; /* 0: none, 1: buckets, 2: after _sum, 3: after _count */
-	double hle, hcum;
-};
-
-static void __attribute__((format(printf, 2, 3), noreturn))
-expo_fail(struct expo *e, const char *fmt, ...)
-{
-	int n = snprintf(e->err, sizeof e->err, "line %d: ", e->line);
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(e->err + n, sizeof e->err - (size_t)n, fmt, ap);
-	va_end(ap);
-	longjmp(e->fail, 1);
-}
-
-static bool
-expo_name_char(char c, bool first, bool colon)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-	    (colon && c == ':') || (!first && c >= '0' && c <= '9');
-}
-
-/* Reads [a-zA-Z_:][a-zA-Z0-9_:]* (no ':' for labels) into |out|. */
-static const char *
-expo_name(struct expo *e, const char *p, bool colon, char *out, size_t cap)
-{
-	size_t n = 0;
-
-	if (!expo_name_char(*p, true, colon))
-		expo_fail(e, "bad name at \"%s\"", p);
-	while (expo_name_char(*p, false, colon)) {
-		if (n + 1 >= cap)
-			expo_fail(e, "name too long");
-		out[n++] = *p++;
-	}
-	out[n] = '\0';
-	return p;
-}
-
-/* Checks a value: a float in Go's syntax, or with |count| an integer. */
-static double
-expo_value(struct expo *e, const char *s, bool count)
-{
-	char *end;
-	double v;
-
-	if (count && (*s == '\0' || strspn(s, "0123456789") != strlen(s)))
-		expo_fail(e, "count \"%s\" is not an integer", s);
-	if (strcmp(s, "+Inf") == 0)
-		return INFINITY;
-	if (strcmp(s, "-Inf") == 0)
-		return -INFINITY;
-	if (strcmp(s, "NaN") == 0)
-		return NAN;
-	/* strtod also reads hex, "inf" and "nan", which are not spelled so
-	 * here. */
-	if (*s == '\0' || strpbrk(s, "xXpPiInN \t") != NULL)
-		expo_fail(e, "bad value \"%s\"", s);
-	v = strtod(s, &end);
-	if (*end != '\0')
-		expo_fail(e, "bad value \"%s\"", s);
-	if (fabs(v) < 1e15 && v == (double)(long long)v &&
-	    strpbrk(s, ".eE") != NULL)
-		expo_fail(
-		    e, "integral value \"%s\" not printed as an integer", s);
-	return v;
-}
-
-/* Ends the histogram series being read, which must be complete. */
-static void
-expo_end_series(struct expo *e)
-{
-	if (e->hstate != 0 && e->hstate != 3)
-		expo_fail(e, "histogram series {%s} ends incomplete", e->hkey);
-	e->hstate = 0;
-}
-
-/* Starts family |name| at its HELP or TYPE line. */
-static void
-expo_family(struct expo *e, const char *name)
-{
-	expo_end_series(e);
-	for (size_t i = 0; i < e->nfamilies; i++) {
-		if (strcmp(e->families[i], name) == 0)
-			expo_fail(e, "family %s appears twice", name);
-	}
-	if (e->nfamilies == 64)
-		expo_fail(e, "too many families");
-	snprintf(
-	    e->families[e->nfamilies++], sizeof e->families[0], "%s", name);
-	snprintf(e->family, sizeof e->family, "%s", name);
-	e->type[0] = '\0';
-}
-
-static void
-expo_help(struct expo *e, const char *p)
-{
-	char name[128];
-
-	p = expo_name(e, p, true, name, sizeof name);
-	if (*p++ != ' ')
-		expo_fail(e, "no space after the HELP name");
-	expo_family(e, name);
-	for (; *p != '\0'; p++) {
-		if (*p == '\\' && p[1] != '\\' && p[1] != 'n')
-			expo_fail(e, "bad escape in HELP");
-		if (*p == '\\')
-			p++;
-	}
-}
-
-static void
-expo_type(struct expo *e, const char *p)
-{
-	char name[128];
-	size_t len;
-
-	p = expo_name(e, p, true, name, sizeof name);
-	len = strlen(name);
-	if (*p++ != ' ')
-		expo_fail(e, "no space after the TYPE name");
-	/* After a HELP line, TYPE names the same family. */
-	if (strcmp(name, e->family) != 0 || e->type[0] != '\0')
-		expo_family(e, name);
-	if (strcmp(p, "counter") != 0 && strcmp(p, "gauge") != 0 &&
-	    strcmp(p, "histogram") != 0)
-		expo_fail(e, "unexpected type \"%s\"", p);
-	if (strcmp(p, "counter") == 0 &&
-	    (len < 6 || strcmp(name + len - 6, "_total") != 0))
-		expo_fail(e, "counter %s without _total", name);
-	snprintf(e->type, sizeof e->type, "%s", p);
-}
-
-/* Reads {name="value",...} into |key| (all but le, as written) and |le|. */
-static const char *
-expo_labels(struct expo *e, const char *p, char *key, size_t cap, char *le,
-    size_t lecap)
-{
-	char names[16][64];
-	size_t nnames = 0, klen = 0;
-
-	key[0] = le[0] = '\0';
-	if (*p != '{')
-		return p;
-	for (p++; *p != '}';) {
-		char lname[64], val[256];
-		size_t n = 0;
-
-		p = expo_name(e, p, false, lname, sizeof lname);
-		for (size_t i = 0; i < nnames; i++) {
-			if (strcmp(names[i], lname) == 0)
-				expo_fail(e, "label %s twice", lname);
-		}
-		if (nnames == 16)
-			expo_fail(e, "too many labels");
-		snprintf(names[nnames++], sizeof names[0], "%s", lname);
-		if (p[0] != '=' || p[1] != '"')
-			expo_fail(e, "label %s without =\"", lname);
-		for (p += 2; *p != '"'; p++) {
-			if (*p == '\0')
-				expo_fail(e, "unterminated label value");
-			if (*p == '\\' && p[1] != '\\' && p[1] != '"' &&
-			    p[1] != 'n')
-				expo_fail(e, "bad escape in label value");
-			if (n + 2 >= sizeof val)
-				expo_fail(e, "label value too long");
-			if (*p == '\\')
-				val[n++] = *p++;
-			val[n++] = *p;
-		}
-		val[n] = '\0';
-		p++;
-		if (strcmp(lname, "le") == 0)
-			snprintf(le, lecap, "%s", val);
-		else if ((klen += (size_t)snprintf(key + klen, cap - klen,
-			      "%s%s=\"%s\"", klen > 0 ? "," : "", lname,
-			      val)) >= cap)
-			expo_fail(e, "labels too long");
-		if (*p == ',' && p[1] != '}')
-			p++;
-		else if (*p != '}')
-			expo_fail(e, "expected , or } after label %s", lname);
-	}
-	return p + 1;
-}
-
-/* Follows a histogram series: buckets in increasing le with cumulative
- * counts up to +Inf, then _sum, then _count equal to the +Inf bucket. */
-static void
-expo_histogram(struct expo *e, const char *suffix, const char *key,
-    const char *le, const char *value)
-{
-	if (strcmp(suffix, "_bucket") == 0) {
-		double bound, cum = expo_value(e, value, true);
-
-		if (e->hstate == 0 || strcmp(key, e->hkey) != 0) {
-			expo_end_series(e);
-			snprintf(e->hkey, sizeof e->hkey, "%s", key);
-			e->hstate = 1;
-			e->hle = -INFINITY;
-			e->hcum = 0;
-		} else if (e->hstate != 1 || isinf(e->hle))
-			expo_fail(e, "bucket after +Inf");
-		if (le[0] == '\0')
-			expo_fail(e, "bucket without le");
-		bound = expo_value(e, le, false);
-		if (!(bound > e->hle))
-			expo_fail(e, "le=\"%s\" does not increase", le);
-		if (cum < e->hcum)
-			expo_fail(e, "bucket counts are not cumulative");
-		e->hle = bound;
-		e->hcum = cum;
-		return;
-	}
-	if (le[0] != '\0')
-		expo_fail(e, "le on %s", suffix);
-	if (e->hstate == 0 || strcmp(key, e->hkey) != 0)
-		expo_fail(e, "%s without buckets", suffix);
-	if (strcmp(suffix, "_sum") == 0) {
-		if (e->hstate != 1 || !isinf(e->hle))
-			expo_fail(e, "_sum before the +Inf bucket");
-		expo_value(e, value, false);
-		e->hstate = 2;
-		return;
-	}
-	if (e->hstate != 2)
-		expo_fail(e, "_count before _sum");
-	if (expo_value(e, value, true) != e->hcum)
-		expo_fail(e, "_count differs from the +Inf bucket");
-	e->hstate = 3;
-}
-
-static void
-expo_sample(struct expo *e, const char *p)
-{
-	char name[128], key[512], le[256], full[1024];
-	size_t flen = strlen(e->family);
-	const char *suffix;
-
-	if (e->type[0] == '\0')
-		expo_fail(e, "sample before its family's TYPE");
-	p = expo_name(e, p, true, name, sizeof name);
-	p = expo_labels(e, p, key, sizeof key, le, sizeof le);
-	if (*p++ != ' ')
-		expo_fail(e, "expected a space before the value");
-	e->samples++;
-
-	if (strncmp(name, e->family, flen) != 0)
-		expo_fail(e, "sample %s outside family %s", name, e->family);
-	suffix = name + flen;
-	snprintf(full, sizeof full, "%s{%s%sle=%s}", name, key,
-	    key[0] != '\0' ? "," : "", le);
-	for (size_t i = 0; i < e->nseries; i++) {
-		if (strcmp(e->series[i], full) == 0)
-			expo_fail(e, "series %s twice", full);
-	}
-	if (e->nseries == 512)
-		expo_fail(e, "too many series");
-	e->series[e->nseries++] = strdup(full);
-
-	if (strcmp(e->type, "histogram") == 0) {
-		if (strcmp(suffix, "_bucket") != 0 &&
-		    strcmp(suffix, "_sum") != 0 &&
-		    strcmp(suffix, "_count") != 0)
-			expo_fail(e, "histogram sample %s", name);
-		expo_histogram(e, suffix, key, le, p);
-		return;
-	}
-	if (*suffix != '\0' || le[0] != '\0')
-		expo_fail(e, "sample %s in %s %s", name, e->type, e->family);
-	if (!(expo_value(e, p, false) >= 0) && strcmp(e->type, "counter") == 0)
-		expo_fail(e, "counter value %s", p);
-}
-
-/* Reads every line of |text|; leaves through expo_fail() on a problem. */
-static void
-expo_read(struct expo *e, const char *p)
-{
-	while (*p != '\0') {
-		const char *nl = strchr(p, '\n');
-		char line[1024];
-
-		e->line++;
-		if (nl == NULL)
-			expo_fail(e, "last line without a newline");
-		if ((size_t)(nl - p) >= sizeof line)
-			expo_fail(e, "line too long");
-		memcpy(line, p, (size_t)(nl - p));
-		line[nl - p] = '\0';
-		p = nl + 1;
-		if (strncmp(line, "# HELP ", 7) == 0)
-			expo_help(e, line + 7);
-		else if (strncmp(line, "# TYPE ", 7) == 0)
-			expo_type(e, line + 7);
-		else if (line[0] == '#' || line[0] == '\0')
-			expo_fail(e, "unexpected line \"%s\"", line);
-		else
-			expo_sample(e, line);
-	}
-	expo_end_series(e);
-}
-
-/*
- * Checks all of |text|. Returns 0 and the number of families and samples,
- * or -1 with the first problem in |err|.
- */
-static int
-expo_check(const char *text, size_t *families, size_t *samples, char *err,
-    size_t errlen)
-{
-	struct expo *e = calloc(1, sizeof *e);
-	int rc;
-
-	assert_non_null(e);
-	if (setjmp(e->fail) == 0) {
-		expo_read(e, text);
-		*families = e->nfamilies;
-		*samples = e->samples;
-	}
-	snprintf(err, errlen, "%s", e->err);
-	rc = e->err[0] == '\0' ? 0 : -1;
-	for (size_t i = 0; i < e->nseries; i++)
-		free(e->series[i]);
-	free(e);
-	return rc;
-}
-
 static void
 parser_accepts_larger_registry(void **state)
 {
@@ -798,12 +450,106 @@ parser_accepts_larger_registry(void **state)
 	    metric_series(odd, (const char *const[]){ "tiny", NULL }), 1e-300);
 
 	text = render(ms);
-	if (expo_check(text, &families, &samples, err, sizeof err) != 0)
+	if (promcheck(text, &families, &samples, err, sizeof err) != 0)
 		fail_msg("%s\nin:\n%s", err, text);
 	assert_int_equal(families, 7);
 	/* 4 + 4 * 3 + 4 + 1 + 4 * (11 + 3) + (4 + 3) + 4 */
 	assert_int_equal(samples, 88);
 	free(text);
+	metrics_free(ms);
+}
+
+/* What a test asserts on a scrape: single samples by their exact series. */
+static void
+parser_finds_values(void **state)
+{
+	const char *const sub[] = { "subscription", NULL };
+	const double bounds[] = { 1, 2 };
+	struct metrics *ms = metrics_new();
+	struct metric *d = metrics_counter(
+	    ms, "nats_sidecar_deliveries_total", "Deliveries.", sub);
+	struct metric *h =
+	    metrics_histogram(ms, "lat_seconds", "Latency.", sub, bounds, 2);
+	char *text;
+	double v = -1;
+
+	metric_add(
+	    metric_series(d, (const char *const[]){ "orders", NULL }), 17);
+	metric_add(
+	    metric_series(d, (const char *const[]){ "ord\"ers", NULL }), 3);
+	metric_observe(
+	    metric_series(h, (const char *const[]){ "orders", NULL }), 1.5);
+	text = render(ms);
+	assert_int_equal(promcheck_value(text,
+			     "nats_sidecar_deliveries_total{subscription="
+			     "\"orders\"}",
+			     &v),
+	    0);
+	assert_true(v == 17);
+	assert_int_equal(promcheck_value(text,
+			     "nats_sidecar_deliveries_total{subscription="
+			     "\"ord\\\"ers\"}",
+			     &v),
+	    0);
+	assert_true(v == 3);
+	assert_int_equal(promcheck_value(text,
+			     "lat_seconds_bucket{subscription=\"orders\","
+			     "le=\"1\"}",
+			     &v),
+	    0);
+	assert_true(v == 0);
+	assert_int_equal(promcheck_value(text,
+			     "lat_seconds_count{subscription=\"orders\"}", &v),
+	    0);
+	assert_true(v == 1);
+	/* A prefix of a series, or a HELP line's name, is no match. */
+	assert_int_equal(
+	    promcheck_value(text, "nats_sidecar_deliveries_total", &v), -1);
+	assert_int_equal(promcheck_value(text,
+			     "nats_sidecar_deliveries_total{subscription="
+			     "\"ord\"}",
+			     &v),
+	    -1);
+	free(text);
+	metrics_free(ms);
+}
+
+/* A real daemon's scrape is larger than any fixed table would allow. */
+static void
+parser_has_no_fixed_limits(void **state)
+{
+	const char *const labels[] = { "subscription", "n", NULL };
+	struct metrics *ms = metrics_new();
+	size_t families = 0, samples = 0, long_len = 5000;
+	char *text, *long_value = malloc(long_len + 1), err[256];
+
+	assert_non_null(long_value);
+	memset(long_value, 'x', long_len);
+	long_value[long_len] = '\0';
+	for (int f = 0; f < 100; f++) {
+		char name[32];
+		struct metric *m;
+
+		snprintf(name, sizeof name, "family_%d", f);
+		m = metrics_gauge(ms, name, "One of many.", labels);
+		for (int i = 0; i < 10; i++) {
+			char n[16];
+
+			snprintf(n, sizeof n, "%d", i);
+			metric_set(
+			    metric_series(m,
+				(const char *const[]){
+				    f == 0 ? long_value : "s", n, NULL }),
+			    i);
+		}
+	}
+	text = render(ms);
+	if (promcheck(text, &families, &samples, err, sizeof err) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(families, 100);
+	assert_int_equal(samples, 1000);
+	free(text);
+	free(long_value);
 	metrics_free(ms);
 }
 
@@ -856,7 +602,7 @@ parser_rejects(void **state)
 		size_t families, samples;
 		char err[256] = "";
 
-		if (expo_check(
+		if (promcheck(
 			bad[i].text, &families, &samples, err, sizeof err) == 0)
 			fail_msg("accepted: %s", bad[i].text);
 		if (strstr(err, bad[i].why) == NULL)
@@ -877,6 +623,8 @@ main(void)
 		cmocka_unit_test(reregistration),
 		cmocka_unit_test(programming_errors),
 		cmocka_unit_test(parser_accepts_larger_registry),
+		cmocka_unit_test(parser_finds_values),
+		cmocka_unit_test(parser_has_no_fixed_limits),
 		cmocka_unit_test(parser_rejects),
 	};
 

@@ -1,0 +1,285 @@
+/*
+ * Retries with backoff and the dead-letter stream: a message failed every
+ * time is delivered exactly max_attempts times, the gaps following the
+ * schedule, then stored in the dead-letter stream with its full context
+ * and terminated; a poison message does not hold up the others; when the
+ * dead-letter stream is missing the original is kept until it exists.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "harness/app.h"
+#include "harness/cmocka.h"
+#include "harness/daemon.h"
+#include "harness/natsserver.h"
+#include "harness/testjs.h"
+
+struct fixture {
+	struct natsserver *srv;
+	struct testjs *js;
+	struct daemon *d;
+};
+
+static const char *const order_subjects[] = { "orders.>", NULL };
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof *f);
+
+	if (f == NULL || (f->srv = natsserver_start(NULL)) == NULL ||
+	    (f->js = testjs_connect(natsserver_url(f->srv))) == NULL ||
+	    testjs_add_stream(f->js, "ORDERS", order_subjects) == -1)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	daemon_free(f->d);
+	testjs_free(f->js);
+	natsserver_free(f->srv);
+	free(f);
+	return 0;
+}
+
+static struct daemon *
+start_daemon(struct fixture *f, const char *sub_yaml)
+{
+	struct daemon_subscription sub = {
+		.name = "orders",
+		.stream = "ORDERS",
+		.durable = "orders-app",
+		.yaml = sub_yaml,
+	};
+	struct daemon_config cfg = {
+		.nats_url = natsserver_url(f->srv),
+		.subscriptions = &sub,
+		.nsubscriptions = 1,
+		.log_level = "info",
+	};
+
+	return f->d = daemon_start(&cfg);
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+static void
+assert_consumer_settles(struct fixture *f)
+{
+	uint64_t pending = 1, ack_pending = 1;
+
+	for (int i = 0; i < 200 && (pending | ack_pending) != 0; i++) {
+		assert_int_equal(testjs_consumer_pending(f->js, "ORDERS",
+				     "orders-app", &pending, &ack_pending),
+		    0);
+		sleep_ms(50);
+	}
+	assert_int_equal(pending, 0);
+	assert_int_equal(ack_pending, 0);
+}
+
+static uint64_t
+stream_msgs(struct fixture *f, const char *stream)
+{
+	uint64_t n = 0;
+
+	if (testjs_stream_msgs(f->js, stream, &n) == -1)
+		return 0;
+	return n;
+}
+
+static void
+wait_stream_msgs(struct fixture *f, const char *stream, uint64_t n)
+{
+	for (int i = 0; i < 400 && stream_msgs(f, stream) < n; i++)
+		sleep_ms(50);
+	assert_int_equal(stream_msgs(f, stream), n);
+}
+
+static void
+assert_header(natsMsg *m, const char *name, const char *want)
+{
+	const char *v = NULL;
+
+	if (natsMsgHeader_Get(m, name, &v) != NATS_OK)
+		fail_msg("no header %s on the dead letter", name);
+	if (want != NULL && strcmp(v, want) != 0)
+		fail_msg("header %s is \"%s\", want \"%s\"", name, v, want);
+}
+
+static void
+exhausted_message_is_dead_lettered_with_context(void **state)
+{
+	struct fixture *f = *state;
+	const char *hdrs[] = { "Nats-Msg-Id", "ord-1", "X-Tenant", "acme",
+		"traceparent",
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"Nats-Expected-Last-Subject-Sequence", "0", NULL };
+	double at[3];
+	struct testapp *app;
+	natsMsg *m = NULL;
+
+	assert_non_null(start_daemon(f,
+	    "max_attempts: 3\n"
+	    "filters:\n"
+	    "  - backoff: {schedule: [400ms, 800ms]}\n"
+	    "  - deadletter: {stream: DLQ}"));
+	assert_non_null(
+	    app = testapp_start(daemon_socket(f->d), "--mode", "retry", NULL));
+	assert_int_equal(testjs_publish(f->js, "orders.created.v1",
+			     "{\"order_id\":\"o-1\"}", 18, hdrs, NULL, NULL),
+	    0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(
+		    testapp_wait_deliveries(app, (size_t)i + 1, 20000), 0);
+		at[i] = now_s();
+	}
+	/* At least the scheduled delay; the upper bound is loose. */
+	if (at[1] - at[0] < 0.35 || at[1] - at[0] > 10)
+		fail_msg(
+		    "second attempt after %.2f s, want 0.4 s", at[1] - at[0]);
+	if (at[2] - at[1] < 0.75 || at[2] - at[1] > 10)
+		fail_msg(
+		    "third attempt after %.2f s, want 0.8 s", at[2] - at[1]);
+	wait_stream_msgs(f, "DLQ", 1);
+	sleep_ms(1500);
+	assert_int_equal(testapp_count(app, "delivery"), 3);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(
+		    testapp_find(app, "delivery", (size_t)i)->attempt,
+		    (uint32_t)i + 1);
+	assert_consumer_settles(f);
+
+	assert_int_equal(testjs_get(f->js, "DLQ", 1, &m), 0);
+	assert_string_equal(natsMsg_GetSubject(m), "dlq.orders.created.v1");
+	assert_int_equal(natsMsg_GetDataLength(m), 18);
+	assert_memory_equal(natsMsg_GetData(m), "{\"order_id\":\"o-1\"}", 18);
+	assert_header(m, "Nats-Sidecar-Reason", "max_attempts");
+	assert_header(m, "Nats-Sidecar-Reason-Text", NULL);
+	assert_header(m, "Nats-Sidecar-Subject", "orders.created.v1");
+	assert_header(m, "Nats-Sidecar-Stream", "ORDERS");
+	assert_header(m, "Nats-Sidecar-Sequence", "1");
+	assert_header(m, "Nats-Sidecar-Consumer", "orders-app");
+	assert_header(m, "Nats-Sidecar-Deliveries", "3");
+	assert_header(m, "Nats-Sidecar-Published", NULL);
+	assert_header(m, "Nats-Sidecar-Failed", NULL);
+	assert_header(m, "Nats-Sidecar-Instance", NULL);
+	assert_header(m, "Nats-Msg-Id", "dlq:ORDERS:1");
+	assert_header(m, "Nats-Sidecar-Original-Nats-Msg-Id", "ord-1");
+	assert_header(m, "Nats-Sidecar-Original-X-Tenant", "acme");
+	assert_header(m,
+	    "Nats-Sidecar-Original-Nats-Expected-Last-Subject-"
+	    "Sequence",
+	    "0");
+	assert_header(m, "traceparent",
+	    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+	natsMsg_Destroy(m);
+	/* A clean exit: no leak or error on the dead-letter path. */
+	assert_int_equal(daemon_signal(f->d, SIGTERM), 0);
+	assert_int_equal(daemon_wait(f->d, 20000), 0);
+	testapp_free(app);
+}
+
+static void
+poison_does_not_hold_up_the_rest(void **state)
+{
+	struct fixture *f = *state;
+	struct testapp *app;
+	natsMsg *m = NULL;
+
+	assert_non_null(start_daemon(f,
+	    "max_attempts: 5\n"
+	    "filters:\n"
+	    "  - deadletter: {stream: DLQ}"));
+	assert_non_null(
+	    app = testapp_start(daemon_socket(f->d), "--capacity", "32",
+		"--reject-if-payload-contains", "poison", NULL));
+	assert_int_equal(
+	    testjs_publish_orders(f->js, "orders.created.v1", "g", 1, 500), 0);
+	assert_int_equal(testjs_publish(f->js, "orders.created.v1", "poison", 6,
+			     NULL, NULL, NULL),
+	    0);
+	assert_int_equal(
+	    testjs_publish_orders(f->js, "orders.created.v1", "g", 501, 500),
+	    0);
+	assert_int_equal(testapp_wait_for(app, "ack", 1000, 60000), 0);
+	wait_stream_msgs(f, "DLQ", 1);
+	assert_consumer_settles(f);
+	assert_int_equal(testapp_count(app, "reject"), 1);
+	assert_int_equal(testapp_find(app, "reject", 0)->attempt, 1);
+	assert_int_equal(testjs_get(f->js, "DLQ", 1, &m), 0);
+	assert_header(m, "Nats-Sidecar-Reason", "rejected");
+	assert_header(m, "Nats-Sidecar-Sequence", "501");
+	natsMsg_Destroy(m);
+	testapp_free(app);
+}
+
+static void
+missing_dead_letter_stream_keeps_the_message(void **state)
+{
+	static const char *const dlq_subjects[] = { "dlq.>", NULL };
+	struct fixture *f = *state;
+	struct testapp *app;
+
+	/* No stream captures dlq.> yet: the publish fails, the original is
+	 * NAKed with a delay and comes back. */
+	assert_non_null(start_daemon(f,
+	    "retry_delay: 300ms\n"
+	    "filters:\n"
+	    "  - deadletter: {}"));
+	assert_non_null(
+	    app = testapp_start(daemon_socket(f->d), "--mode", "reject", NULL));
+	assert_int_equal(
+	    testjs_publish_orders(f->js, "orders.created.v1", "m", 1, 1), 0);
+	assert_int_equal(
+	    daemon_log_wait(f->d, "delivery.dead_letter_failed", 2, 20000), 0);
+	assert_true(testapp_count(app, "delivery") >= 2);
+	assert_int_equal(testjs_add_stream(f->js, "DLQ", dlq_subjects), 0);
+	wait_stream_msgs(f, "DLQ", 1);
+	assert_consumer_settles(f);
+	sleep_ms(500);
+	assert_int_equal(stream_msgs(f, "DLQ"), 1);
+	assert_int_equal(daemon_signal(f->d, SIGTERM), 0);
+	assert_int_equal(daemon_wait(f->d, 20000), 0);
+	testapp_free(app);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    exhausted_message_is_dead_lettered_with_context, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    poison_does_not_hold_up_the_rest, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    missing_dead_letter_stream_keeps_the_message, setup,
+		    teardown),
+	};
+
+	return cmocka_run_group_tests_name("deadletter", tests, NULL, NULL);
+}
