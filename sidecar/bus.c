@@ -302,15 +302,14 @@ on_reply(void *arg, natsMsg *msg)
 	request_finish(r, msg);
 }
 
-static int
-apply_options(struct bus *b, const struct config_nats *c)
+int
+bus_connect_options(natsOptions *o, const struct config_nats *c)
 {
 	const struct config_tls *tls = &c->tls;
 	const struct config_auth *auth = &c->auth;
-	natsOptions *o = b->opts;
-	natsStatus s;
 	bool secure = tls->ca_file != NULL || tls->cert_file != NULL;
 	char *pub = NULL;
+	natsStatus s;
 
 	for (size_t i = 0; i < c->urls.n; i++)
 		secure = secure || strncmp(c->urls.v[i], "tls://", 6) == 0;
@@ -320,24 +319,6 @@ apply_options(struct bus *b, const struct config_nats *c)
 		s = natsOptions_SetName(o, c->name);
 	if (s == NATS_OK)
 		s = natsOptions_SetTimeout(o, c->connect_timeout / NS_PER_MS);
-	if (s == NATS_OK)
-		s = natsOptions_SetPingInterval(
-		    o, c->ping_interval / NS_PER_MS);
-	if (s == NATS_OK)
-		s = natsOptions_SetMaxReconnect(o, -1);
-	if (s == NATS_OK)
-		s = natsOptions_SetCustomReconnectDelay(o, reconnect_delay, b);
-	if (s == NATS_OK)
-		s = natsOptions_SetRetryOnFailedConnect(
-		    o, true, on_connected, b);
-	if (s == NATS_OK)
-		s = natsOptions_SetDisconnectedCB(o, on_disconnected, b);
-	if (s == NATS_OK)
-		s = natsOptions_SetReconnectedCB(o, on_connected, b);
-	if (s == NATS_OK)
-		s = natsOptions_SetClosedCB(o, on_closed, b);
-	if (s == NATS_OK)
-		s = natsOptions_SetErrorHandler(o, on_async_error, b);
 	if (s != NATS_OK) {
 		log_errorx("nats.options", "cannot set connection options: %s",
 		    nats_GetLastError(NULL));
@@ -383,6 +364,39 @@ tls_failed:
 	log_errorx(
 	    "nats.tls", "cannot set up TLS: %s", nats_GetLastError(NULL));
 	return -1;
+}
+
+/* The daemon's own: reconnect forever, every event through the queue. */
+static int
+apply_options(struct bus *b, const struct config_nats *c)
+{
+	natsOptions *o = b->opts;
+	natsStatus s;
+
+	if (bus_connect_options(o, c) == -1)
+		return -1;
+	s = natsOptions_SetPingInterval(o, c->ping_interval / NS_PER_MS);
+	if (s == NATS_OK)
+		s = natsOptions_SetMaxReconnect(o, -1);
+	if (s == NATS_OK)
+		s = natsOptions_SetCustomReconnectDelay(o, reconnect_delay, b);
+	if (s == NATS_OK)
+		s = natsOptions_SetRetryOnFailedConnect(
+		    o, true, on_connected, b);
+	if (s == NATS_OK)
+		s = natsOptions_SetDisconnectedCB(o, on_disconnected, b);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectedCB(o, on_connected, b);
+	if (s == NATS_OK)
+		s = natsOptions_SetClosedCB(o, on_closed, b);
+	if (s == NATS_OK)
+		s = natsOptions_SetErrorHandler(o, on_async_error, b);
+	if (s != NATS_OK) {
+		log_errorx("nats.options", "cannot set connection options: %s",
+		    nats_GetLastError(NULL));
+		return -1;
+	}
+	return 0;
 }
 
 struct bus *

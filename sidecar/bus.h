@@ -42,6 +42,13 @@ typedef void (*bus_msg_fn)(void *arg, natsMsg *msg);
 typedef void (*bus_reply_fn)(void *arg, natsMsg *reply);
 
 /*
+ * Applies the servers, name, connect timeout, TLS and credentials of |c|
+ * to |o|; for tools that connect without the loop (operator commands).
+ * Returns 0, or -1 after logging why.
+ */
+int bus_connect_options(natsOptions *o, const struct config_nats *c);
+
+/*
  * Starts connecting to the configured servers. Returns NULL (after
  * logging why) when the options cannot be applied, e.g. an unreadable TLS
  * or credentials file.

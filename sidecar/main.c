@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "core.h"
+#include "dlqcmd.h"
 #include "log.h"
 
 static void
@@ -20,6 +21,9 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: nats-sidecar -c FILE [--check-config]\n"
+	    "       nats-sidecar -c FILE dlq [--stream NAME] list|show SEQ|\n"
+	    "                    replay [--filter SUBJECT] [--delete] [SEQ...]|"
+	    "purge\n"
 	    "\n"
 	    "Consumes JetStream deliveries, de-duplicates, translates and\n"
 	    "retries them, and hands them to the app over a Unix socket.\n"
@@ -42,20 +46,25 @@ main(int argc, char **argv)
 		{ "check-config", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "stream", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = NULL;
+	const char *path = NULL, *stream = NULL;
 	struct config *cfg;
 	struct core *core;
 	int ch, check = 0, status;
 
-	while ((ch = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
+	/* "+": options end at the first operand, the dlq command's own. */
+	while ((ch = getopt_long(argc, argv, "+c:hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
 			break;
 		case 'C':
 			check = 1;
+			break;
+		case 's':
+			stream = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -67,6 +76,15 @@ main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
+	}
+	if (path != NULL && optind < argc && strcmp(argv[optind], "dlq") == 0) {
+		if ((cfg = config_load(path, stderr)) == NULL)
+			return 2;
+		status = dlqcmd_run(
+		    cfg, stream, argc - optind - 1, argv + optind + 1);
+		config_free(cfg);
+		nats_CloseAndWait(2000);
+		return status;
 	}
 	if (path == NULL || optind != argc) {
 		usage(stderr);

@@ -5,6 +5,8 @@
  * and terminated; a poison message does not hold up the others; when the
  * dead-letter stream is missing the original is kept until it exists.
  */
+#include <sys/wait.h>
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -267,6 +269,74 @@ missing_dead_letter_stream_keeps_the_message(void **state)
 	testapp_free(app);
 }
 
+/* Runs nats-sidecar's dlq command with the daemon's configuration;
+ * returns its exit status and its output in |out| (caller frees). */
+static int
+dlq_command(struct fixture *f, const char *args, char **out)
+{
+	char cmd[1024], buf[4096];
+	size_t n = 0;
+	FILE *p;
+	int status;
+
+	snprintf(cmd, sizeof cmd, "%s/nats-sidecar -c %s dlq %s 2>&1",
+	    getenv("top_builddir"), daemon_config_path(f->d), args);
+	assert_non_null(p = popen(cmd, "r"));
+	n = fread(buf, 1, sizeof buf - 1, p);
+	buf[n] = '\0';
+	status = pclose(p);
+	*out = strdup(buf);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void
+replay_puts_a_dead_letter_back(void **state)
+{
+	struct fixture *f = *state;
+	struct testapp *broken, *fixed;
+	const struct testapp_event *e;
+	char *out;
+
+	assert_non_null(start_daemon(f,
+	    "filters:\n"
+	    "  - deadletter: {stream: DLQ}"));
+	assert_non_null(broken = testapp_start(
+			    daemon_socket(f->d), "--mode", "reject", NULL));
+	assert_int_equal(
+	    testjs_publish_orders(f->js, "orders.created.v1", "p", 1, 1), 0);
+	wait_stream_msgs(f, "DLQ", 1);
+	assert_consumer_settles(f);
+	assert_int_equal(testapp_stop(broken, 10000), 0);
+
+	assert_int_equal(dlq_command(f, "list", &out), 0);
+	assert_non_null(strstr(out, "1 dead letter(s) in DLQ"));
+	assert_non_null(strstr(out, "orders.created.v1"));
+	free(out);
+
+	/* The fixed app gets it back, once, however often it is replayed. */
+	assert_non_null(fixed = testapp_start(daemon_socket(f->d), NULL));
+	assert_int_equal(dlq_command(f, "replay", &out), 0);
+	assert_non_null(strstr(out, "1 replayed, 0 failed"));
+	free(out);
+	assert_int_equal(testapp_wait_for(fixed, "ack", 1, 20000), 0);
+	e = testapp_find(fixed, "ack", 0);
+	assert_string_equal(e->payload, "order-1");
+	assert_string_equal(e->message_id, "replay:DLQ:1");
+	assert_int_equal(e->attempt, 1);
+	assert_int_equal(dlq_command(f, "replay", &out), 0);
+	assert_non_null(strstr(out, "already replayed"));
+	free(out);
+	sleep_ms(1000);
+	assert_int_equal(testapp_count(fixed, "delivery"), 1);
+	assert_consumer_settles(f);
+
+	assert_int_equal(dlq_command(f, "purge", &out), 0);
+	free(out);
+	assert_int_equal(stream_msgs(f, "DLQ"), 0);
+	testapp_free(broken);
+	testapp_free(fixed);
+}
+
 int
 main(void)
 {
@@ -279,6 +349,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    missing_dead_letter_stream_keeps_the_message, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    replay_puts_a_dead_letter_back, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("deadletter", tests, NULL, NULL);
