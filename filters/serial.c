@@ -3,7 +3,9 @@
  * (a header's value, e.g. an order id) reach the app one at a time, in the
  * order they arrived: while one is at the app, later ones are held, and
  * the next is released when the previous leaves the sidecar (acked, NAKed
- * for a retry, dead-lettered). Deliveries without the key pass freely.
+ * for a retry, dead-lettered), in the next on_turn: releasing from inside
+ * on_done would run the next one's chain while the core is still ending
+ * the previous. Deliveries without the key pass freely.
  *
  *   filters:
  *     - serial:
@@ -36,6 +38,8 @@ struct serial {
 	struct filter base;
 	const char *header;
 	struct idmap *keys; /* FNV-1a of the value -> chain of serial_key */
+	struct delivery **ready; /* new owners to release in on_turn */
+	size_t nready, cap;
 };
 
 static const struct config_option serial_options_table[] = {
@@ -100,6 +104,7 @@ serial_free(struct filter *f)
 
 	idmap_foreach(s->keys, free_chain, NULL);
 	idmap_free(s->keys);
+	free(s->ready);
 	free(s);
 }
 
@@ -166,38 +171,61 @@ serial_on_delivery(struct filter *f, struct delivery *d, int64_t now)
 	return v;
 }
 
+/* Removes |d| from |v| (|*n| entries) if it is there. */
+static void
+remove_from(struct delivery **v, size_t *n, struct delivery *d)
+{
+	for (size_t i = 0; i < *n; i++) {
+		if (v[i] == d) {
+			memmove(&v[i], &v[i + 1], (*n - i - 1) * sizeof d);
+			(*n)--;
+			return;
+		}
+	}
+}
+
 static void
 serial_on_done(struct filter *f, struct delivery *d)
 {
 	struct serial *s = (struct serial *)f;
 	const char *value = delivery_header(d, s->header);
-	struct filter_verdict go = { .action = FILTER_DELIVER };
 	struct serial_key *k;
-	struct delivery *next;
 
 	if (value == NULL || (k = find_key(s, value, false)) == NULL)
 		return;
 	if (k->owner != d) {
 		/* A waiting one leaves (e.g. at shutdown): just forget it. */
-		for (size_t i = 0; i < k->nwaiting; i++) {
-			if (k->waiting[i] == d) {
-				memmove(&k->waiting[i], &k->waiting[i + 1],
-				    (k->nwaiting - i - 1) * sizeof d);
-				k->nwaiting--;
-				break;
-			}
-		}
+		remove_from(k->waiting, &k->nwaiting, d);
 		return;
 	}
+	/* An owner that leaves before its release came passes it on. */
+	remove_from(s->ready, &s->nready, d);
 	if (k->nwaiting == 0) {
 		drop_key(s, k);
 		return;
 	}
-	next = k->waiting[0];
-	memmove(&k->waiting[0], &k->waiting[1], (k->nwaiting - 1) * sizeof d);
-	k->nwaiting--;
-	k->owner = next;
-	f->host->release(f->host->arg, next, go);
+	k->owner = k->waiting[0];
+	remove_from(k->waiting, &k->nwaiting, k->owner);
+	if (s->nready == s->cap) {
+		s->cap = s->cap == 0 ? 8 : s->cap * 2;
+		s->ready = xreallocarray(s->ready, s->cap, sizeof *s->ready);
+	}
+	s->ready[s->nready++] = k->owner;
+}
+
+static void
+serial_on_turn(struct filter *f, int64_t now)
+{
+	struct serial *s = (struct serial *)f;
+	struct filter_verdict go = { .action = FILTER_DELIVER };
+
+	/* A release may end deliveries, which may add to the list. */
+	while (s->nready > 0) {
+		struct delivery *next = s->ready[0];
+
+		remove_from(s->ready, &s->nready, next);
+		f->host->release(f->host->arg, next, go);
+	}
 }
 
 const struct filter_ops serial_filter = {
@@ -208,5 +236,6 @@ const struct filter_ops serial_filter = {
 	.init = serial_init,
 	.free = serial_free,
 	.on_delivery = serial_on_delivery,
+	.on_turn = serial_on_turn,
 	.on_done = serial_on_done,
 };

@@ -18,6 +18,8 @@
 
 #define NS_PER_MS INT64_C(1000000)
 #define FLUSH_AT_CLOSE_MS 2000
+#define IO_BUF_SIZE (1024 * 1024)
+#define WRITE_DEADLINE_MS 1000
 /* How long bus_free() waits for nats.c's threads to leave our callbacks. */
 #define THREADS_DONE_MS 5000
 /* While not connected, why is reported this often (each reason once). */
@@ -30,6 +32,7 @@ enum { HANDOFF_MSG, HANDOFF_STATE };
 struct inbox_ref {
 	struct bus *bus;
 	uint64_t id;
+	atomic_bool done; /* its subscription will deliver nothing more */
 	struct inbox_ref *next;
 };
 
@@ -137,6 +140,7 @@ on_sub_complete(void *closure)
 {
 	struct inbox_ref *ref = closure;
 
+	atomic_store(&ref->done, true);
 	atomic_fetch_add(&ref->bus->subs_done, 1);
 }
 
@@ -376,6 +380,16 @@ apply_options(struct bus *b, const struct config_nats *c)
 	if (bus_connect_options(o, c) == -1)
 		return -1;
 	s = natsOptions_SetPingInterval(o, c->ping_interval / NS_PER_MS);
+	/*
+	 * nats.c writes on the calling thread once its buffer is full: a
+	 * larger buffer makes that rare, and a write deadline bounds how long
+	 * a stalled server can hold the loop (the connection is then dropped
+	 * and re-made, and what was not acked comes back).
+	 */
+	if (s == NATS_OK)
+		s = natsOptions_SetIOBufSize(o, IO_BUF_SIZE);
+	if (s == NATS_OK)
+		s = natsOptions_SetWriteDeadline(o, WRITE_DEADLINE_MS);
 	if (s == NATS_OK)
 		s = natsOptions_SetMaxReconnect(o, -1);
 	if (s == NATS_OK)
@@ -624,6 +638,14 @@ bus_inbox_drain(struct bus *b, uint64_t id)
 		natsSubscription_Unsubscribe(in->sub);
 }
 
+bool
+bus_inbox_done(const struct bus *b, uint64_t id)
+{
+	struct inbox *in = idmap_get(b->inboxes, id);
+
+	return in == NULL || in->sub == NULL || atomic_load(&in->ref->done);
+}
+
 void
 bus_inbox_close(struct bus *b, uint64_t id)
 {
@@ -715,6 +737,32 @@ size_t
 bus_requests_pending(const struct bus *b)
 {
 	return idmap_count(b->requests);
+}
+
+size_t
+bus_msg_size(natsMsg *msg)
+{
+	const char *reply = natsMsg_GetReply(msg), **keys = NULL;
+	size_t n = strlen(natsMsg_GetSubject(msg)) +
+	    (reply != NULL ? strlen(reply) : 0) +
+	    (size_t)natsMsg_GetDataLength(msg);
+	int nkeys = 0;
+
+	/* "NATS/1.0\r\n", then "Name: value\r\n" each, then "\r\n". */
+	if (natsMsgHeader_Keys(msg, &keys, &nkeys) == NATS_OK && nkeys > 0) {
+		n += 12;
+		for (int i = 0; i < nkeys; i++) {
+			const char **vals = NULL;
+			int nv = 0;
+
+			natsMsgHeader_Values(msg, keys[i], &vals, &nv);
+			for (int j = 0; j < nv; j++)
+				n += strlen(keys[i]) + strlen(vals[j]) + 4;
+			free(vals);
+		}
+	}
+	free(keys);
+	return n;
 }
 
 const char *

@@ -9,6 +9,7 @@
 #ifndef SIDECAR_BUS_H
 #define SIDECAR_BUS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,6 +72,8 @@ uint64_t bus_inbox_open(
 /* Asks the server for nothing more on the inbox, while messages already
  * on their way still reach its callback. */
 void bus_inbox_drain(struct bus *, uint64_t id);
+/* Whether a drained (or closed) inbox has delivered its last message. */
+bool bus_inbox_done(const struct bus *, uint64_t id);
 /* Unsubscribes; messages still queued for it are dropped. */
 void bus_inbox_close(struct bus *, uint64_t id);
 
@@ -96,6 +99,9 @@ size_t bus_requests_pending(const struct bus *);
  * 1 MiB until connected. */
 int64_t bus_max_payload(const struct bus *);
 
+/* |msg|'s size as the server counts it against a pull's max_bytes:
+ * subject, reply, headers and payload. */
+size_t bus_msg_size(natsMsg *msg);
 /* The first value of header |name| of |msg|, or NULL. */
 const char *bus_msg_header(natsMsg *msg, const char *name);
 /* A JetStream status message's code (100, 404, 408, 409, 503, ...), or 0

@@ -145,6 +145,7 @@ struct core {
 
 	struct metric_series *app_connections, *publishes_ok, *publishes_failed;
 	struct metric_series *reconnects, *late_results;
+	size_t publishes_pending; /* app publishes waiting for a PubAck */
 };
 
 static int64_t
@@ -185,6 +186,8 @@ release(struct delivery *d, enum outcome o)
 	metric_set(s->in_flight, (double)s->held);
 	delivery_free(d);
 }
+
+static void give_back(struct core *, struct delivery *, int64_t);
 
 static void
 send_ack(struct delivery *d, const char *body)
@@ -345,8 +348,7 @@ inbound(struct delivery *d, struct filter_verdict v)
 	}
 	if (s->core->draining) {
 		/* Prefetched and not delivered: straight back, no delay. */
-		send_nak(d, 0);
-		release(d, OUTCOME_NAKED);
+		give_back(s->core, d, 0);
 		return;
 	}
 	d->state = DELIVERY_QUEUED;
@@ -583,6 +585,24 @@ remember_late(struct core *c, uint64_t id)
 	idmap_put(c->late, id, c);
 }
 
+/*
+ * Returns |d| to JetStream unprocessed, wherever it is, with a NAK after
+ * |delay_ns|. Releasing it may release others (a filter ending a hold), so
+ * callers walking a list restart from its head rather than keep a next
+ * pointer.
+ */
+static void
+give_back(struct core *c, struct delivery *d, int64_t delay_ns)
+{
+	if (d->state == DELIVERY_AT_APP) {
+		take_back(c, d);
+		remember_late(c, d->id);
+	} else if (d->state == DELIVERY_QUEUED)
+		TAILQ_REMOVE(&d->sub->queue, d, entry);
+	send_nak(d, delay_ns);
+	release(d, OUTCOME_NAKED);
+}
+
 static void
 on_result(void *arg, struct app *app, const ResultFrame *r)
 {
@@ -657,10 +677,10 @@ on_app_gone(void *arg, struct app *app)
 	if (a == NULL)
 		return;
 	while ((d = TAILQ_FIRST(&a->sent)) != NULL) {
-		take_back(c, d);
-		remember_late(c, d->id);
-		send_nak(d, 0);
-		release(d, OUTCOME_NAKED);
+		/* Not a failure of the message; but one that was already
+		 * redelivered may be what kills apps: no tight loop then. */
+		give_back(c, d,
+		    d->meta.num_delivered > 1 ? d->sub->cfg->retry_delay : 0);
 		n++;
 	}
 	idmap_del(c->apps, a->id);
@@ -717,6 +737,7 @@ on_pub_ack(void *arg, natsMsg *reply)
 		    NATS_SIDECAR__CHANNEL__V1__PUBLISH_ACK__STATUS__REJECTED;
 		pa.error = r == 1 ? e.description : "unreadable PubAck";
 	}
+	w->core->publishes_pending--;
 	publish_answer(w->core, w->app_id, w->publish_id, &pa);
 	natsMsg_Destroy(reply);
 	free(w);
@@ -732,7 +753,14 @@ on_publish(void *arg, struct app *app, const PublishFrame *p)
 	struct publish_wait *w;
 	size_t nh = 0;
 
-	if (bus_state(c->bus) != BUS_CONNECTED) {
+	if (p->subject[0] == '$' || strncmp(p->subject, "_SC.", 4) == 0) {
+		/* $JS.API, $JS.ACK, $KV, $SYS and the sidecar's own inboxes
+		 * would act with the sidecar's credentials. */
+		pa.status =
+		    NATS_SIDECAR__CHANNEL__V1__PUBLISH_ACK__STATUS__INVALID;
+		pa.error = "reserved subject: apps may not publish to $... or "
+			   "_SC.... subjects";
+	} else if (bus_state(c->bus) != BUS_CONNECTED) {
 		pa.status =
 		    NATS_SIDECAR__CHANNEL__V1__PUBLISH_ACK__STATUS__NOT_CONNECTED;
 		pa.error = "NATS is not reachable now; nothing was sent";
@@ -768,7 +796,8 @@ on_publish(void *arg, struct app *app, const PublishFrame *p)
 			   "headers, or the connection buffer is full)";
 		publish_answer(c, w->app_id, p->id, &pa);
 		free(w);
-	}
+	} else
+		c->publishes_pending++;
 	free(h);
 }
 
@@ -795,47 +824,59 @@ on_bus_state(void *arg, enum bus_state state)
 	}
 }
 
-/* Keep-alives, processing timeouts, the late-result window. */
+/* Keep-alives and processing timeouts. */
 static void
 on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct core *c = w->data;
 	int64_t now = now_ns();
+	uint64_t *expired = NULL;
+	size_t n = 0, cap = 0;
 
+	/* First look, then act: a timeout may release other deliveries. */
 	for (size_t i = 0; i < c->nsubs; i++) {
 		struct subscription *s = &c->subs[i];
-		struct delivery *d, *next;
+		struct delivery *d;
 
-		for (d = TAILQ_FIRST(&s->all); d != NULL; d = next) {
-			next = TAILQ_NEXT(d, all);
+		TAILQ_FOREACH(d, &s->all, all)
+		{
 			if (d->state == DELIVERY_AT_APP && now >= d->deadline) {
-				struct filter_verdict v = {
-					.action = FILTER_RETRY,
-					.text = "processing timeout",
-				};
-
-				take_back(c, d);
-				remember_late(c, d->id);
-				d->state = DELIVERY_OUTCOME;
-				outcome(d, v, OUTCOME_TIMED_OUT);
-				continue;
-			}
-			if (now >= d->keepalive_at) {
+				if (n == cap) {
+					cap = cap == 0 ? 16 : cap * 2;
+					expired = xreallocarray(
+					    expired, cap, sizeof *expired);
+				}
+				expired[n++] = d->id;
+			} else if (now >= d->keepalive_at) {
 				send_ack(d, "+WPI");
 				d->keepalive_at = now + s->cfg->ack_wait / 2;
 			}
 		}
 	}
+	for (size_t i = 0; i < n; i++) {
+		struct filter_verdict v = { .action = FILTER_RETRY,
+			.text = "processing timeout" };
+		struct delivery *d = idmap_get(c->at_app, expired[i]);
+
+		if (d == NULL)
+			continue;
+		take_back(c, d);
+		remember_late(c, d->id);
+		d->state = DELIVERY_OUTCOME;
+		outcome(d, v, OUTCOME_TIMED_OUT);
+	}
+	free(expired);
 }
 
+/* Nothing held, nothing more on its way, every app publish answered. */
 static bool
 drained(const struct core *c)
 {
 	for (size_t i = 0; i < c->nsubs; i++) {
-		if (c->subs[i].held > 0)
+		if (c->subs[i].held > 0 || !pull_drained(c->subs[i].pull))
 			return false;
 	}
-	return true;
+	return c->publishes_pending == 0;
 }
 
 /* Once per loop turn: batched filter work, dispatch, credits, output. */
@@ -869,22 +910,13 @@ static void
 on_grace(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct core *c = w->data;
+	struct delivery *d;
 
 	log_warnx("drain.grace_over",
 	    "shutdown grace over, returning what apps still hold");
 	for (size_t i = 0; i < c->nsubs; i++) {
-		struct subscription *s = &c->subs[i];
-		struct delivery *d, *next;
-
-		for (d = TAILQ_FIRST(&s->all); d != NULL; d = next) {
-			next = TAILQ_NEXT(d, all);
-			if (d->state == DELIVERY_AT_APP)
-				take_back(c, d);
-			if (d->state == DELIVERY_QUEUED)
-				TAILQ_REMOVE(&s->queue, d, entry);
-			send_nak(d, 0);
-			release(d, OUTCOME_NAKED);
-		}
+		while ((d = TAILQ_FIRST(&c->subs[i].all)) != NULL)
+			give_back(c, d, 0);
 	}
 	ev_break(loop, EVBREAK_ALL);
 }
@@ -907,11 +939,8 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 		struct delivery *d;
 
 		pull_stop(s->pull);
-		while ((d = TAILQ_FIRST(&s->queue)) != NULL) {
-			TAILQ_REMOVE(&s->queue, d, entry);
-			send_nak(d, 0);
-			release(d, OUTCOME_NAKED);
-		}
+		while ((d = TAILQ_FIRST(&s->queue)) != NULL)
+			give_back(c, d, 0);
 	}
 	appchan_drain(
 	    c->appchan, (uint32_t)(c->cfg->shutdown_grace / NS_PER_MS));
@@ -1113,7 +1142,8 @@ core_run(struct core *c)
 		    metric_value(s->outcomes[OUTCOME_NAKED]),
 		    metric_value(s->in_flight_peak), s->cfg->max_in_flight);
 	}
-	log_info("drain.done", "drained, exiting");
+	log_info("drain.done", "drained, exiting (%.0f late results absorbed)",
+	    metric_value(c->late_results));
 	return c->exit_status;
 }
 
@@ -1138,12 +1168,8 @@ core_free(struct core *c)
 		struct delivery *d;
 
 		/* Whatever is left goes back unacked. */
-		while ((d = TAILQ_FIRST(&s->all)) != NULL) {
-			if (d->state == DELIVERY_AT_APP)
-				take_back(c, d);
-			send_nak(d, 0);
-			release(d, OUTCOME_NAKED);
-		}
+		while ((d = TAILQ_FIRST(&s->all)) != NULL)
+			give_back(c, d, 0);
 		pull_free(s->pull);
 		consumer_free(s->consumer);
 		chain_free(s->chain);

@@ -1,7 +1,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bus.h"
 #include "delivery.h"
+#include "view.h"
 #include "xmalloc.h"
 
 /* Splits |s| at dots into at most |max| tokens; returns how many. */
@@ -41,7 +43,8 @@ delivery_parse_reply(const char *reply, struct delivery_meta *m)
 		return -1;
 	strcpy(buf, reply);
 	n = split_tokens(buf, t, 12);
-	if (n > 12 || strcmp(t[0], "$JS") != 0 || strcmp(t[1], "ACK") != 0)
+	if (n < 2 || n > 12 || strcmp(t[0], "$JS") != 0 ||
+	    strcmp(t[1], "ACK") != 0)
 		return -1;
 	/*
 	 * 9 tokens (2.9):
@@ -81,8 +84,7 @@ delivery_new(natsMsg *msg, struct subscription *sub)
 	}
 	d->msg = msg;
 	d->sub = sub;
-	d->size = (size_t)natsMsg_GetDataLength(msg) +
-	    strlen(natsMsg_GetSubject(msg));
+	d->size = bus_msg_size(msg);
 	d->state = DELIVERY_CHAIN;
 	return d;
 }
@@ -93,6 +95,7 @@ delivery_free(struct delivery *d)
 	if (d == NULL)
 		return;
 	natsMsg_Destroy(d->msg);
+	view_free(d->view);
 	free(d->text);
 	free(d);
 }

@@ -39,8 +39,7 @@ typedef void (*dlq_done_fn)(void *arg, const char *error);
  */
 uint64_t dlq_publish(struct bus *, const struct deadletter_options *,
     const struct delivery *d, const char *subject, struct filter_verdict v,
-    const char *instance_id, int64_t timeout_ns, dlq_done_fn done,
-    void *arg);
+    const char *instance_id, int64_t timeout_ns, dlq_done_fn done, void *arg);
 
 /* Creates the options' stream if they name one (asynchronously; the
  * outcome is logged). */

@@ -91,12 +91,20 @@ end_request(struct pull *p, size_t i, int64_t unfilled, int64_t unfilled_bytes)
 
 static void pull_on_msg(void *arg, natsMsg *msg);
 
+/* A new inbox replaces the old one, which is closed only once the new
+ * one is open (its prefix string goes with it). */
 static int
 reopen_inbox(struct pull *p)
 {
+	const char *prefix;
+	uint64_t id = bus_inbox_open(p->bus, pull_on_msg, p, &prefix);
+
+	if (id == 0)
+		return -1;
 	bus_inbox_close(p->bus, p->inbox);
-	p->inbox = bus_inbox_open(p->bus, pull_on_msg, p, &p->prefix);
-	return p->inbox == 0 ? -1 : 0;
+	p->inbox = id;
+	p->prefix = prefix;
+	return 0;
 }
 
 static void
@@ -198,8 +206,20 @@ on_status(struct pull *p, natsMsg *msg, int status)
 		p->events.lost(p->events.arg, "the consumer was deleted");
 		return;
 	}
-	if (status == 409 && strstr(desc, "Exceeds MaxBytes") != NULL)
+	/* The next message does not fit what this request had left. Only
+	 * when it asked for the whole byte budget and got nothing is the
+	 * message larger than the budget itself. */
+	if (status == 409 && strstr(desc, "Exceeds MaxBytes") != NULL &&
+	    unfilled_bytes >= p->live[i].max_bytes &&
+	    p->live[i].max_bytes >= p->sub->max_in_flight_bytes)
 		p->oversize = true;
+	if (status == 503) {
+		/* No JetStream behind the API: do not ask again at once. */
+		pull_problem(p, "no responders: JetStream is not available");
+		p->paused_until = ev_now(p->loop) + PULL_PAUSE_S;
+		unfilled = p->live[i].batch;
+		unfilled_bytes = p->live[i].max_bytes;
+	}
 	if (status == 400 ||
 	    (status == 409 && strstr(desc, "Exceeded") != NULL)) {
 		/* The request was refused whole: nothing of it will come. */
@@ -227,8 +247,7 @@ pull_on_msg(void *arg, natsMsg *msg)
 		natsMsg_Destroy(msg);
 		return;
 	}
-	size = natsMsg_GetDataLength(msg) +
-	    (int64_t)strlen(natsMsg_GetSubject(msg));
+	size = (int64_t)bus_msg_size(msg);
 	p->outstanding = p->outstanding > 0 ? p->outstanding - 1 : 0;
 	p->outstanding_bytes =
 	    p->outstanding_bytes > size ? p->outstanding_bytes - size : 0;
@@ -259,9 +278,10 @@ on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
 	if (p->outstanding > 0 && now - p->last_activity > 2 * hb) {
 		p->stats.dead++;
 		forget_requests(p);
-		if (p->running && reopen_inbox(p) == 0)
-			p->events.lost(p->events.arg,
-			    "no heartbeat from the server for two intervals");
+		if (p->running)
+			reopen_inbox(p);
+		p->events.lost(p->events.arg,
+		    "no heartbeat from the server for two intervals");
 		return;
 	}
 	/* The refill follows in this loop turn, with what is held now. */
@@ -323,6 +343,12 @@ pull_stop(struct pull *p)
 	p->drained_inbox = p->inbox;
 	p->inbox = 0;
 	forget_requests(p);
+}
+
+bool
+pull_drained(const struct pull *p)
+{
+	return !p->running && bus_inbox_done(p->bus, p->drained_inbox);
 }
 
 void

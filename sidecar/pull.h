@@ -16,6 +16,7 @@
 #ifndef SIDECAR_PULL_H
 #define SIDECAR_PULL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +45,8 @@ int pull_start(struct pull *);
 /* Stops pulling and drains the inbox: requests still queued at the server
  * bring nothing more, messages already on their way still arrive. */
 void pull_stop(struct pull *);
+/* After pull_stop(): whether the last message on its way has arrived. */
+bool pull_drained(const struct pull *);
 /* Forgets every live request (after a reconnect or a re-bind); the next
  * pull_refill() asks afresh. */
 void pull_reset(struct pull *);

@@ -4,6 +4,7 @@
  * update changes what nats-server 2.9 can change and refuses the rest.
  * A result that comes after the sidecar gave up is absorbed.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,7 +177,9 @@ static void
 late_result_is_absorbed(void **state)
 {
 	struct fixture *f = *state;
+	uint64_t pending = 1, ack_pending = 1;
 	struct testapp *app;
+	char *line;
 
 	/* The app answers after the processing timeout: the sidecar has
 	 * already retried the message; the late ACK is counted, not an
@@ -192,6 +195,21 @@ late_result_is_absorbed(void **state)
 	sleep_ms(300);
 	assert_int_equal(testapp_count(app, "error"), 0);
 	assert_int_equal(testapp_find(app, "delivery", 1)->attempt, 2);
+	/* Counted as late, not acted on. */
+	assert_int_equal(daemon_signal(f->d, SIGTERM), 0);
+	assert_int_equal(daemon_wait(f->d, 20000), 0);
+	line = daemon_log_line(f->d, "drain.done", 0);
+	assert_non_null(line);
+	/* Each answer that came after its timeout is one. */
+	assert_non_null(strstr(line, "exiting ("));
+	assert_true(atoi(strstr(line, "exiting (") + 9) >= 1);
+	free(line);
+	assert_int_equal(testjs_consumer_pending(f->js, "ORDERS", "orders-app",
+			     &pending, &ack_pending),
+	    0);
+	/* Every attempt outlived its timeout: a late ACK acks nothing, so
+	 * the message is still there to be processed in time. */
+	assert_int_equal(pending + ack_pending, 1);
 	testapp_free(app);
 }
 

@@ -192,6 +192,7 @@ publish_gets_pub_acks(void **state)
 	struct fixture *f = *state;
 	const struct testapp_event *a, *b, *c;
 	struct testapp *app;
+	uint64_t n = 0;
 
 	assert_non_null(start_daemon(f, NULL, NULL));
 	assert_non_null(app = testapp_start(daemon_socket(f->d), NULL));
@@ -207,6 +208,15 @@ publish_gets_pub_acks(void **state)
 	assert_int_equal(testapp_wait_for(app, "publish_ack", 2, 10000), 0);
 	assert_int_equal(testapp_command(app, "publish nowhere.v1 - x"), 0);
 	assert_int_equal(testapp_wait_for(app, "publish_ack", 3, 10000), 0);
+	/* The JetStream API is not the app's to use. */
+	assert_int_equal(
+	    testapp_command(app, "publish $JS.API.STREAM.DELETE.ORDERS - {}"),
+	    0);
+	assert_int_equal(testapp_wait_for(app, "publish_ack", 4, 10000), 0);
+	assert_string_equal(
+	    testapp_find(app, "publish_ack", 3)->status, "INVALID");
+	assert_int_equal(testjs_stream_msgs(f->js, "ORDERS", &n), 0);
+	assert_int_equal(n, 1);
 
 	a = testapp_find(app, "publish_ack", 0);
 	b = testapp_find(app, "publish_ack", 1);

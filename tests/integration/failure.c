@@ -398,6 +398,43 @@ bad_frames_get_errors_and_others_go_on(void **state)
 	testapp_free(app);
 }
 
+/* Messages held by the serial filter at shutdown go back with the rest,
+ * and the sidecar exits cleanly. */
+static void
+serial_holds_at_shutdown_go_back(void **state)
+{
+	struct fixture *f = *state;
+	struct testapp *app, *after;
+
+	assert_non_null(start_daemon(
+	    f, "serial_key: header:Order-Id", "shutdown_grace: 1s"));
+	assert_non_null(app = testapp_start(daemon_socket(f->d), "--capacity",
+			    "10", "--mode", "hang", NULL));
+	for (int i = 0; i < 6; i++) {
+		const char *hdrs[] = { "Order-Id", i % 2 ? "A" : "B", NULL };
+		char body[16];
+
+		snprintf(body, sizeof body, "order-%d", i + 1);
+		assert_int_equal(testjs_publish(f->js, "orders.created.v1",
+				     body, strlen(body), hdrs, NULL, NULL),
+		    0);
+	}
+	/* One per key at the app; the other four held. */
+	assert_int_equal(testapp_wait_deliveries(app, 2, 20000), 0);
+	sleep_ms(300);
+	assert_int_equal(testapp_count(app, "delivery"), 2);
+	assert_int_equal(daemon_signal(f->d, SIGTERM), 0);
+	assert_int_equal(daemon_wait(f->d, 20000), 0);
+	testapp_free(app);
+
+	assert_int_equal(daemon_restart(f->d), 0);
+	assert_non_null(after = testapp_start(
+			    daemon_socket(f->d), "--capacity", "10", NULL));
+	wait_distinct_acks(after, 6, 30000);
+	assert_consumer_settles(f);
+	testapp_free(after);
+}
+
 int
 main(void)
 {
@@ -415,6 +452,8 @@ main(void)
 		    slow_app_leaves_the_backlog_in_jetstream, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    bad_frames_get_errors_and_others_go_on, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    serial_holds_at_shutdown_go_back, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("failure", tests, NULL, NULL);
