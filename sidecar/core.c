@@ -10,6 +10,7 @@
 #include <ev.h>
 
 #include "appchan.h"
+#include "buf.h"
 #include "bus.h"
 #include "config.h"
 #include "consumer.h"
@@ -20,6 +21,7 @@
 #include "filters/deadletter.h"
 #include "filters/serial.h"
 #include "frame.h"
+#include "httpd.h"
 #include "idmap.h"
 #include "jsapi.h"
 #include "log.h"
@@ -126,6 +128,7 @@ struct core {
 	const struct config *cfg;
 	struct bus *bus;
 	struct appchan *appchan;
+	struct httpd *httpd; /* metrics and probes, or NULL when off */
 	struct metrics *metrics;
 	struct subscription *subs;
 	size_t nsubs;
@@ -997,7 +1000,7 @@ register_metrics(struct core *c, struct subscription *s)
 	m = metrics_counter(c->metrics, "nats_sidecar_dead_letters_total",
 	    "Messages stored in the dead-letter stream, by reason.",
 	    reason_labels);
-	for (int r = 0; r <= FILTER_REASON_MAX_DELIVERIES; r++) {
+	for (int r = 1; r <= FILTER_REASON_MAX_DELIVERIES; r++) {
 		const char *v[] = { s->cfg->name,
 			filter_reason_name((enum filter_reason)r), NULL };
 
@@ -1035,6 +1038,46 @@ build_filters(struct subscription *s)
 		if (cf->v[i].ops == &deadletter_filter)
 			s->dlq = cf->v[i].options;
 	}
+}
+
+static void
+http_metrics(void *arg, struct buf *out)
+{
+	struct core *c = arg;
+
+	metrics_write(c->metrics, out);
+}
+
+/* /readyz: one line for each failing check that counts. */
+static int
+http_ready(void *arg, struct buf *why)
+{
+	struct core *c = arg;
+	const struct config_http *h = &c->cfg->http;
+	size_t before = buf_used(why);
+	char line[512];
+	int n;
+
+	if (c->draining)
+		buf_append(why, "draining\n", 9);
+	if (h->ready_requires_nats && bus_state(c->bus) != BUS_CONNECTED) {
+		n = snprintf(line, sizeof line, "nats: %s\n",
+		    bus_state_name(bus_state(c->bus)));
+		buf_append(why, line, (size_t)n);
+	}
+	for (size_t i = 0; h->ready_requires_nats && i < c->nsubs; i++) {
+		const char *problem = consumer_problem(c->subs[i].consumer);
+
+		if (problem == NULL)
+			continue;
+		n = snprintf(line, sizeof line, "subscription %s: %s\n",
+		    c->subs[i].cfg->name, problem);
+		buf_append(why, line,
+		    (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+	}
+	if (h->ready_requires_app && appchan_ready_count(c->appchan) == 0)
+		buf_append(why, "app: none connected\n", 20);
+	return buf_used(why) == before;
 }
 
 struct core *
@@ -1079,6 +1122,15 @@ core_new(struct ev_loop *loop, const struct config *cfg)
 	if ((c->appchan = appchan_new(
 		 loop, &cfg->app, cfg->instance_id, &aev)) == NULL)
 		goto fail;
+	/* After the app socket: /startupz must not pass before it exists. */
+	if (strcmp(cfg->http.listen, "off") != 0) {
+		struct httpd_handlers hh = {
+			.metrics = http_metrics, .ready = http_ready, .arg = c
+		};
+
+		if ((c->httpd = httpd_new(loop, &cfg->http, &hh)) == NULL)
+			goto fail;
+	}
 	c->nsubs = cfg->subscriptions.n;
 	c->subs = xcalloc(c->nsubs, sizeof *c->subs);
 	for (size_t i = 0; i < c->nsubs; i++) {
@@ -1179,6 +1231,7 @@ core_free(struct core *c)
 	idmap_foreach(c->apps, free_app_state, NULL);
 	idmap_free(c->apps);
 	c->apps = idmap_new();
+	httpd_free(c->httpd);
 	appchan_free(c->appchan);
 	/* Flushes every ack and NAK still buffered. */
 	bus_free(c->bus);

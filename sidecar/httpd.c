@@ -10,11 +10,11 @@
  * llhttp is not packaged as a C library. With any of them the connection
  * handling, limits and timeouts would still be written here. So the reader
  * below does only this: find the empty line that ends a head of at most
- * HTTPD_HEAD_MAX bytes (each byte looked at once however the head is split
+ * HTTPD_HEAD_MAX bytes (searching each byte once, however the head is split
  * into reads), then check the request line and header fields against
  * RFC 9112's grammar, refusing whatever does not match rather than
  * guessing. It looks at no byte past the head. tests/fuzz/http.c fuzzes
- * it under every chunking of the input.
+ * it, feeding each input whole, byte by byte and in random pieces.
  *
  * A connection is READING until its head is complete (request_timeout),
  * then WRITING its one response (response_timeout), then LINGERING: the
@@ -154,7 +154,7 @@ reason(int status)
 		return "Request Header Fields Too Large";
 	case 503:
 		return "Service Unavailable";
-	default:
+	default: /* 505, the one status left */
 		return "HTTP Version Not Supported";
 	}
 }
@@ -205,7 +205,9 @@ request_line(struct request *req, const char *s, size_t n)
 	if (!is_token(s, (size_t)(sp1 - s)) || tlen == 0)
 		return 400;
 	for (size_t i = 0; i < tlen; i++) {
-		if (t[i] < 0x21 || t[i] > 0x7e)
+		unsigned char c = (unsigned char)t[i];
+
+		if (c < 0x21 || c > 0x7e)
 			return 400;
 	}
 	if (vlen != 8 || memcmp(sp2 + 1, "HTTP/", 5) != 0 || sp2[6] < '0' ||
@@ -463,6 +465,7 @@ conn_destroy(struct conn *c)
 	free(c);
 }
 
+/* Frees the connection, making room for one waiting to be accepted. */
 static void
 conn_close(struct conn *c)
 {
@@ -541,6 +544,9 @@ conn_read(struct conn *c)
 	log_debug("http.request", "answered %d", status);
 	buf_free(&c->in);
 	c->state = CONN_WRITING;
+	/* The client's time starts when the response is ready, however long
+	 * a large /metrics took. */
+	ev_now_update(h->loop);
 	conn_wait(c, EV_WRITE, (double)h->cfg->response_timeout / 1e9);
 	conn_write(c);
 }
@@ -595,6 +601,8 @@ conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	conn_close(c);
 }
 
+/* Takes an accepted connection in; its head must come within
+ * request_timeout. */
 static void
 conn_new(struct httpd *h, int fd)
 {

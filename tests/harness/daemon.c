@@ -60,6 +60,9 @@ write_config(const struct daemon *d, const struct daemon_config *cfg)
 	put_indented(f, cfg->nats_yaml, 2);
 	fprintf(f, "app:\n  socket: \"%s\"\n", d->socket);
 	put_indented(f, cfg->app_yaml, 2);
+	/* A port of its own, so that tests run side by side. */
+	fprintf(f, "http:\n  listen: \"127.0.0.1:0\"\n");
+	put_indented(f, cfg->http_yaml, 2);
 	fprintf(f, "subscriptions:\n");
 	for (size_t i = 0; i < cfg->nsubscriptions; i++) {
 		const struct daemon_subscription *s = &cfg->subscriptions[i];

@@ -36,10 +36,13 @@ struct daemon_config {
 	const struct daemon_subscription *subscriptions;
 	size_t nsubscriptions;
 	const char *log_level; /* NULL: "debug" */
-	/* More options of the nats: and app: blocks, and top-level ones
-	 * (e.g. "shutdown_grace: 2s"); NULL: none. */
+	/* More options of the nats:, app: and http: blocks (http.listen
+	 * is 127.0.0.1:0, a port of the daemon's own, logged in its
+	 * http.listening line), and top-level ones (e.g.
+	 * "shutdown_grace: 2s"); NULL: none. */
 	const char *nats_yaml;
 	const char *app_yaml;
+	const char *http_yaml;
 	const char *yaml;
 };
 

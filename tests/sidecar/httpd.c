@@ -36,6 +36,8 @@
 struct fixture {
 	struct ev_loop *loop;
 	ev_timer tick; /* so that one loop turn never blocks for long */
+	ev_check peek; /* after each turn, notes what the server holds */
+	size_t peak_buffered;
 	struct config_http cfg;
 	struct httpd_handlers handlers;
 	struct httpd *httpd;
@@ -60,15 +62,18 @@ static void
 on_metrics(void *arg, struct buf *out)
 {
 	struct fixture *fx = arg;
-	static const char line[] = "# a line of a very large scrape\n";
+	uint8_t *p;
 
 	fx->metrics_calls++;
 	if (fx->big == 0) {
 		metrics_write(fx->metrics, out);
 		return;
 	}
-	for (size_t n = 0; n < fx->big; n += sizeof line - 1)
-		buf_append(out, line, sizeof line - 1);
+	/* One line, larger than any socket buffers between the two ends. */
+	p = buf_reserve(out, fx->big);
+	memset(p, 'x', fx->big - 1);
+	p[fx->big - 1] = '\n';
+	buf_commit(out, fx->big);
 }
 
 static int
@@ -99,6 +104,15 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 }
 
+static void
+peek_cb(struct ev_loop *loop, ev_check *w, int revents)
+{
+	struct fixture *fx = w->data;
+
+	if (fx->httpd != NULL && httpd_buffered(fx->httpd) > fx->peak_buffered)
+		fx->peak_buffered = httpd_buffered(fx->httpd);
+}
+
 static int
 setup(void **state)
 {
@@ -112,18 +126,21 @@ setup(void **state)
 	fx->loop = ev_loop_new(EVFLAG_AUTO);
 	ev_timer_init(&fx->tick, tick_cb, 0.002, 0.002);
 	ev_timer_start(fx->loop, &fx->tick);
-	fx->handlers = (struct httpd_handlers){ on_metrics, on_startup,
-		on_ready, fx };
+	ev_check_init(&fx->peek, peek_cb);
+	fx->peek.data = fx;
+	ev_check_start(fx->loop, &fx->peek);
+	fx->handlers =
+	    (struct httpd_handlers){ on_metrics, on_startup, on_ready, fx };
 	fx->metrics = metrics_new();
 	m = metrics_counter(fx->metrics, "nats_sidecar_deliveries_total",
 	    "Deliveries by how they ended.",
 	    (const char *const[]){ "subscription", "outcome", NULL });
-	metric_add(metric_series(m,
-		       (const char *const[]){ "orders", "acked", NULL }),
+	metric_add(
+	    metric_series(m, (const char *const[]){ "orders", "acked", NULL }),
 	    42);
 	metric_set(metric_series(metrics_gauge(fx->metrics,
-					 "nats_sidecar_app_connections",
-					 "Apps connected now.", NULL),
+				     "nats_sidecar_app_connections",
+				     "Apps connected now.", NULL),
 		       NULL),
 	    1);
 	fx->started = fx->ready = 1;
@@ -138,6 +155,7 @@ teardown(void **state)
 
 	httpd_free(fx->httpd);
 	ev_timer_stop(fx->loop, &fx->tick);
+	ev_check_stop(fx->loop, &fx->peek);
 	ev_loop_destroy(fx->loop);
 	metrics_free(fx->metrics);
 	free(fx);
@@ -240,7 +258,7 @@ client_read(struct fixture *fx, int fd, bool head)
 	ssize_t n;
 
 	for (;;) {
-		n = recv(fd, buf_reserve(&b, 65536), 65536, MSG_DONTWAIT);
+		n = recv(fd, buf_reserve(&b, 4096), 4096, MSG_DONTWAIT);
 		if (n > 0) {
 			buf_commit(&b, (size_t)n);
 			continue;
@@ -252,8 +270,8 @@ client_read(struct fixture *fx, int fd, bool head)
 			break;
 		}
 		if (now_s() > until)
-			fail_msg("no complete response within %.0f s",
-			    WAIT_SECONDS);
+			fail_msg(
+			    "no complete response within %.0f s", WAIT_SECONDS);
 		ev_run(fx->loop, EVRUN_ONCE);
 	}
 	r.len = buf_used(&b);
@@ -297,109 +315,107 @@ static void
 expect_body(const struct response *r, int status, const char *body)
 {
 	if (r->status != status || strcmp(r->body, body) != 0)
-		fail_msg("expected %d with \"%s\", got:\n%s", status, body,
-		    r->text);
+		fail_msg(
+		    "expected %d with \"%s\", got:\n%s", status, body, r->text);
 }
 
-/* The reader alone: one request and the status it must get. */
+/* The reader alone: one request and the status it must get (0: the head
+ * is incomplete). */
+#define R(text, status)                                                        \
+	{                                                                      \
+		text, sizeof text - 1, status                                  \
+	}
+
 static const struct {
 	const char *text;
-	size_t len; /* 0: strlen(text) */
-	int status; /* 0: incomplete */
+	size_t len;
+	int status;
 } requests[] = {
-	{ "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n", 0, 200 },
-	{ "GET /healthz HTTP/1.0\r\n\r\n", 0, 200 },
-	{ "GET /healthz HTTP/1.1\nHost: a\n\n", 0, 200 },
-	{ "GET /healthz HTTP/1.1\r\nHost: a\n\r\n", 0, 200 },
-	{ "GET /healthz?x=1&y HTTP/1.1\r\nHost: a\r\n\r\n", 0, 200 },
-	{ "GET http://a:9188/healthz HTTP/1.1\r\nHost: a\r\n\r\n", 0, 200 },
-	{ "GET HTTPS://a/healthz?q HTTP/1.1\r\nHost: a\r\n\r\n", 0, 200 },
-	{ "GET /healthz HTTP/1.1\r\nhOsT:a\r\n\r\n", 0, 200 },
-	{ "GET /healthz HTTP/1.1\r\nHost: a\r\nContent-Length: 000\r\n\r\n",
-	    0, 200 },
-	{ "GET /healthz HTTP/1.1\r\nHost: a\r\nX-Empty:\r\n\r\n", 0, 200 },
-	{ "GET /healthz HTTP/1.1\r\nHost: a\r\nX: caf\xc3\xa9 \t\r\n\r\n", 0,
-	    200 },
-	{ "GET /healthz HTTP/1.9\r\nHost: a\r\n\r\n", 0, 200 },
-	{ "HEAD /readyz HTTP/1.1\r\nHost: a\r\n\r\n", 0, 200 },
-	{ "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\ntrailing bytes", 0, 200 },
-	{ "GET /startupz HTTP/1.1\r\nHost: a\r\n\r\n\x00\xff", 39, 200 },
-
-	{ "", 0, 0 },
-	{ "GET /healthz HTTP/1.1\r\nHost: a\r\n", 0, 0 },
-	{ "GET /healthz HTTP/1.1\r\nHost: a\r\n\r", 0, 0 },
-
-	{ "\r\n\r\n", 0, 400 },
-	{ "\nGET /healthz HTTP/1.1\r\nHost: a\r\n\r\n", 0, 400 },
-	{ "GET /healthz\r\n\r\n", 0, 400 },
-	{ "GET  /healthz HTTP/1.1\r\nHost: a\r\n\r\n", 0, 400 },
-	{ "GET /healthz HTTP/1.1 \r\nHost: a\r\n\r\n", 0, 400 },
-	{ "GET /healthz http/1.1\r\nHost: a\r\n\r\n", 0, 400 },
-	{ "GET /healthz HTTP/1.10\r\nHost: a\r\n\r\n", 0, 400 },
-	{ "GET /healthz HTTP/1\r\nHost: a\r\n\r\n", 0, 400 },
-	{ "GET /heal\x01thz HTTP/1.1\r\nHost: a\r\n\r\n", 0, 400 },
-	{ "GET /heal\xc3\xa9thz HTTP/1.1\r\nHost: a\r\n\r\n", 0, 400 },
-	{ "G\x00T /healthz HTTP/1.1\r\nHost: a\r\n\r\n", 34, 400 },
-	{ "GE(T /healthz HTTP/1.1\r\nHost: a\r\n\r\n", 0, 400 },
-	{ "GET healthz HTTP/1.1\r\nHost: a\r\n\r\n", 0, 400 },
-	{ "GET * HTTP/1.1\r\nHost: a\r\n\r\n", 0, 400 },
-	{ "GET http:///healthz HTTP/1.1\r\nHost: a\r\n\r\n", 0, 400 },
-	{ "GET http:// HTTP/1.1\r\nHost: a\r\n\r\n", 0, 400 },
-	{ "GET /healthz HTTP/1.1\r\n\r\n", 0, 400 },
-	{ "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 0, 400 },
-	{ "GET /healthz HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n", 0, 400 },
-	{ "GET /healthz HTTP/1.1\r\nHost : a\r\n\r\n", 0, 400 },
-	{ "GET /healthz HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", 0, 400 },
-	{ "GET /healthz HTTP/1.1\r\nHost: a\r\n\tfolded\r\n\r\n", 0, 400 },
-	{ "GET /healthz HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n", 0, 400 },
-	{ "GET /healthz HTTP/1.1\r\nHost: a\r\n: no name\r\n\r\n", 0, 400 },
-	{ "GET /healthz HTTP/1.1\r\nHost: a\r\nX: a\x01z\r\n\r\n", 0, 400 },
-	{ "GET /healthz HTTP/1.1\r\nHost: a\r\nX: a\rz\r\n\r\n", 0, 400 },
-	{ "GET /healthz HTTP/1.1\r\nHost: a\r\nX: a\x7f\r\n\r\n", 0, 400 },
-	{ "GET /healthz HTTP/1.1\r\nHost: a\r\nX: \x00\r\n\r\n", 39, 400 },
-	{ "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\r\n\r\n", 0, 400 },
-	{ "GET /healthz HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", 0,
-	    400 },
-	{ "GET /healthz HTTP/1.1\r\nHost: a\r\nContent-Length: 1 2\r\n\r\n",
-	    0, 400 },
-	{ "GET /healthz HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n", 0,
-	    400 },
-	{ "GET /healthz HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n"
+	R("GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+	R("GET /healthz HTTP/1.0\r\n\r\n", 200),
+	R("GET /healthz HTTP/1.1\nHost: a\n\n", 200),
+	R("GET /healthz HTTP/1.1\r\nHost: a\n\r\n", 200),
+	R("GET /healthz?x=1&y HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+	R("GET http://a:9188/healthz HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+	R("GET HTTPS://a/healthz?q HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+	R("GET /healthz HTTP/1.1\r\nhOsT:a\r\n\r\n", 200),
+	R("GET /healthz HTTP/1.1\r\nHost: a\r\nContent-Length: 000\r\n\r\n",
+	    200),
+	R("GET /healthz HTTP/1.1\r\nHost: a\r\nX-Empty:\r\n\r\n", 200),
+	R("GET /healthz HTTP/1.1\r\nHost: a\r\nX: caf\xc3\xa9 \t\r\n\r\n", 200),
+	R("GET /healthz HTTP/1.9\r\nHost: a\r\n\r\n", 200),
+	R("HEAD /readyz HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+	R("GET /metrics HTTP/1.1\r\nHost: a\r\n\r\ntrailing bytes", 200),
+	R("GET /startupz HTTP/1.1\r\nHost: a\r\n\r\n\x00\xff", 200),
+	R("", 0),
+	R("GET /healthz HTTP/1.1\r\nHost: a\r\n", 0),
+	R("GET /healthz HTTP/1.1\r\nHost: a\r\n\r", 0),
+	R("\r\n\r\n", 400),
+	R("\nGET /healthz HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+	R("GET /healthz\r\n\r\n", 400),
+	R("GET  /healthz HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+	R("GET /healthz HTTP/1.1 \r\nHost: a\r\n\r\n", 400),
+	R("GET /healthz http/1.1\r\nHost: a\r\n\r\n", 400),
+	R("GET /healthz HTTP/1.10\r\nHost: a\r\n\r\n", 400),
+	R("GET /healthz HTTP/1\r\nHost: a\r\n\r\n", 400),
+	R("GET /heal\x01thz HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+	R("GET /heal\xc3\xa9thz HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+	R("G\x00T /healthz HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+	R("GE(T /healthz HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+	R("GET healthz HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+	R("GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+	R("GET http:///healthz HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+	R("GET http:// HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+	R("GET /healthz HTTP/1.1\r\n\r\n", 400),
+	R("GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+	R("GET /healthz HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n", 400),
+	R("GET /healthz HTTP/1.1\r\nHost : a\r\n\r\n", 400),
+	R("GET /healthz HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", 400),
+	R("GET /healthz HTTP/1.1\r\nHost: a\r\n\tfolded\r\n\r\n", 400),
+	R("GET /healthz HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n", 400),
+	R("GET /healthz HTTP/1.1\r\nHost: a\r\n: no name\r\n\r\n", 400),
+	R("GET /healthz HTTP/1.1\r\nHost: a\r\nX: a\x01z\r\n\r\n", 400),
+	R("GET /healthz HTTP/1.1\r\nHost: a\r\nX: a\rz\r\n\r\n", 400),
+	R("GET /healthz HTTP/1.1\r\nHost: a\r\nX: a\x7f\r\n\r\n", 400),
+	R("GET /healthz HTTP/1.1\r\nHost: a\r\nX: \x00\r\n\r\n", 400),
+	R("GET /healthz HTTP/1.1\r\nHost: a\r\n\r\r\n\r\n", 400),
+	R("GET /healthz HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+	    400),
+	R("GET /healthz HTTP/1.1\r\nHost: a\r\nContent-Length: 1 2\r\n\r\n",
+	    400),
+	R("GET /healthz HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n", 400),
+	R("GET /healthz HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n"
 	  "Content-Length: 0\r\n\r\n",
-	    0, 400 },
-	{ "GET /healthz HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+	    400),
+	R("GET /healthz HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
 	  "Transfer-Encoding: chunked\r\n\r\n",
-	    0, 400 },
-
-	{ "POST /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n"
+	    400),
+	R("POST /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n"
 	  "hello",
-	    0, 413 },
-	{ "GET /healthz HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+	    413),
+	R("GET /healthz HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
 	  "\r\n0\r\n\r\n",
-	    0, 413 },
-	{ "GET /healthz HTTP/1.1\r\nHost: a\r\n"
+	    413),
+	R("GET /healthz HTTP/1.1\r\nHost: a\r\n"
 	  "Content-Length: 99999999999999999999999999999\r\n\r\n",
-	    0, 413 },
-
-	{ "GET /nope HTTP/1.1\r\nHost: a\r\n\r\n", 0, 404 },
-	{ "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 0, 404 },
-	{ "GET /metrics/ HTTP/1.1\r\nHost: a\r\n\r\n", 0, 404 },
-	{ "GET /Metrics HTTP/1.1\r\nHost: a\r\n\r\n", 0, 404 },
-	{ "GET /%6detrics HTTP/1.1\r\nHost: a\r\n\r\n", 0, 404 },
-	{ "GET /metrics#x HTTP/1.1\r\nHost: a\r\n\r\n", 0, 404 },
-	{ "GET http://a HTTP/1.1\r\nHost: a\r\n\r\n", 0, 404 },
-	{ "GET http://a?x HTTP/1.1\r\nHost: a\r\n\r\n", 0, 404 },
-	{ "DELETE /nope HTTP/1.1\r\nHost: a\r\n\r\n", 0, 404 },
-	{ "HEAD /nope HTTP/1.1\r\nHost: a\r\n\r\n", 0, 404 },
-
-	{ "POST /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", 0,
-	    405 },
-	{ "get /healthz HTTP/1.1\r\nHost: a\r\n\r\n", 0, 405 },
-	{ "OPTIONS /readyz HTTP/1.1\r\nHost: a\r\n\r\n", 0, 405 },
-
-	{ "GET /healthz HTTP/2.0\r\n\r\n", 0, 505 },
-	{ "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 0, 505 },
-	{ "GET /healthz HTTP/0.9\r\n\r\n", 0, 505 },
+	    413),
+	R("GET /nope HTTP/1.1\r\nHost: a\r\n\r\n", 404),
+	R("GET / HTTP/1.1\r\nHost: a\r\n\r\n", 404),
+	R("GET /metrics/ HTTP/1.1\r\nHost: a\r\n\r\n", 404),
+	R("GET /Metrics HTTP/1.1\r\nHost: a\r\n\r\n", 404),
+	R("GET /%6detrics HTTP/1.1\r\nHost: a\r\n\r\n", 404),
+	R("GET /metrics#x HTTP/1.1\r\nHost: a\r\n\r\n", 404),
+	R("GET http://a HTTP/1.1\r\nHost: a\r\n\r\n", 404),
+	R("GET http://a?x HTTP/1.1\r\nHost: a\r\n\r\n", 404),
+	R("DELETE /nope HTTP/1.1\r\nHost: a\r\n\r\n", 404),
+	R("HEAD /nope HTTP/1.1\r\nHost: a\r\n\r\n", 404),
+	R("POST /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
+	    405),
+	R("get /healthz HTTP/1.1\r\nHost: a\r\n\r\n", 405),
+	R("OPTIONS /readyz HTTP/1.1\r\nHost: a\r\n\r\n", 405),
+	R("GET /healthz HTTP/2.0\r\n\r\n", 505),
+	R("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
+	R("GET /healthz HTTP/0.9\r\n\r\n", 505),
 };
 
 /* Feeds |len| bytes at once; returns the status and the response. */
@@ -439,13 +455,17 @@ reader_statuses(void **state)
 
 	for (size_t i = 0; i < sizeof requests / sizeof requests[0]; i++) {
 		const char *in = requests[i].text;
-		size_t len = requests[i].len > 0 ? requests[i].len : strlen(in);
+		size_t len = requests[i].len, k;
 		struct buf out = BUF_INIT;
 		int status = handle_all(fx, in, len, &out);
-		char first[64] = "";
+		char first[64];
 
-		if (buf_used(&out) > 0)
-			sscanf((const char *)buf_head(&out), "%63[^\r]", first);
+		/* The status line, for the message. */
+		for (k = 0; k < buf_used(&out) && k < sizeof first - 1 &&
+		     buf_head(&out)[k] != '\r';
+		     k++)
+			first[k] = (char)buf_head(&out)[k];
+		first[k] = '\0';
 		if (status != requests[i].status)
 			fail_msg("request %zu got %d (%s), not %d:\n%.*s", i,
 			    status, first, requests[i].status, (int)len, in);
@@ -474,6 +494,7 @@ reader_head_limit(void **state)
 	struct buf out = BUF_INIT;
 	size_t fill;
 
+	memset(in, 'z', len);
 	fill = HTTPD_HEAD_MAX - strlen(start) - 4;
 	memcpy(in, start, strlen(start));
 	memset(in + strlen(start), 'a', fill);
@@ -488,9 +509,11 @@ reader_head_limit(void **state)
 	memcpy(in + strlen(start) + fill + 1, "\r\n\r\n", 4);
 	assert_int_equal(handle_all(fx, in, HTTPD_HEAD_MAX - 1, &out), 0);
 	assert_int_equal(handle_all(fx, in, HTTPD_HEAD_MAX, &out), 431);
+	buf_append(&out, "", 1);
 	assert_non_null(strstr((const char *)buf_head(&out),
 	    "HTTP/1.1 431 Request Header Fields Too Large\r\n"));
 	buf_clear(&out);
+	assert_int_equal(handle_all(fx, in, len, &out), 431);
 	check_bytewise(fx, in, len, 431, &out);
 
 	memcpy(in, "GET /", 5);
@@ -513,8 +536,8 @@ endpoints(void **state)
 	start(fx);
 	r = get(fx, "/healthz");
 	expect_body(&r, 200, "ok\n");
-	assert_non_null(strstr(
-	    r.text, "\r\nContent-Type: text/plain; charset=utf-8\r\n"));
+	assert_non_null(
+	    strstr(r.text, "\r\nContent-Type: text/plain; charset=utf-8\r\n"));
 	free(r.text);
 
 	r = get(fx, "/metrics");
@@ -548,8 +571,8 @@ endpoints(void **state)
 	fx->ready = 0;
 	fx->why = "nats: disconnected\nsubscription orders: not bound";
 	r = get(fx, "/readyz?verbose");
-	expect_body(&r, 503,
-	    "nats: disconnected\nsubscription orders: not bound\n");
+	expect_body(
+	    &r, 503, "nats: disconnected\nsubscription orders: not bound\n");
 	assert_non_null(strstr(r.text, "HTTP/1.1 503 Service Unavailable\r\n"));
 	free(r.text);
 	fx->why = NULL;
@@ -640,8 +663,9 @@ errors(void **state)
 	assert_null(strstr(r.text, "Allow:"));
 	free(r.text);
 
-	r = exchange(fx, "POST /metrics HTTP/1.1\r\nHost: t\r\n"
-			 "Content-Length: 11\r\n\r\nhello world");
+	r = exchange(fx,
+	    "POST /metrics HTTP/1.1\r\nHost: t\r\n"
+	    "Content-Length: 11\r\n\r\nhello world");
 	expect_body(&r, 413, "a request body is not accepted\n");
 	free(r.text);
 
@@ -699,6 +723,8 @@ pipelined_garbage(void **state)
 {
 	struct fixture *fx = *state;
 	const char *request = "GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n";
+	const char *two = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+			  "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n";
 	size_t glen = 16 * 1024;
 	char *in = xmalloc(strlen(request) + glen);
 	struct response r;
@@ -707,8 +733,8 @@ pipelined_garbage(void **state)
 	memcpy(in, request, strlen(request));
 	for (size_t i = 0; i < glen; i++)
 		in[strlen(request) + i] = (char)(i * 7 + 3);
-	fd = client(fx, 0);
 	start(fx);
+	fd = client(fx, 0);
 	client_send(fd, in, strlen(request) + glen);
 	r = client_read(fx, fd, false);
 	close(fd);
@@ -718,9 +744,7 @@ pipelined_garbage(void **state)
 
 	/* Two requests at once: one response, then the connection ends. */
 	fd = client(fx, 0);
-	client_send(fd, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
-			"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n",
-	    70);
+	client_send(fd, two, strlen(two));
 	r = client_read(fx, fd, false);
 	close(fd);
 	expect_body(&r, 200, "ok\n");
@@ -767,17 +791,16 @@ slowloris(void **state)
 			served_in = now_s() - t;
 			expect_body(&r, 200, "ok\n");
 			free(r.text);
-			assert_int_equal(httpd_connections(fx->httpd), 1);
 		}
 		ev_run(fx->loop, EVRUN_ONCE);
 	}
 	close(fd);
-	if (closed_at == 0 || closed_at - t0 < 0.9 || closed_at - t0 > 1.5)
+	if (closed_at == 0 || closed_at - t0 < 0.9 || closed_at - t0 > 2.0)
 		fail_msg("closed after %.3f s, not after request_timeout (1 s)",
 		    closed_at - t0);
 	/* It kept sending all along. */
 	assert_true(sent >= 8);
-	assert_true(served_in >= 0 && served_in < 0.2);
+	assert_true(served_in >= 0 && served_in < 0.5);
 	pump_until_idle(fx);
 }
 
@@ -810,7 +833,7 @@ max_connections(void **state)
 	close(a);
 	t = now_s();
 	r = client_read(fx, c, false);
-	assert_true(now_s() - t < 0.2);
+	assert_true(now_s() - t < 0.5);
 	expect_body(&r, 200, "ok\n");
 	free(r.text);
 	close(c);
@@ -834,11 +857,14 @@ client_not_reading(void **state)
 	struct response r;
 	int fd;
 
-	fx->big = 32 * 1024 * 1024;
+	fx->big = 16 * 1024 * 1024;
 	fx->cfg.response_timeout = 500 * MS;
 	start(fx);
 	fd = client(fx, 4096);
 	client_send(fd, request, strlen(request));
+	/* The clock starts once the response is being written. */
+	while (httpd_buffered(fx->httpd) == 0)
+		ev_run(fx->loop, EVRUN_ONCE);
 	t0 = now_s();
 	pump(fx, 0.1);
 	assert_int_equal(httpd_connections(fx->httpd), 1);
@@ -850,8 +876,8 @@ client_not_reading(void **state)
 	while (httpd_connections(fx->httpd) > 0 && now_s() < t0 + WAIT_SECONDS)
 		ev_run(fx->loop, EVRUN_ONCE);
 	dropped_at = now_s() - t0;
-	if (httpd_connections(fx->httpd) > 0 || dropped_at < 0.45 ||
-	    dropped_at > 1.0)
+	if (httpd_connections(fx->httpd) > 0 || dropped_at < 0.4 ||
+	    dropped_at > 1.5)
 		fail_msg("dropped after %.3f s, not after response_timeout "
 			 "(0.5 s)",
 		    dropped_at);
@@ -865,31 +891,46 @@ static void
 many_requests(void **state)
 {
 	struct fixture *fx = *state;
-	static const char *const paths[] = { "/healthz", "/metrics",
-		"/readyz", "/nope" };
-	size_t peak = 0;
+	static const char *const paths[] = { "/healthz", "/metrics", "/readyz",
+		"/nope" };
+	static const int statuses[] = { 200, 200, 503, 404 };
 
 	fx->ready = 0;
 	fx->why = "store: full\n";
 	start(fx);
 	for (int i = 0; i < 10000; i++) {
-		const char *path = paths[i % 4];
-		struct response r = get(fx, path);
+		char *request = xasprintf(
+		    "GET %s HTTP/1.1\r\nHost: test\r\n\r\n", paths[i % 4]);
+		int fd = client(fx, 0);
+		struct response r;
 
-		assert_int_equal(r.status, i % 4 == 0 || i % 4 == 1 ? 200
-			: i % 4 == 2					 ? 503
-									 : 404);
+		/* Every other request in two parts, a loop turn apart, so
+		 * that the server holds a partial head between turns. */
+		if (i % 2 == 1) {
+			client_send(fd, request, 10);
+			ev_run(fx->loop, EVRUN_ONCE);
+			ev_run(fx->loop, EVRUN_ONCE);
+			client_send(fd, request + 10, strlen(request) - 10);
+		} else
+			client_send(fd, request, strlen(request));
+		r = client_read(fx, fd, false);
+		close(fd);
+		free(request);
+
+		if (r.status != statuses[i % 4])
+			fail_msg("request %d: %s", i, r.text);
 		free(r.text);
 		assert_true(httpd_connections(fx->httpd) <= 2);
-		if (httpd_buffered(fx->httpd) > peak)
-			peak = httpd_buffered(fx->httpd);
 		if (i % 1000 == 999) {
 			pump_until_idle(fx);
 			assert_int_equal(httpd_buffered(fx->httpd), 0);
 		}
 	}
-	/* One head buffer's worth, twice over at most. */
-	assert_true(peak <= 2 * HTTPD_HEAD_MAX);
+	/* A head buffer and a response at most, for two connections (one
+	 * being served, one lingering after its response). */
+	if (fx->peak_buffered == 0 || fx->peak_buffered > 3 * HTTPD_HEAD_MAX)
+		fail_msg(
+		    "the server held %zu bytes at its peak", fx->peak_buffered);
 	assert_int_equal(fx->metrics_calls, 2500);
 }
 
@@ -903,7 +944,7 @@ free_busy(void **state)
 	int idle, writing, lingering;
 	struct response r;
 
-	fx->big = 32 * 1024 * 1024;
+	fx->big = 16 * 1024 * 1024;
 	start(fx);
 	idle = client(fx, 0);
 	client_send(idle, "GET /hea", 8);
@@ -951,29 +992,25 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(reader_statuses, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(reader_head_limit, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    reader_statuses, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    reader_head_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(endpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(no_handlers, setup, teardown),
-		cmocka_unit_test_setup_teardown(head_requests, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(head_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(split_request, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(pipelined_garbage, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(split_request, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    pipelined_garbage, setup, teardown),
 		cmocka_unit_test_setup_teardown(slowloris, setup, teardown),
-		cmocka_unit_test_setup_teardown(max_connections, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(client_not_reading, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(many_requests, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    max_connections, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    client_not_reading, setup, teardown),
+		cmocka_unit_test_setup_teardown(many_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(free_busy, setup, teardown),
-		cmocka_unit_test_setup_teardown(bad_addresses, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(bad_addresses, setup, teardown),
 	};
 
 	log_set_level(LOG_LEVEL_ERROR);

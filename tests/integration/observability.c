@@ -1,0 +1,200 @@
+/*
+ * The daemon's HTTP side against a real scenario: /metrics after known
+ * outcomes (exact counter values, and a strict exposition-format check),
+ * /healthz, /startupz before any app, and /readyz following NATS and the
+ * apps as configured.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "harness/app.h"
+#include "harness/cmocka.h"
+#include "harness/daemon.h"
+#include "harness/httpget.h"
+#include "harness/natsserver.h"
+#include "harness/promcheck.h"
+#include "harness/testjs.h"
+
+static const char *const order_subjects[] = { "orders.>", NULL };
+
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/* The port the daemon's HTTP server got, from its log. */
+static int
+http_port(struct daemon *d)
+{
+	char *line, *p;
+	int port;
+
+	assert_int_equal(daemon_log_wait(d, "http.listening", 1, 10000), 0);
+	line = daemon_log_line(d, "http.listening", 0);
+	assert_non_null(p = strstr(line, "127.0.0.1:"));
+	port = atoi(p + strlen("127.0.0.1:"));
+	free(line);
+	assert_true(port > 0);
+	return port;
+}
+
+/* Waits until |path| answers |status|; returns the last body. */
+static char *
+wait_status(int port, const char *path, int status)
+{
+	char *body = NULL;
+	int got = -1;
+
+	for (int i = 0; i < 200; i++) {
+		free(body);
+		if ((got = httpget(port, path, &body)) == status)
+			return body;
+		sleep_ms(50);
+	}
+	fail_msg("%s answered %d, want %d: %s", path, got, status,
+	    body != NULL ? body : "");
+	return NULL;
+}
+
+static void
+metrics_count_known_outcomes(void **state)
+{
+	struct daemon_subscription sub = { .name = "orders",
+		.stream = "ORDERS",
+		.yaml = "filters:\n  - deadletter: {stream: DLQ}" };
+	struct daemon_config cfg = {
+		.subscriptions = &sub, .nsubscriptions = 1, .log_level = "info"
+	};
+	struct natsserver *srv = natsserver_start(NULL);
+	struct testapp *app;
+	struct testjs *js;
+	struct daemon *d;
+	char err[256], *body;
+	double v = -1;
+	int port;
+
+	assert_non_null(srv);
+	cfg.nats_url = natsserver_url(srv);
+	assert_non_null(js = testjs_connect(natsserver_url(srv)));
+	assert_int_equal(testjs_add_stream(js, "ORDERS", order_subjects), 0);
+	assert_non_null(d = daemon_start(&cfg));
+	port = http_port(d);
+	assert_non_null(app = testapp_start(daemon_socket(d),
+			    "--reject-if-payload-contains", "order-7", NULL));
+	assert_int_equal(
+	    testjs_publish_orders(js, "orders.created.v1", "m", 1, 10), 0);
+	assert_int_equal(testapp_wait_for(app, "ack", 9, 20000), 0);
+	assert_int_equal(testapp_wait_for(app, "reject", 1, 20000), 0);
+
+	body = wait_status(port, "/healthz", 200);
+	free(body);
+	/* The counters settle once the dead letter's PubAck is in. */
+	for (int i = 0; i < 100; i++) {
+		assert_int_equal(httpget(port, "/metrics", &body), 200);
+		if (promcheck_value(body,
+			"nats_sidecar_deliveries_total{subscription=\"orders\","
+			"outcome=\"rejected\"}",
+			&v) == 0 &&
+		    v == 1)
+			break;
+		free(body);
+		body = NULL;
+		sleep_ms(50);
+	}
+	assert_non_null(body);
+	if (promcheck(body, NULL, NULL, err, sizeof err) == -1)
+		fail_msg("/metrics is not valid exposition: %s", err);
+	assert_int_equal(promcheck_value(body,
+			     "nats_sidecar_deliveries_total{subscription=\""
+			     "orders\",outcome=\"acked\"}",
+			     &v),
+	    0);
+	assert_true(v == 9);
+	assert_int_equal(promcheck_value(body,
+			     "nats_sidecar_dead_letters_total{subscription=\""
+			     "orders\",reason=\"rejected\"}",
+			     &v),
+	    0);
+	assert_true(v == 1);
+	assert_int_equal(
+	    promcheck_value(body, "nats_sidecar_app_connections", &v), 0);
+	assert_true(v == 1);
+	assert_int_equal(
+	    promcheck_value(
+		body, "nats_sidecar_in_flight{subscription=\"orders\"}", &v),
+	    0);
+	assert_true(v == 0);
+	free(body);
+	testapp_free(app);
+	daemon_free(d);
+	testjs_free(js);
+	natsserver_free(srv);
+}
+
+static void
+probes_follow_nats_and_apps(void **state)
+{
+	struct daemon_subscription sub = { .name = "orders",
+		.stream = "ORDERS" };
+	struct daemon_config cfg = { .subscriptions = &sub,
+		.nsubscriptions = 1,
+		.log_level = "info",
+		.http_yaml = "ready_requires_nats: true\n"
+			     "ready_requires_app: true" };
+	struct natsserver *srv = natsserver_start(NULL);
+	struct testapp *app;
+	struct testjs *js;
+	struct daemon *d;
+	char *body;
+	int port;
+
+	assert_non_null(srv);
+	cfg.nats_url = natsserver_url(srv);
+	assert_non_null(js = testjs_connect(natsserver_url(srv)));
+	assert_int_equal(testjs_add_stream(js, "ORDERS", order_subjects), 0);
+	testjs_free(js);
+	assert_non_null(d = daemon_start(&cfg));
+	port = http_port(d);
+
+	/* Started, and not ready until an app is there. */
+	free(wait_status(port, "/startupz", 200));
+	body = wait_status(port, "/readyz", 503);
+	assert_non_null(strstr(body, "app: none connected"));
+	free(body);
+	assert_non_null(app = testapp_start(daemon_socket(d), NULL));
+	free(wait_status(port, "/readyz", 200));
+
+	/* NATS goes away and comes back. */
+	assert_int_equal(natsserver_stop(srv), 0);
+	body = wait_status(port, "/readyz", 503);
+	assert_non_null(strstr(body, "nats: "));
+	free(body);
+	free(wait_status(port, "/healthz", 200));
+	assert_int_equal(natsserver_restart(srv), 0);
+	free(wait_status(port, "/readyz", 200));
+
+	/* The app leaves. */
+	assert_int_equal(testapp_kill(app), 0);
+	body = wait_status(port, "/readyz", 503);
+	assert_non_null(strstr(body, "app: none connected"));
+	free(body);
+	testapp_free(app);
+	daemon_free(d);
+	natsserver_free(srv);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(metrics_count_known_outcomes),
+		cmocka_unit_test(probes_follow_nats_and_apps),
+	};
+
+	return cmocka_run_group_tests_name("observability", tests, NULL, NULL);
+}
