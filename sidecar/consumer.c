@@ -28,6 +28,7 @@ struct consumer {
 	ev_timer retry;
 	double retry_s;
 	char *problem; /* why not bound; logged once per distinct text */
+	int64_t ack_wait; /* the server's, once bound */
 	bool created; /* we created it in this step */
 };
 
@@ -111,6 +112,8 @@ on_create_reply(void *arg, natsMsg *reply)
 		consumer_retry(c, "consumer.create_failed", why);
 		free(why);
 	} else if (r == 0) {
+		c->ack_wait = jsapi_consumer_ack_wait(natsMsg_GetData(reply),
+		    (size_t)natsMsg_GetDataLength(reply));
 		c->created = true;
 		consumer_bound(c);
 	}
@@ -142,6 +145,8 @@ consumer_compare(struct consumer *c, natsMsg *reply)
 	char *diff, *why;
 	int r;
 
+	c->ack_wait = jsapi_consumer_ack_wait(
+	    natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply));
 	r = jsapi_consumer_diff(c->sub, natsMsg_GetData(reply),
 	    (size_t)natsMsg_GetDataLength(reply), &diff, &immutable);
 	if (r == 0)
@@ -264,6 +269,12 @@ consumer_lost(struct consumer *c, const char *why)
 	c->problem = xstrdup(why);
 	c->step = STEP_IDLE;
 	consumer_bind(c);
+}
+
+int64_t
+consumer_ack_wait(const struct consumer *c)
+{
+	return c->ack_wait > 0 ? c->ack_wait : c->sub->ack_wait;
 }
 
 bool

@@ -9,6 +9,7 @@
 #define SIDECAR_CONSUMER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct bus;
 struct config_subscription;
@@ -31,6 +32,9 @@ void consumer_bind(struct consumer *);
  * unbound and bind again. */
 void consumer_lost(struct consumer *, const char *why);
 bool consumer_is_bound(const struct consumer *);
+/* The AckWait the bound consumer really has (a consumer used as it is
+ * may differ from the configuration), in ns. */
+int64_t consumer_ack_wait(const struct consumer *);
 /* Why it is not bound, for readiness reports; NULL when bound. */
 const char *consumer_problem(const struct consumer *);
 

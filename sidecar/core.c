@@ -392,7 +392,7 @@ on_pull_message(void *arg, natsMsg *msg)
 		return;
 	}
 	d->id = ++s->core->next_delivery;
-	d->keepalive_at = now_ns() + s->cfg->ack_wait / 2;
+	d->keepalive_at = now_ns() + consumer_ack_wait(s->consumer) / 2;
 	TAILQ_INSERT_TAIL(&s->all, d, all);
 	s->held++;
 	s->held_bytes += d->size;
@@ -852,7 +852,8 @@ on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 				expired[n++] = d->id;
 			} else if (now >= d->keepalive_at) {
 				send_ack(d, "+WPI");
-				d->keepalive_at = now + s->cfg->ack_wait / 2;
+				d->keepalive_at =
+				    now + consumer_ack_wait(s->consumer) / 2;
 			}
 		}
 	}

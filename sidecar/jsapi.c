@@ -146,6 +146,18 @@ jsapi_consumer_diff(const struct config_subscription *sub, const char *json,
 	return *diff != NULL;
 }
 
+int64_t
+jsapi_consumer_ack_wait(const char *json, size_t len)
+{
+	json_t *root = json_loadb(json, len, 0, NULL);
+	json_t *v =
+	    json_object_get(json_object_get(root, "config"), "ack_wait");
+	int64_t ns = json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
+
+	json_decref(root);
+	return ns;
+}
+
 static int
 error_of(json_t *root, struct jsapi_error *e)
 {

@@ -47,6 +47,9 @@ char *jsapi_consumer_create(const struct config_subscription *);
 int jsapi_consumer_diff(const struct config_subscription *, const char *json,
     size_t len, char **diff, bool *immutable);
 
+/* The AckWait (ns) of a CONSUMER.INFO or CREATE response, or -1. */
+int64_t jsapi_consumer_ack_wait(const char *json, size_t len);
+
 /* Returns 1 and fills |e| if |json| is an API error response, 0 if it is
  * not, -1 if it is not JSON. */
 int jsapi_error(const char *json, size_t len, struct jsapi_error *e);
