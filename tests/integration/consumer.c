@@ -13,70 +13,11 @@
 #include "harness/app.h"
 #include "harness/cmocka.h"
 #include "harness/daemon.h"
+#include "harness/fixture.h"
 #include "harness/natsserver.h"
 #include "harness/testjs.h"
 
 #define SECOND INT64_C(1000000000)
-
-struct fixture {
-	struct natsserver *srv;
-	struct testjs *js;
-	struct daemon *d;
-};
-
-static const char *const order_subjects[] = { "orders.>", NULL };
-
-static int
-setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof *f);
-
-	if (f == NULL || (f->srv = natsserver_start(NULL)) == NULL ||
-	    (f->js = testjs_connect(natsserver_url(f->srv))) == NULL ||
-	    testjs_add_stream(f->js, "ORDERS", order_subjects) == -1)
-		return -1;
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	daemon_free(f->d);
-	testjs_free(f->js);
-	natsserver_free(f->srv);
-	free(f);
-	return 0;
-}
-
-static struct daemon *
-start_daemon(struct fixture *f, const char *sub_yaml)
-{
-	struct daemon_subscription sub = {
-		.name = "orders",
-		.stream = "ORDERS",
-		.durable = "orders-app",
-		.yaml = sub_yaml,
-	};
-	struct daemon_config cfg = {
-		.nats_url = natsserver_url(f->srv),
-		.subscriptions = &sub,
-		.nsubscriptions = 1,
-		.log_level = "info",
-	};
-
-	return f->d = daemon_start(&cfg);
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
 
 static int64_t
 ack_wait(struct fixture *f)
@@ -97,19 +38,19 @@ create_binds_a_differing_consumer_as_it_is(void **state)
 	/* The server's AckWait (2 s) is shorter than the configured 30 s:
 	 * the keep-alives must follow the server's, or the 5 s job below
 	 * would be redelivered while the app works on it. */
-	assert_int_equal(testjs_add_consumer(f->js, "ORDERS", "orders-app",
-			     2 * SECOND, 0),
+	assert_int_equal(
+	    testjs_add_consumer(f->js, "ORDERS", "orders-app", 2 * SECOND, 0),
 	    0);
-	assert_non_null(start_daemon(f, "consumer_policy: create"));
-	assert_int_equal(daemon_log_wait(f->d, "consumer.differs", 1, 10000),
-	    0);
-	assert_non_null(app = testapp_start(daemon_socket(f->d), "--sleep-ms",
-			    "5000", NULL));
-	assert_int_equal(testjs_publish_orders(f->js, "orders.created.v1",
-			     "c", 1, 1),
-	    0);
+	assert_non_null(
+	    fixture_start_daemon(f, "consumer_policy: create", NULL));
+	assert_int_equal(
+	    daemon_log_wait(f->d, "consumer.differs", 1, 10000), 0);
+	assert_non_null(app = testapp_start(
+			    daemon_socket(f->d), "--sleep-ms", "5000", NULL));
+	assert_int_equal(
+	    testjs_publish_orders(f->js, "orders.created.v1", "c", 1, 1), 0);
 	assert_int_equal(testapp_wait_for(app, "ack", 1, 20000), 0);
-	sleep_ms(500);
+	fixture_sleep_ms(500);
 	assert_int_equal(testapp_count(app, "delivery"), 1);
 	assert_int_equal(ack_wait(f), 2 * SECOND);
 	testapp_free(app);
@@ -125,7 +66,8 @@ verify_refuses_a_differing_consumer(void **state)
 	assert_int_equal(
 	    testjs_add_consumer(f->js, "ORDERS", "orders-app", 10 * SECOND, 0),
 	    0);
-	assert_non_null(start_daemon(f, "consumer_policy: verify"));
+	assert_non_null(
+	    fixture_start_daemon(f, "consumer_policy: verify", NULL));
 	assert_int_equal(
 	    daemon_log_wait(f->d, "consumer.mismatch", 1, 10000), 0);
 	line = daemon_log_line(f->d, "consumer.mismatch", 0);
@@ -136,7 +78,7 @@ verify_refuses_a_differing_consumer(void **state)
 	assert_non_null(app = testapp_start(daemon_socket(f->d), NULL));
 	assert_int_equal(
 	    testjs_publish_orders(f->js, "orders.created.v1", "v", 1, 3), 0);
-	sleep_ms(1500);
+	fixture_sleep_ms(1500);
 	assert_int_equal(testapp_count(app, "delivery"), 0);
 	assert_int_equal(ack_wait(f), 10 * SECOND);
 	testapp_free(app);
@@ -151,7 +93,8 @@ update_changes_what_the_server_allows(void **state)
 	assert_int_equal(
 	    testjs_add_consumer(f->js, "ORDERS", "orders-app", 10 * SECOND, 0),
 	    0);
-	assert_non_null(start_daemon(f, "consumer_policy: update"));
+	assert_non_null(
+	    fixture_start_daemon(f, "consumer_policy: update", NULL));
 	assert_int_equal(daemon_log_wait(f->d, "consumer.update", 1, 10000), 0);
 	assert_non_null(app = testapp_start(daemon_socket(f->d), NULL));
 	assert_int_equal(
@@ -171,7 +114,8 @@ update_refuses_immutable_differences(void **state)
 	assert_int_equal(
 	    testjs_add_consumer(f->js, "ORDERS", "orders-app", 30 * SECOND, 1),
 	    0);
-	assert_non_null(start_daemon(f, "consumer_policy: update"));
+	assert_non_null(
+	    fixture_start_daemon(f, "consumer_policy: update", NULL));
 	assert_int_equal(
 	    daemon_log_wait(f->d, "consumer.mismatch", 1, 10000), 0);
 	line = daemon_log_line(f->d, "consumer.mismatch", 0);
@@ -191,15 +135,15 @@ late_result_is_absorbed(void **state)
 	/* The app answers after the processing timeout: the sidecar has
 	 * already retried the message; the late ACK is counted, not an
 	 * error, and the retry is processed normally. */
-	assert_non_null(
-	    start_daemon(f, "processing_timeout: 500ms\nretry_delay: 200ms"));
+	assert_non_null(fixture_start_daemon(
+	    f, "processing_timeout: 500ms\nretry_delay: 200ms", NULL));
 	assert_non_null(app = testapp_start(
 			    daemon_socket(f->d), "--sleep-ms", "1200", NULL));
 	assert_int_equal(
 	    testjs_publish_orders(f->js, "orders.created.v1", "late", 1, 1), 0);
 	assert_int_equal(testapp_wait_deliveries(app, 2, 20000), 0);
 	assert_int_equal(testapp_wait_for(app, "ack", 2, 20000), 0);
-	sleep_ms(300);
+	fixture_sleep_ms(300);
 	assert_int_equal(testapp_count(app, "error"), 0);
 	assert_int_equal(testapp_find(app, "delivery", 1)->attempt, 2);
 	/* Counted as late, not acted on. */
@@ -225,16 +169,19 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
-		    create_binds_a_differing_consumer_as_it_is, setup,
-		    teardown),
+		    create_binds_a_differing_consumer_as_it_is, fixture_setup,
+		    fixture_teardown),
 		cmocka_unit_test_setup_teardown(
-		    verify_refuses_a_differing_consumer, setup, teardown),
+		    verify_refuses_a_differing_consumer, fixture_setup,
+		    fixture_teardown),
 		cmocka_unit_test_setup_teardown(
-		    update_changes_what_the_server_allows, setup, teardown),
+		    update_changes_what_the_server_allows, fixture_setup,
+		    fixture_teardown),
 		cmocka_unit_test_setup_teardown(
-		    update_refuses_immutable_differences, setup, teardown),
+		    update_refuses_immutable_differences, fixture_setup,
+		    fixture_teardown),
 		cmocka_unit_test_setup_teardown(
-		    late_result_is_absorbed, setup, teardown),
+		    late_result_is_absorbed, fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests_name("consumer", tests, NULL, NULL);

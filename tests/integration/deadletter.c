@@ -16,92 +16,9 @@
 #include "harness/app.h"
 #include "harness/cmocka.h"
 #include "harness/daemon.h"
+#include "harness/fixture.h"
 #include "harness/natsserver.h"
 #include "harness/testjs.h"
-
-struct fixture {
-	struct natsserver *srv;
-	struct testjs *js;
-	struct daemon *d;
-};
-
-static const char *const order_subjects[] = { "orders.>", NULL };
-
-static int
-setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof *f);
-
-	if (f == NULL || (f->srv = natsserver_start(NULL)) == NULL ||
-	    (f->js = testjs_connect(natsserver_url(f->srv))) == NULL ||
-	    testjs_add_stream(f->js, "ORDERS", order_subjects) == -1)
-		return -1;
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	daemon_free(f->d);
-	testjs_free(f->js);
-	natsserver_free(f->srv);
-	free(f);
-	return 0;
-}
-
-static struct daemon *
-start_daemon(struct fixture *f, const char *sub_yaml)
-{
-	struct daemon_subscription sub = {
-		.name = "orders",
-		.stream = "ORDERS",
-		.durable = "orders-app",
-		.yaml = sub_yaml,
-	};
-	struct daemon_config cfg = {
-		.nats_url = natsserver_url(f->srv),
-		.subscriptions = &sub,
-		.nsubscriptions = 1,
-		.log_level = "info",
-	};
-
-	return f->d = daemon_start(&cfg);
-}
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
-static void
-assert_consumer_settles(struct fixture *f)
-{
-	uint64_t pending = 1, ack_pending = 1;
-
-	for (int i = 0; i < 200 && (pending | ack_pending) != 0; i++) {
-		assert_int_equal(testjs_consumer_pending(f->js, "ORDERS",
-				     "orders-app", &pending, &ack_pending),
-		    0);
-		sleep_ms(50);
-	}
-	assert_int_equal(pending, 0);
-	assert_int_equal(ack_pending, 0);
-}
 
 static uint64_t
 stream_msgs(struct fixture *f, const char *stream)
@@ -117,7 +34,7 @@ static void
 wait_stream_msgs(struct fixture *f, const char *stream, uint64_t n)
 {
 	for (int i = 0; i < 400 && stream_msgs(f, stream) < n; i++)
-		sleep_ms(50);
+		fixture_sleep_ms(50);
 	assert_int_equal(stream_msgs(f, stream), n);
 }
 
@@ -144,11 +61,12 @@ exhausted_message_is_dead_lettered_with_context(void **state)
 	struct testapp *app;
 	natsMsg *m = NULL;
 
-	assert_non_null(start_daemon(f,
+	assert_non_null(fixture_start_daemon(f,
 	    "max_attempts: 3\n"
 	    "filters:\n"
 	    "  - backoff: {schedule: [400ms, 800ms]}\n"
-	    "  - deadletter: {stream: DLQ}"));
+	    "  - deadletter: {stream: DLQ}",
+	    NULL));
 	assert_non_null(
 	    app = testapp_start(daemon_socket(f->d), "--mode", "retry", NULL));
 	assert_int_equal(testjs_publish(f->js, "orders.created.v1",
@@ -157,7 +75,7 @@ exhausted_message_is_dead_lettered_with_context(void **state)
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(
 		    testapp_wait_deliveries(app, (size_t)i + 1, 20000), 0);
-		at[i] = now_s();
+		at[i] = fixture_now();
 	}
 	/* At least the scheduled delay; the upper bound is loose. */
 	if (at[1] - at[0] < 0.35 || at[1] - at[0] > 10)
@@ -167,13 +85,13 @@ exhausted_message_is_dead_lettered_with_context(void **state)
 		fail_msg(
 		    "third attempt after %.2f s, want 0.8 s", at[2] - at[1]);
 	wait_stream_msgs(f, "DLQ", 1);
-	sleep_ms(1500);
+	fixture_sleep_ms(1500);
 	assert_int_equal(testapp_count(app, "delivery"), 3);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(
 		    testapp_find(app, "delivery", (size_t)i)->attempt,
 		    (uint32_t)i + 1);
-	assert_consumer_settles(f);
+	fixture_assert_settles(f);
 
 	assert_int_equal(testjs_get(f->js, "DLQ", 1, &m), 0);
 	assert_string_equal(natsMsg_GetSubject(m), "dlq.orders.created.v1");
@@ -212,10 +130,11 @@ poison_does_not_hold_up_the_rest(void **state)
 	struct testapp *app;
 	natsMsg *m = NULL;
 
-	assert_non_null(start_daemon(f,
+	assert_non_null(fixture_start_daemon(f,
 	    "max_attempts: 5\n"
 	    "filters:\n"
-	    "  - deadletter: {stream: DLQ}"));
+	    "  - deadletter: {stream: DLQ}",
+	    NULL));
 	assert_non_null(
 	    app = testapp_start(daemon_socket(f->d), "--capacity", "32",
 		"--reject-if-payload-contains", "poison", NULL));
@@ -229,7 +148,7 @@ poison_does_not_hold_up_the_rest(void **state)
 	    0);
 	assert_int_equal(testapp_wait_for(app, "ack", 1000, 60000), 0);
 	wait_stream_msgs(f, "DLQ", 1);
-	assert_consumer_settles(f);
+	fixture_assert_settles(f);
 	assert_int_equal(testapp_count(app, "reject"), 1);
 	assert_int_equal(testapp_find(app, "reject", 0)->attempt, 1);
 	assert_int_equal(testjs_get(f->js, "DLQ", 1, &m), 0);
@@ -248,10 +167,11 @@ missing_dead_letter_stream_keeps_the_message(void **state)
 
 	/* No stream captures dlq.> yet: the publish fails, the original is
 	 * NAKed with a delay and comes back. */
-	assert_non_null(start_daemon(f,
+	assert_non_null(fixture_start_daemon(f,
 	    "retry_delay: 300ms\n"
 	    "filters:\n"
-	    "  - deadletter: {}"));
+	    "  - deadletter: {}",
+	    NULL));
 	assert_non_null(
 	    app = testapp_start(daemon_socket(f->d), "--mode", "reject", NULL));
 	assert_int_equal(
@@ -261,8 +181,8 @@ missing_dead_letter_stream_keeps_the_message(void **state)
 	assert_true(testapp_count(app, "delivery") >= 2);
 	assert_int_equal(testjs_add_stream(f->js, "DLQ", dlq_subjects), 0);
 	wait_stream_msgs(f, "DLQ", 1);
-	assert_consumer_settles(f);
-	sleep_ms(500);
+	fixture_assert_settles(f);
+	fixture_sleep_ms(500);
 	assert_int_equal(stream_msgs(f, "DLQ"), 1);
 	assert_int_equal(daemon_signal(f->d, SIGTERM), 0);
 	assert_int_equal(daemon_wait(f->d, 20000), 0);
@@ -297,15 +217,16 @@ replay_puts_a_dead_letter_back(void **state)
 	const struct testapp_event *e;
 	char *out;
 
-	assert_non_null(start_daemon(f,
+	assert_non_null(fixture_start_daemon(f,
 	    "filters:\n"
-	    "  - deadletter: {stream: DLQ}"));
+	    "  - deadletter: {stream: DLQ}",
+	    NULL));
 	assert_non_null(broken = testapp_start(
 			    daemon_socket(f->d), "--mode", "reject", NULL));
 	assert_int_equal(
 	    testjs_publish_orders(f->js, "orders.created.v1", "p", 1, 1), 0);
 	wait_stream_msgs(f, "DLQ", 1);
-	assert_consumer_settles(f);
+	fixture_assert_settles(f);
 	assert_int_equal(testapp_stop(broken, 10000), 0);
 
 	assert_int_equal(dlq_command(f, "list", &out), 0);
@@ -326,9 +247,9 @@ replay_puts_a_dead_letter_back(void **state)
 	assert_int_equal(dlq_command(f, "replay", &out), 0);
 	assert_non_null(strstr(out, "already replayed"));
 	free(out);
-	sleep_ms(1000);
+	fixture_sleep_ms(1000);
 	assert_int_equal(testapp_count(fixed, "delivery"), 1);
-	assert_consumer_settles(f);
+	fixture_assert_settles(f);
 
 	assert_int_equal(dlq_command(f, "purge", &out), 0);
 	free(out);
@@ -342,15 +263,16 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
-		    exhausted_message_is_dead_lettered_with_context, setup,
-		    teardown),
+		    exhausted_message_is_dead_lettered_with_context,
+		    fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(
-		    poison_does_not_hold_up_the_rest, setup, teardown),
+		    poison_does_not_hold_up_the_rest, fixture_setup,
+		    fixture_teardown),
 		cmocka_unit_test_setup_teardown(
-		    missing_dead_letter_stream_keeps_the_message, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(
-		    replay_puts_a_dead_letter_back, setup, teardown),
+		    missing_dead_letter_stream_keeps_the_message, fixture_setup,
+		    fixture_teardown),
+		cmocka_unit_test_setup_teardown(replay_puts_a_dead_letter_back,
+		    fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests_name("deadletter", tests, NULL, NULL);

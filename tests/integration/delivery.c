@@ -14,80 +14,9 @@
 #include "harness/app.h"
 #include "harness/cmocka.h"
 #include "harness/daemon.h"
+#include "harness/fixture.h"
 #include "harness/natsserver.h"
 #include "harness/testjs.h"
-
-struct fixture {
-	struct natsserver *srv;
-	struct testjs *js;
-	struct daemon *d;
-};
-
-static const char *const order_subjects[] = { "orders.>", NULL };
-
-static int
-setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof *f);
-
-	if (f == NULL || (f->srv = natsserver_start(NULL)) == NULL ||
-	    (f->js = testjs_connect(natsserver_url(f->srv))) == NULL ||
-	    testjs_add_stream(f->js, "ORDERS", order_subjects) == -1)
-		return -1;
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	daemon_free(f->d);
-	testjs_free(f->js);
-	natsserver_free(f->srv);
-	free(f);
-	return 0;
-}
-
-/* Starts the daemon with one subscription "orders" on ORDERS. */
-static struct daemon *
-start_daemon(struct fixture *f, const char *sub_yaml, const char *yaml)
-{
-	struct daemon_subscription sub = {
-		.name = "orders",
-		.stream = "ORDERS",
-		.durable = "orders-app",
-		.yaml = sub_yaml,
-	};
-	struct daemon_config cfg = {
-		.nats_url = natsserver_url(f->srv),
-		.subscriptions = &sub,
-		.nsubscriptions = 1,
-		.log_level = "info",
-		.yaml = yaml,
-	};
-
-	return f->d = daemon_start(&cfg);
-}
-
-static void
-assert_consumer_settles(struct fixture *f)
-{
-	uint64_t pending = 1, ack_pending = 1;
-
-	/* The server applies acks asynchronously: give it a moment. */
-	for (int i = 0; i < 100 && (pending | ack_pending) != 0; i++) {
-		struct timespec ts = { 0, 50000000 };
-
-		assert_int_equal(testjs_consumer_pending(f->js, "ORDERS",
-				     "orders-app", &pending, &ack_pending),
-		    0);
-		nanosleep(&ts, NULL);
-	}
-	assert_int_equal(pending, 0);
-	assert_int_equal(ack_pending, 0);
-}
 
 static void
 ten_thousand_delivered_once_and_acked(void **state)
@@ -99,11 +28,11 @@ ten_thousand_delivered_once_and_acked(void **state)
 
 	assert_int_equal(
 	    testjs_publish_orders(f->js, "orders.created.v1", "ord", 1, N), 0);
-	assert_non_null(start_daemon(f, "max_in_flight: 512", NULL));
+	assert_non_null(fixture_start_daemon(f, "max_in_flight: 512", NULL));
 	assert_non_null(app = testapp_start(
 			    daemon_socket(f->d), "--capacity", "128", NULL));
 	assert_int_equal(testapp_wait_for(app, "ack", N, 120000), 0);
-	assert_consumer_settles(f);
+	fixture_assert_settles(f);
 
 	memset(seen, 0, sizeof seen);
 	assert_int_equal(testapp_count(app, "delivery"), N);
@@ -123,15 +52,6 @@ ten_thousand_delivered_once_and_acked(void **state)
 	testapp_free(app);
 }
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void
 retry_comes_back_after_its_delay(void **state)
 {
@@ -140,16 +60,16 @@ retry_comes_back_after_its_delay(void **state)
 	struct testapp *app;
 	double t_retry, gap;
 
-	assert_non_null(start_daemon(f, "retry_delay: 1500ms", NULL));
+	assert_non_null(fixture_start_daemon(f, "retry_delay: 1500ms", NULL));
 	assert_non_null(app = testapp_start(
 			    daemon_socket(f->d), "--fail-first", "1", NULL));
 	assert_int_equal(
 	    testjs_publish_orders(f->js, "orders.created.v1", "retry", 1, 1),
 	    0);
 	assert_int_equal(testapp_wait_for(app, "retry", 1, 20000), 0);
-	t_retry = now_s();
+	t_retry = fixture_now();
 	assert_int_equal(testapp_wait_deliveries(app, 2, 20000), 0);
-	gap = now_s() - t_retry;
+	gap = fixture_now() - t_retry;
 	/* Not before the delay; the upper bound is loose (sanitizers). */
 	if (gap < 1.4 || gap > 10)
 		fail_msg("redelivered %.2f s after the RETRY, want 1.5 s", gap);
@@ -160,7 +80,7 @@ retry_comes_back_after_its_delay(void **state)
 	assert_int_equal(acked->attempt, 2);
 	assert_string_equal(retried->message_id, "retry-1");
 	assert_string_equal(acked->message_id, "retry-1");
-	assert_consumer_settles(f);
+	fixture_assert_settles(f);
 	testapp_free(app);
 }
 
@@ -172,8 +92,8 @@ in_progress_outlives_ack_wait(void **state)
 
 	/* 3.5 s of work against an AckWait of 1 s and a processing timeout
 	 * of 1 s, kept alive by IN_PROGRESS every 300 ms. */
-	assert_non_null(
-	    start_daemon(f, "ack_wait: 1s\nprocessing_timeout: 1s", NULL));
+	assert_non_null(fixture_start_daemon(
+	    f, "ack_wait: 1s\nprocessing_timeout: 1s", NULL));
 	assert_non_null(app = testapp_start(daemon_socket(f->d), "--sleep-ms",
 			    "3500", "--in-progress-ms", "300", NULL));
 	assert_int_equal(
@@ -182,7 +102,7 @@ in_progress_outlives_ack_wait(void **state)
 	assert_int_equal(testapp_count(app, "delivery"), 1);
 	assert_true(testapp_count(app, "in_progress") >= 5);
 	assert_int_equal(testapp_find(app, "ack", 0)->attempt, 1);
-	assert_consumer_settles(f);
+	fixture_assert_settles(f);
 	testapp_free(app);
 }
 
@@ -194,7 +114,7 @@ publish_gets_pub_acks(void **state)
 	struct testapp *app;
 	uint64_t n = 0;
 
-	assert_non_null(start_daemon(f, NULL, NULL));
+	assert_non_null(fixture_start_daemon(f, NULL, NULL));
 	assert_non_null(app = testapp_start(daemon_socket(f->d), NULL));
 	assert_int_equal(testapp_command(app,
 			     "publish orders.paid.v1 pay-1 "
@@ -243,7 +163,8 @@ serial_key_keeps_one_per_key_at_the_app(void **state)
 	struct testapp *app;
 	size_t n;
 
-	assert_non_null(start_daemon(f, "serial_key: header:Order-Id", NULL));
+	assert_non_null(
+	    fixture_start_daemon(f, "serial_key: header:Order-Id", NULL));
 	assert_non_null(app = testapp_start(daemon_socket(f->d), "--capacity",
 			    "10", "--sleep-ms", "50", NULL));
 	for (int i = 1; i <= 5; i++) {
@@ -283,7 +204,7 @@ serial_key_keeps_one_per_key_at_the_app(void **state)
 		assert_int_equal(next[k], 6);
 	/* Different keys did overlap: serial per key, not overall. */
 	assert_true(overlap > 0);
-	assert_consumer_settles(f);
+	fixture_assert_settles(f);
 	testapp_free(app);
 }
 
@@ -292,15 +213,18 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
-		    ten_thousand_delivered_once_and_acked, setup, teardown),
+		    ten_thousand_delivered_once_and_acked, fixture_setup,
+		    fixture_teardown),
 		cmocka_unit_test_setup_teardown(
-		    retry_comes_back_after_its_delay, setup, teardown),
+		    retry_comes_back_after_its_delay, fixture_setup,
+		    fixture_teardown),
+		cmocka_unit_test_setup_teardown(in_progress_outlives_ack_wait,
+		    fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(
-		    in_progress_outlives_ack_wait, setup, teardown),
+		    publish_gets_pub_acks, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(
-		    publish_gets_pub_acks, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    serial_key_keeps_one_per_key_at_the_app, setup, teardown),
+		    serial_key_keeps_one_per_key_at_the_app, fixture_setup,
+		    fixture_teardown),
 	};
 
 	return cmocka_run_group_tests_name("delivery", tests, NULL, NULL);

@@ -22,93 +22,9 @@
 #include "harness/app.h"
 #include "harness/cmocka.h"
 #include "harness/daemon.h"
+#include "harness/fixture.h"
 #include "harness/natsserver.h"
 #include "harness/testjs.h"
-
-struct fixture {
-	struct natsserver *srv;
-	struct testjs *js;
-	struct daemon *d;
-};
-
-static const char *const order_subjects[] = { "orders.>", NULL };
-
-static int
-setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof *f);
-
-	if (f == NULL || (f->srv = natsserver_start(NULL)) == NULL ||
-	    (f->js = testjs_connect(natsserver_url(f->srv))) == NULL ||
-	    testjs_add_stream(f->js, "ORDERS", order_subjects) == -1)
-		return -1;
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	daemon_free(f->d);
-	testjs_free(f->js);
-	natsserver_free(f->srv);
-	free(f);
-	return 0;
-}
-
-static struct daemon *
-start_daemon(struct fixture *f, const char *sub_yaml, const char *yaml)
-{
-	struct daemon_subscription sub = {
-		.name = "orders",
-		.stream = "ORDERS",
-		.durable = "orders-app",
-		.yaml = sub_yaml,
-	};
-	struct daemon_config cfg = {
-		.nats_url = natsserver_url(f->srv),
-		.subscriptions = &sub,
-		.nsubscriptions = 1,
-		.log_level = "info",
-		.yaml = yaml,
-	};
-
-	return f->d = daemon_start(&cfg);
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void
-assert_consumer_settles(struct fixture *f)
-{
-	uint64_t pending = 1, ack_pending = 1;
-
-	for (int i = 0; i < 200 && (pending | ack_pending) != 0; i++) {
-		if (testjs_consumer_pending(f->js, "ORDERS", "orders-app",
-			&pending, &ack_pending) == -1)
-			pending = 1;
-		sleep_ms(50);
-	}
-	assert_int_equal(pending, 0);
-	assert_int_equal(ack_pending, 0);
-}
 
 /* Distinct "order-<i>" payloads among |kind| events, i in 1..n; also
  * stores the number of events in |*total|. */
@@ -140,12 +56,12 @@ distinct_orders(struct testapp *app, const char *kind, size_t n, size_t *total)
 static void
 wait_distinct_acks(struct testapp *app, size_t n, int timeout_ms)
 {
-	double until = now_s() + timeout_ms / 1000.0;
+	double until = fixture_now() + timeout_ms / 1000.0;
 	size_t got;
 
-	while (
-	    (got = distinct_orders(app, "ack", n, NULL)) < n && now_s() < until)
-		sleep_ms(50);
+	while ((got = distinct_orders(app, "ack", n, NULL)) < n &&
+	    fixture_now() < until)
+		fixture_sleep_ms(50);
 	if (got < n)
 		fail_msg("only %zu of %zu messages acked", got, n);
 }
@@ -157,7 +73,7 @@ killed_app_work_goes_to_another_app(void **state)
 	struct testapp *first, *second;
 	size_t total;
 
-	assert_non_null(start_daemon(f, NULL, NULL));
+	assert_non_null(fixture_start_daemon(f, NULL, NULL));
 	assert_non_null(first = testapp_start(daemon_socket(f->d), "--capacity",
 			    "100", "--mode", "hang", NULL));
 	assert_int_equal(
@@ -173,7 +89,7 @@ killed_app_work_goes_to_another_app(void **state)
 	for (size_t i = 0; i < total; i++)
 		assert_int_equal(
 		    testapp_find(second, "delivery", i)->attempt, 2);
-	assert_consumer_settles(f);
+	fixture_assert_settles(f);
 	testapp_free(first);
 	testapp_free(second);
 }
@@ -185,7 +101,7 @@ sigterm_drains_and_restart_delivers_the_rest(void **state)
 	struct testapp *app, *after;
 	double t0, took;
 
-	assert_non_null(start_daemon(
+	assert_non_null(fixture_start_daemon(
 	    f, "max_attempts: 2\nretry_delay: 200ms", "shutdown_grace: 2s"));
 	assert_non_null(app = testapp_start(daemon_socket(f->d), "--capacity",
 			    "10", "--mode", "retry", NULL));
@@ -201,10 +117,10 @@ sigterm_drains_and_restart_delivers_the_rest(void **state)
 	    testjs_publish_orders(f->js, "orders.created.v1", "t", 2, 29), 0);
 	assert_int_equal(testapp_wait_deliveries(app, 11, 20000), 0);
 
-	t0 = now_s();
+	t0 = fixture_now();
 	assert_int_equal(daemon_signal(f->d, SIGTERM), 0);
 	assert_int_equal(daemon_wait(f->d, 10000), 0);
-	took = now_s() - t0;
+	took = fixture_now() - t0;
 	if (took > 2 + 3)
 		fail_msg("drain took %.1f s with a 2 s grace", took);
 	assert_int_equal(
@@ -216,7 +132,7 @@ sigterm_drains_and_restart_delivers_the_rest(void **state)
 	assert_non_null(after = testapp_start(
 			    daemon_socket(f->d), "--capacity", "10", NULL));
 	wait_distinct_acks(after, 30, 30000);
-	assert_consumer_settles(f);
+	fixture_assert_settles(f);
 	testapp_free(after);
 }
 
@@ -233,17 +149,17 @@ server_restart_mid_stream_loses_nothing(void **state)
 	/* Acks in flight when the server stops may be lost with it: a
 	 * short AckWait brings those back quickly. */
 	assert_non_null(
-	    start_daemon(f, "max_in_flight: 64\nack_wait: 2s", NULL));
+	    fixture_start_daemon(f, "max_in_flight: 64\nack_wait: 2s", NULL));
 	assert_non_null(app = testapp_start(daemon_socket(f->d), "--capacity",
 			    "8", "--sleep-ms", "2", NULL));
 	assert_int_equal(testapp_wait_for(app, "ack", 300, 30000), 0);
 	assert_int_equal(natsserver_stop(f->srv), 0);
-	sleep_ms(500);
+	fixture_sleep_ms(500);
 	assert_int_equal(natsserver_restart(f->srv), 0);
 
 	wait_distinct_acks(app, N, 90000);
 	assert_int_equal(daemon_log_wait(f->d, "nats.reconnected", 1, 5000), 0);
-	assert_consumer_settles(f);
+	fixture_assert_settles(f);
 	distinct_orders(app, "delivery", N, &total);
 	printf("# server restart: %zu deliveries for %d messages, %zu "
 	       "duplicates\n",
@@ -260,7 +176,7 @@ deleted_consumer_is_recreated(void **state)
 
 	assert_int_equal(
 	    testjs_publish_orders(f->js, "orders.created.v1", "c", 1, N), 0);
-	assert_non_null(start_daemon(f,
+	assert_non_null(fixture_start_daemon(f,
 	    "max_in_flight: 64\n"
 	    "pull_heartbeat: 500ms\n"
 	    "pull_expires: 2s",
@@ -275,7 +191,7 @@ deleted_consumer_is_recreated(void **state)
 	/* The new consumer starts over: everything comes again at least
 	 * once after the deletion. */
 	wait_distinct_acks(app, N, 90000);
-	assert_consumer_settles(f);
+	fixture_assert_settles(f);
 	testapp_free(app);
 }
 
@@ -291,7 +207,7 @@ slow_app_leaves_the_backlog_in_jetstream(void **state)
 	assert_int_equal(
 	    testjs_publish_orders(f->js, "orders.created.v1", "s", 1, 100000),
 	    0);
-	assert_non_null(start_daemon(f, "max_in_flight: 50", NULL));
+	assert_non_null(fixture_start_daemon(f, "max_in_flight: 50", NULL));
 	assert_non_null(app = testapp_start(daemon_socket(f->d), "--capacity",
 			    "10", "--sleep-ms", "5", NULL));
 	assert_int_equal(testapp_wait_for(app, "ack", 100, 30000), 0);
@@ -304,7 +220,7 @@ slow_app_leaves_the_backlog_in_jetstream(void **state)
 		if (ack_pending > most)
 			most = ack_pending;
 		assert_true(pending > 90000 - 3000);
-		sleep_ms(100);
+		fixture_sleep_ms(100);
 	}
 	/* The server's count also holds acks still on their way, so it may
 	 * exceed the limit by those; the backlog itself stays there. */
@@ -382,7 +298,7 @@ bad_frames_get_errors_and_others_go_on(void **state)
 	struct fixture *f = *state;
 	struct testapp *app;
 
-	assert_non_null(start_daemon(f, NULL, NULL));
+	assert_non_null(fixture_start_daemon(f, NULL, NULL));
 	assert_non_null(app = testapp_start(daemon_socket(f->d), NULL));
 	assert_int_equal(
 	    testjs_publish_orders(f->js, "orders.created.v1", "b", 1, 50), 0);
@@ -394,7 +310,7 @@ bad_frames_get_errors_and_others_go_on(void **state)
 	assert_int_equal(
 	    testjs_publish_orders(f->js, "orders.created.v1", "b", 51, 50), 0);
 	wait_distinct_acks(app, 100, 30000);
-	assert_consumer_settles(f);
+	fixture_assert_settles(f);
 	testapp_free(app);
 }
 
@@ -406,7 +322,7 @@ serial_holds_at_shutdown_go_back(void **state)
 	struct fixture *f = *state;
 	struct testapp *app, *after;
 
-	assert_non_null(start_daemon(
+	assert_non_null(fixture_start_daemon(
 	    f, "serial_key: header:Order-Id", "shutdown_grace: 1s"));
 	assert_non_null(app = testapp_start(daemon_socket(f->d), "--capacity",
 			    "10", "--mode", "hang", NULL));
@@ -421,7 +337,7 @@ serial_holds_at_shutdown_go_back(void **state)
 	}
 	/* One per key at the app; the other four held. */
 	assert_int_equal(testapp_wait_deliveries(app, 2, 20000), 0);
-	sleep_ms(300);
+	fixture_sleep_ms(300);
 	assert_int_equal(testapp_count(app, "delivery"), 2);
 	assert_int_equal(daemon_signal(f->d, SIGTERM), 0);
 	assert_int_equal(daemon_wait(f->d, 20000), 0);
@@ -431,7 +347,7 @@ serial_holds_at_shutdown_go_back(void **state)
 	assert_non_null(after = testapp_start(
 			    daemon_socket(f->d), "--capacity", "10", NULL));
 	wait_distinct_acks(after, 6, 30000);
-	assert_consumer_settles(f);
+	fixture_assert_settles(f);
 	testapp_free(after);
 }
 
@@ -440,20 +356,25 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
-		    killed_app_work_goes_to_another_app, setup, teardown),
+		    killed_app_work_goes_to_another_app, fixture_setup,
+		    fixture_teardown),
 		cmocka_unit_test_setup_teardown(
-		    sigterm_drains_and_restart_delivers_the_rest, setup,
-		    teardown),
+		    sigterm_drains_and_restart_delivers_the_rest, fixture_setup,
+		    fixture_teardown),
 		cmocka_unit_test_setup_teardown(
-		    server_restart_mid_stream_loses_nothing, setup, teardown),
+		    server_restart_mid_stream_loses_nothing, fixture_setup,
+		    fixture_teardown),
+		cmocka_unit_test_setup_teardown(deleted_consumer_is_recreated,
+		    fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(
-		    deleted_consumer_is_recreated, setup, teardown),
+		    slow_app_leaves_the_backlog_in_jetstream, fixture_setup,
+		    fixture_teardown),
 		cmocka_unit_test_setup_teardown(
-		    slow_app_leaves_the_backlog_in_jetstream, setup, teardown),
+		    bad_frames_get_errors_and_others_go_on, fixture_setup,
+		    fixture_teardown),
 		cmocka_unit_test_setup_teardown(
-		    bad_frames_get_errors_and_others_go_on, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    serial_holds_at_shutdown_go_back, setup, teardown),
+		    serial_holds_at_shutdown_go_back, fixture_setup,
+		    fixture_teardown),
 	};
 
 	return cmocka_run_group_tests_name("failure", tests, NULL, NULL);

@@ -1,0 +1,87 @@
+#include <stdlib.h>
+#include <time.h>
+
+#include "cmocka.h"
+#include "daemon.h"
+#include "fixture.h"
+#include "natsserver.h"
+#include "testjs.h"
+
+static const char *const order_subjects[] = { "orders.>", NULL };
+
+int
+fixture_setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof *f);
+
+	if (f == NULL || (f->srv = natsserver_start(NULL)) == NULL ||
+	    (f->js = testjs_connect(natsserver_url(f->srv))) == NULL ||
+	    testjs_add_stream(f->js, "ORDERS", order_subjects) == -1)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+int
+fixture_teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	daemon_free(f->d);
+	testjs_free(f->js);
+	natsserver_free(f->srv);
+	free(f);
+	return 0;
+}
+
+struct daemon *
+fixture_start_daemon(struct fixture *f, const char *sub_yaml, const char *yaml)
+{
+	struct daemon_subscription sub = {
+		.name = "orders",
+		.stream = "ORDERS",
+		.durable = "orders-app",
+		.yaml = sub_yaml,
+	};
+	struct daemon_config cfg = {
+		.nats_url = natsserver_url(f->srv),
+		.subscriptions = &sub,
+		.nsubscriptions = 1,
+		.log_level = "info",
+		.yaml = yaml,
+	};
+
+	return f->d = daemon_start(&cfg);
+}
+
+void
+fixture_assert_settles(struct fixture *f)
+{
+	uint64_t pending = 1, ack_pending = 1;
+
+	for (int i = 0; i < 200 && (pending | ack_pending) != 0; i++) {
+		if (testjs_consumer_pending(f->js, "ORDERS", "orders-app",
+			&pending, &ack_pending) == -1)
+			pending = 1;
+		fixture_sleep_ms(50);
+	}
+	assert_int_equal(pending, 0);
+	assert_int_equal(ack_pending, 0);
+}
+
+void
+fixture_sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+double
+fixture_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}

@@ -1,0 +1,35 @@
+/*
+ * The common ground of the integration tests: a real nats-server with the
+ * ORDERS stream (orders.>), the daemon with one subscription "orders" on
+ * it (durable orders-app), and the checks and waits they all use.
+ */
+#ifndef TESTS_HARNESS_FIXTURE_H
+#define TESTS_HARNESS_FIXTURE_H
+
+struct fixture {
+	struct natsserver *srv;
+	struct testjs *js;
+	struct daemon *d;
+};
+
+/* cmocka group setup and teardown: the server and the stream; the
+ * teardown also stops the daemon if one was started. */
+int fixture_setup(void **state);
+int fixture_teardown(void **state);
+
+/*
+ * Starts the daemon (kept in f->d) with more options of the subscription
+ * and of the top level (YAML lines, or NULL). NULL if it did not start.
+ */
+struct daemon *fixture_start_daemon(
+    struct fixture *f, const char *sub_yaml, const char *yaml);
+
+/* Fails the test unless orders-app has nothing pending and nothing
+ * unacknowledged within 10 s (the server applies acks asynchronously). */
+void fixture_assert_settles(struct fixture *f);
+
+void fixture_sleep_ms(int ms);
+/* CLOCK_MONOTONIC in seconds. */
+double fixture_now(void);
+
+#endif
