@@ -8,6 +8,7 @@
 #define SIDECAR_SCHEMA_T_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <protobuf-c/protobuf-c.h>
 
@@ -42,6 +43,15 @@ struct schema_type {
 	enum schema_wkt wkt;
 	bool map_entry; /* fields: key (1) and value (2) */
 };
+
+/* The index of the field of |t| called |name| (|len| bytes), by JSON
+ * name or by field name; -1 if there is none. */
+int schema_field_find(
+    const struct schema_type *t, const char *name, size_t len);
+
+/* Bytes one element of a repeated field of |type| takes in protobuf-c's
+ * arrays. */
+size_t schema_element_size(ProtobufCType type);
 
 /* The type behind a descriptor that schema.c built. */
 static inline const struct schema_type *

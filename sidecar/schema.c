@@ -19,7 +19,8 @@
 #define FIELD_NUMBER_MAX 536870911
 
 #define FIELD_TYPE(t) GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_##t
-#define FIELD_LABEL(l) GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_##l
+#define FIELD_LABEL(l)                                                         \
+	GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_##l
 
 /* A message or enum definition, by its full name. */
 struct def {
@@ -62,6 +63,7 @@ const struct schema_limits schema_limits_default = {
 	.ignore_unknown = false,
 };
 
+/* protobuf-c allocates through xmalloc: running out is fatal. */
 static void *
 allocator_alloc(void *data, size_t size)
 {
@@ -74,8 +76,7 @@ allocator_free(void *data, void *p)
 	free(p);
 }
 
-ProtobufCAllocator schema_allocator = { allocator_alloc, allocator_free,
-	NULL };
+ProtobufCAllocator schema_allocator = { allocator_alloc, allocator_free, NULL };
 
 /* Sets the error (the first one wins) as "SET: FILE: what"; returns -1. */
 static int __attribute__((format(printf, 2, 3)))
@@ -118,31 +119,32 @@ is_ident(const char *s)
 static int
 is_package(const char *s)
 {
-	char buf[256];
-	const char *dot;
+	size_t n;
 
-	while (*s != '\0') {
-		dot = strchr(s, '.');
-		if (dot == NULL)
-			return is_ident(s);
-		if ((size_t)(dot - s) >= sizeof buf)
+	if (*s == '\0')
+		return 1;
+	for (;;) {
+		n = strcspn(s, ".");
+		if (n == 0 || (*s >= '0' && *s <= '9'))
 			return 0;
-		memcpy(buf, s, (size_t)(dot - s));
-		buf[dot - s] = '\0';
-		if (!is_ident(buf))
-			return 0;
-		s = dot + 1;
-		if (*s == '\0')
-			return 0;
+		for (size_t i = 0; i < n; i++) {
+			if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') ||
+				(s[i] >= 'A' && s[i] <= 'Z') ||
+				(s[i] >= '0' && s[i] <= '9')))
+				return 0;
+		}
+		if (s[n] == '\0')
+			return 1;
+		s += n + 1;
 	}
-	return 1;
 }
 
+/* Orders definitions by full name. */
 static int
 def_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct def *)a)->name,
-	    ((const struct def *)b)->name);
+	return strcmp(
+	    ((const struct def *)a)->name, ((const struct def *)b)->name);
 }
 
 /* The definition called |name| (with its leading dot), or NULL. */
@@ -156,6 +158,7 @@ def_find(const struct schema *s, const char *name)
 	return bsearch(&key, s->defs, s->n_defs, sizeof *s->defs, def_cmp);
 }
 
+/* Appends a definition; the array is sorted once all are in. */
 static void
 def_add(struct schema *s, char *name,
     const Google__Protobuf__FileDescriptorProto *file,
@@ -174,15 +177,15 @@ def_add(struct schema *s, char *name,
 }
 
 /* Options extensions (custom options) are the only extensions allowed,
- * and ignored. */
+ * and ignored. |where| names the message declaring them, or is NULL. */
 static int
 check_extensions(struct loader *l, const char *where, size_t n,
     Google__Protobuf__FieldDescriptorProto *const *ext)
 {
 	static const char *const options[] = { ".google.protobuf.FileOptions",
 		".google.protobuf.MessageOptions",
-		".google.protobuf.FieldOptions", ".google.protobuf.OneofOptions",
-		".google.protobuf.EnumOptions",
+		".google.protobuf.FieldOptions",
+		".google.protobuf.OneofOptions", ".google.protobuf.EnumOptions",
 		".google.protobuf.EnumValueOptions",
 		".google.protobuf.ServiceOptions",
 		".google.protobuf.MethodOptions", NULL };
@@ -197,14 +200,17 @@ check_extensions(struct loader *l, const char *where, size_t n,
 		}
 		if (e == NULL || options[j] == NULL)
 			return fail(l,
-			    "%s: extension %s of %s: extensions are not "
+			    "%s%sextension %s of %s: extensions are not "
 			    "supported",
-			    where, ext[i]->name != NULL ? ext[i]->name : "?",
+			    where != NULL ? where : "",
+			    where != NULL ? ": " : "",
+			    ext[i]->name != NULL ? ext[i]->name : "?",
 			    e != NULL ? e : "?");
 	}
 	return 0;
 }
 
+/* Adds enum |en| under |scope|. */
 static int
 collect_enum(struct loader *l, const char *scope,
     const Google__Protobuf__FileDescriptorProto *file,
@@ -229,8 +235,8 @@ collect_message(struct loader *l, const char *scope,
 	name = xasprintf("%s.%s", scope, msg->name);
 	def_add(l->s, name, file, msg, NULL);
 	if (msg->n_extension_range > 0)
-		return fail(l, "%s: extension ranges are not supported",
-		    name + 1);
+		return fail(
+		    l, "%s: extension ranges are not supported", name + 1);
 	if (check_extensions(l, name + 1, msg->n_extension, msg->extension) ==
 	    -1)
 		return -1;
@@ -264,7 +270,7 @@ collect_file(struct loader *l, const Google__Protobuf__FileDescriptorProto *fp)
 	}
 	if (!is_package(pkg))
 		return fail(l, "invalid package name \"%s\"", pkg);
-	if (check_extensions(l, "file", fp->n_extension, fp->extension) == -1)
+	if (check_extensions(l, NULL, fp->n_extension, fp->extension) == -1)
 		return -1;
 	scope = *pkg != '\0' ? xasprintf(".%s", pkg) : xstrdup("");
 	for (size_t i = 0; rc == 0 && i < fp->n_message_type; i++)
@@ -292,8 +298,9 @@ add_file(struct loader *l, const Google__Protobuf__FileDescriptorProto *fp)
 			continue;
 		n = protobuf_c_message_get_packed_size(a);
 		if (protobuf_c_message_get_packed_size(&fp->base) != n)
-			return fail(l, "%s differs from the file of that name "
-				       "in %s",
+			return fail(l,
+			    "%s differs from the file of that name "
+			    "in %s",
 			    fp->name, l->files[i].set);
 		pa = xmalloc(n);
 		pb = xmalloc(n);
@@ -303,8 +310,9 @@ add_file(struct loader *l, const Google__Protobuf__FileDescriptorProto *fp)
 		free(pa);
 		free(pb);
 		if (!same)
-			return fail(l, "%s differs from the file of that name "
-				       "in %s",
+			return fail(l,
+			    "%s differs from the file of that name "
+			    "in %s",
 			    fp->name, l->files[i].set);
 		return 0;
 	}
@@ -350,6 +358,7 @@ load_set(struct loader *l, const struct schema_source *src)
 	return 0;
 }
 
+/* Orders enum values by number. */
 static int
 enum_value_cmp(const void *a, const void *b)
 {
@@ -358,6 +367,7 @@ enum_value_cmp(const void *a, const void *b)
 	return (x->value > y->value) - (x->value < y->value);
 }
 
+/* Orders the enum name index by name. */
 static int
 enum_name_cmp(const void *a, const void *b)
 {
@@ -411,18 +421,9 @@ build_enum(struct loader *l, struct def *d)
 		}
 		values[j] = v;
 	}
-	for (size_t i = 0; i < n; i++) {
-		names[i].name = en->value[i]->name;
-		names[i].index = 0;
-	}
 	for (u = 0, r = 0; u < n; u++) {
-		size_t k = u;
-
-		while (k + 1 < n && values[k + 1].value == values[u].value)
-			k++;
-		memmove(&values[r], &values[u], sizeof *values);
-		r++;
-		u = k;
+		if (r == 0 || values[r - 1].value != values[u].value)
+			values[r++] = values[u];
 	}
 	ed->n_values = (unsigned)r;
 	/* Ranges of consecutive numbers, and the closing entry. */
@@ -437,9 +438,11 @@ build_enum(struct loader *l, struct def *d)
 	ranges[u].start_value = 0;
 	ranges[u].orig_index = (int)r;
 	for (size_t i = 0; i < n; i++) {
-		const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
-		    ed, en->value[i]->number);
+		const ProtobufCEnumValue *v =
+		    protobuf_c_enum_descriptor_get_value(
+			ed, en->value[i]->number);
 
+		names[i].name = en->value[i]->name;
 		names[i].index = (unsigned)(v - values);
 	}
 	qsort(names, n, sizeof *names, enum_name_cmp);
@@ -463,8 +466,8 @@ json_name(const char *name)
 		if (*name == '_') {
 			up = 1;
 		} else if (up) {
-			*p++ = (*name >= 'a' && *name <= 'z') ? *name - 32 :
-								*name;
+			*p++ =
+			    (*name >= 'a' && *name <= 'z') ? *name - 32 : *name;
 			up = 0;
 		} else {
 			*p++ = *name;
@@ -593,6 +596,7 @@ oneof_is_real(const Google__Protobuf__DescriptorProto *msg, int32_t index)
 	return 0;
 }
 
+/* Whether repeated fields of |t| are packed in proto3. */
 static int
 is_packable(ProtobufCType t)
 {
@@ -607,24 +611,23 @@ resolve(struct loader *l, const char *where,
 {
 	struct def *d;
 
-	if (f->type_name == NULL || f->type_name[0] != '.')
-		return fail(l, "%s: type name \"%s\" is not fully qualified",
-			   where, f->type_name != NULL ? f->type_name : ""),
-		       NULL;
-	if ((d = def_find(l->s, f->type_name)) == NULL)
-		return fail(l,
-			   "%s: type %s is not in the descriptor sets (did "
-			   "protoc run with --include_imports?)",
-			   where, f->type_name + 1),
-		       NULL;
-	if ((d->msg != NULL) != want_msg)
-		return fail(l, "%s: %s is not %s", where, f->type_name + 1,
-			   want_msg ? "a message" : "an enum"),
-		       NULL;
-	if (strcmp(d->name, ".google.protobuf.Any") == 0 ||
-	    strcmp(d->name, ".google.protobuf.FieldMask") == 0)
-		return fail(l, "%s: %s is not supported", where, d->name + 1),
-		       NULL;
+	if (f->type_name == NULL || f->type_name[0] != '.') {
+		fail(l, "%s: type name \"%s\" is not fully qualified", where,
+		    f->type_name != NULL ? f->type_name : "");
+		return NULL;
+	}
+	if ((d = def_find(l->s, f->type_name)) == NULL) {
+		fail(l,
+		    "%s: type %s is not in the descriptor sets (did protoc "
+		    "run with --include_imports?)",
+		    where, f->type_name + 1);
+		return NULL;
+	}
+	if ((d->msg != NULL) != want_msg) {
+		fail(l, "%s: %s is not %s", where, f->type_name + 1,
+		    want_msg ? "a message" : "an enum");
+		return NULL;
+	}
 	return d;
 }
 
@@ -634,6 +637,7 @@ struct field_build {
 	struct schema_field sf;
 };
 
+/* Orders fields by number, as protobuf-c looks them up. */
 static int
 field_number_cmp(const void *a, const void *b)
 {
@@ -660,11 +664,14 @@ build_field(struct loader *l, struct def *d, struct field_build *fb)
 	if (!f->has_type || f->type == FIELD_TYPE(GROUP) ||
 	    (type = pb_type(f->type)) == -1)
 		return fail(l, "%s: %s", where,
-		    f->has_type && f->type == FIELD_TYPE(GROUP) ?
-			"groups are not supported" :
-			"unknown field type");
+		    f->has_type && f->type == FIELD_TYPE(GROUP)
+			? "groups are not supported"
+			: "unknown field type");
 	if (f->has_label && f->label == FIELD_LABEL(REQUIRED))
 		return fail(l, "%s: required fields are not supported", where);
+	if (f->has_label && f->label != FIELD_LABEL(OPTIONAL) &&
+	    f->label != FIELD_LABEL(REPEATED))
+		return fail(l, "%s: unknown field label", where);
 	if (f->default_value != NULL)
 		return fail(l, "%s: default values are not supported", where);
 	if (f->extendee != NULL)
@@ -690,8 +697,8 @@ build_field(struct loader *l, struct def *d, struct field_build *fb)
 			return fail(l, "%s: invalid oneof index", where);
 		if (oneof_is_real(d->msg, f->oneof_index)) {
 			if (pb->label == PROTOBUF_C_LABEL_REPEATED)
-				return fail(l, "%s: repeated field in a oneof",
-				    where);
+				return fail(
+				    l, "%s: repeated field in a oneof", where);
 			pb->flags |= PROTOBUF_C_FIELD_FLAG_ONEOF;
 			fb->sf.oneof = f->oneof_index;
 		}
@@ -711,8 +718,9 @@ build_field(struct loader *l, struct def *d, struct field_build *fb)
 		fb->sf.message = t->type;
 		if (t->msg->options != NULL && t->msg->options->map_entry) {
 			if (pb->label != PROTOBUF_C_LABEL_REPEATED)
-				return fail(l, "%s: a map entry used as a "
-					       "field that is not repeated",
+				return fail(l,
+				    "%s: a map entry used as a "
+				    "field that is not repeated",
 				    where);
 			fb->sf.map = true;
 		}
@@ -736,8 +744,7 @@ build_field(struct loader *l, struct def *d, struct field_build *fb)
  * before each repeated field, a has_ flag before each optional scalar),
  * then each real oneof as a case and a union. */
 static void
-layout(struct schema_type *t, struct field_build *fb, size_t n,
-    size_t n_oneofs)
+layout(struct schema_type *t, struct field_build *fb, size_t n, size_t n_oneofs)
 {
 	size_t end = sizeof(ProtobufCMessage), align = _Alignof(void *);
 	size_t size, a;
@@ -757,9 +764,9 @@ layout(struct schema_type *t, struct field_build *fb, size_t n,
 		if (pb->label == PROTOBUF_C_LABEL_OPTIONAL &&
 		    pb->type != PROTOBUF_C_TYPE_STRING &&
 		    pb->type != PROTOBUF_C_TYPE_MESSAGE)
-			pb->quantifier_offset = place(&end, &align,
-			    sizeof(protobuf_c_boolean),
-			    _Alignof(protobuf_c_boolean));
+			pb->quantifier_offset =
+			    place(&end, &align, sizeof(protobuf_c_boolean),
+				_Alignof(protobuf_c_boolean));
 		value_layout(pb->type, &size, &a);
 		pb->offset = place(&end, &align, size, a);
 	}
@@ -778,7 +785,8 @@ layout(struct schema_type *t, struct field_build *fb, size_t n,
 		}
 		if (!any)
 			continue;
-		qoff = place(&end, &align, sizeof(uint32_t), _Alignof(uint32_t));
+		qoff =
+		    place(&end, &align, sizeof(uint32_t), _Alignof(uint32_t));
 		usize = (usize + ualign - 1) / ualign * ualign;
 		uoff = place(&end, &align, usize, ualign);
 		for (size_t i = 0; i < n; i++) {
@@ -791,14 +799,17 @@ layout(struct schema_type *t, struct field_build *fb, size_t n,
 	t->pb.sizeof_message = (end + align - 1) / align * align;
 }
 
+/* Orders field indexes by field name. */
 static int
 field_name_cmp(const void *a, const void *b, void *fields)
 {
 	const ProtobufCFieldDescriptor *f = fields;
 
-	return strcmp(f[*(const unsigned *)a].name, f[*(const unsigned *)b].name);
+	return strcmp(
+	    f[*(const unsigned *)a].name, f[*(const unsigned *)b].name);
 }
 
+/* Orders field indexes by JSON name. */
 static int
 field_json_cmp(const void *a, const void *b, void *fields)
 {
@@ -815,18 +826,18 @@ check_names(struct loader *l, struct schema_type *t)
 	size_t n = t->pb.n_fields;
 
 	for (size_t i = 1; i < n; i++) {
-		const char *a = t->pb.fields[t->pb.fields_sorted_by_name[i]].name;
+		const char *a =
+		    t->pb.fields[t->pb.fields_sorted_by_name[i]].name;
 		const char *b = t->fields[t->by_json_name[i]].json_name;
 
 		if (strcmp(a,
 			t->pb.fields[t->pb.fields_sorted_by_name[i - 1]]
 			    .name) == 0)
-			return fail(l, "%s: field %s is defined twice",
-			    t->pb.name, a);
-		if (strcmp(b, t->fields[t->by_json_name[i - 1]].json_name) ==
-		    0)
-			return fail(l, "%s: JSON name %s is used twice",
-			    t->pb.name, b);
+			return fail(
+			    l, "%s: field %s is defined twice", t->pb.name, a);
+		if (strcmp(b, t->fields[t->by_json_name[i - 1]].json_name) == 0)
+			return fail(
+			    l, "%s: JSON name %s is used twice", t->pb.name, b);
 	}
 	for (size_t i = 0; i < n; i++) {
 		const ProtobufCFieldDescriptor *f =
@@ -840,6 +851,28 @@ check_names(struct loader *l, struct schema_type *t)
 			    t->pb.name, t->fields[i].json_name,
 			    t->pb.fields[i].name);
 	}
+	return 0;
+}
+
+/* A map entry has a key (1) of an integer, bool or string type and a
+ * value (2), both without presence. */
+static int
+check_map_entry(struct loader *l, const struct schema_type *t)
+{
+	const ProtobufCFieldDescriptor *f = t->pb.fields;
+
+	if (t->pb.n_fields != 2 || f[0].id != 1 || f[1].id != 2 ||
+	    strcmp(f[0].name, "key") != 0 || strcmp(f[1].name, "value") != 0 ||
+	    f[0].label != PROTOBUF_C_LABEL_NONE ||
+	    f[1].label != PROTOBUF_C_LABEL_NONE ||
+	    ((f[0].flags | f[1].flags) & PROTOBUF_C_FIELD_FLAG_ONEOF) != 0 ||
+	    f[0].type == PROTOBUF_C_TYPE_FLOAT ||
+	    f[0].type == PROTOBUF_C_TYPE_DOUBLE ||
+	    f[0].type == PROTOBUF_C_TYPE_BYTES ||
+	    f[0].type == PROTOBUF_C_TYPE_MESSAGE ||
+	    f[0].type == PROTOBUF_C_TYPE_ENUM)
+		return fail(l, "map entry %s does not have the shape of one",
+		    t->pb.name);
 	return 0;
 }
 
@@ -867,8 +900,8 @@ build_type(struct loader *l, struct def *d)
 	t->oneofs = xcalloc(msg->n_oneof_decl, sizeof *t->oneofs);
 	for (size_t i = 0; i < msg->n_oneof_decl; i++) {
 		if (!is_ident(msg->oneof_decl[i]->name))
-			return fail(l, "%s: a oneof has an invalid name",
-			    t->pb.name);
+			return fail(
+			    l, "%s: a oneof has an invalid name", t->pb.name);
 		t->oneofs[i] = msg->oneof_decl[i]->name;
 	}
 
@@ -916,6 +949,8 @@ build_type(struct loader *l, struct def *d)
 	t->pb.fields_sorted_by_name = by_name;
 	t->by_json_name = by_json;
 	rc = check_names(l, t);
+	if (rc == 0 && t->map_entry)
+		rc = check_map_entry(l, t);
 out:
 	for (size_t i = 0; i < n; i++)
 		free((char *)fb[i].sf.json_name);
@@ -941,8 +976,10 @@ struct wkt_shape {
 	{                                                                      \
 		"google.protobuf." n, SCHEMA_WKT_WRAPPER,                      \
 		{                                                              \
-			{ "value", PROTOBUF_C_TYPE_##t, PROTOBUF_C_LABEL_NONE, \
-			    NULL }                                             \
+			{                                                      \
+				"value", PROTOBUF_C_TYPE_##t,                  \
+				    PROTOBUF_C_LABEL_NONE, NULL                \
+			}                                                      \
 		}                                                              \
 	}
 
@@ -1019,17 +1056,17 @@ check_wkt(struct loader *l, struct schema_type *t)
 		    ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) != 0) !=
 			(w->wkt == SCHEMA_WKT_VALUE) ||
 		    (e->message != NULL &&
-			strcmp(((const ProtobufCMessageDescriptor *)
-				       f->descriptor)
-				   ->name,
+			strcmp(
+			    ((const ProtobufCMessageDescriptor *)f->descriptor)
+				->name,
 			    e->message) != 0))
 			goto bad;
 	}
 	t->wkt = w->wkt;
 	return 0;
 bad:
-	return fail(l, "%s does not have the shape of the well-known type",
-	    t->pb.name);
+	return fail(
+	    l, "%s does not have the shape of the well-known type", t->pb.name);
 }
 
 /* The nullable enum must be the well-known one too. */
@@ -1041,10 +1078,22 @@ check_null_value(struct loader *l, const struct def *d)
 	if (strcmp(d->name, ".google.protobuf.NullValue") != 0)
 		return 0;
 	if (e->n_values != 1 || e->values[0].value != 0)
-		return fail(l, "%s does not have the shape of the well-known "
-			       "type",
+		return fail(l,
+		    "%s does not have the shape of the well-known "
+		    "type",
 		    d->name + 1);
 	return 0;
+}
+
+/* Errors from now on name the set and file that define |d|. */
+static void
+locate(struct loader *l, const struct def *d)
+{
+	for (size_t j = 0; j < l->n_files; j++) {
+		if (l->files[j].fp == d->file)
+			l->set = l->files[j].set;
+	}
+	l->file = d->file->name;
 }
 
 /* Builds every definition of the files collected. */
@@ -1065,13 +1114,18 @@ build(struct loader *l)
 		qsort(s->defs, s->n_defs, sizeof *s->defs, def_cmp);
 	for (size_t i = 1; i < s->n_defs; i++) {
 		if (strcmp(s->defs[i].name, s->defs[i - 1].name) == 0)
-			return fail(l, "%s is defined twice",
-			    s->defs[i].name + 1);
+			return fail(
+			    l, "%s is defined twice", s->defs[i].name + 1);
 	}
 	for (size_t i = 0; i < s->n_defs; i++) {
 		struct def *d = &s->defs[i];
 
+		locate(l, d);
 		if (d->msg != NULL) {
+			if (strcmp(d->name, ".google.protobuf.Any") == 0 ||
+			    strcmp(d->name, ".google.protobuf.FieldMask") == 0)
+				return fail(
+				    l, "%s is not supported", d->name + 1);
 			d->type = xcalloc(1, sizeof *d->type);
 			s->types = xreallocarray(
 			    s->types, s->n_types + 1, sizeof *s->types);
@@ -1084,18 +1138,16 @@ build(struct loader *l)
 	for (size_t i = 0; i < s->n_defs; i++) {
 		struct def *d = &s->defs[i];
 
-		if (d->msg == NULL)
-			continue;
-		l->set = NULL;
-		for (size_t j = 0; j < l->n_files; j++) {
-			if (l->files[j].fp == d->file)
-				l->set = l->files[j].set;
-		}
-		l->file = d->file->name;
-		if (strcmp(d->name, ".google.protobuf.Any") == 0 ||
-		    strcmp(d->name, ".google.protobuf.FieldMask") == 0)
-			return fail(l, "%s is not supported", d->name + 1);
-		if (build_type(l, d) == -1 || check_wkt(l, d->type) == -1)
+		locate(l, d);
+		if (d->msg != NULL && build_type(l, d) == -1)
+			return -1;
+	}
+	/* Fields name the types they refer to only once all are built. */
+	for (size_t i = 0; i < s->n_defs; i++) {
+		struct def *d = &s->defs[i];
+
+		locate(l, d);
+		if (d->msg != NULL && check_wkt(l, d->type) == -1)
 			return -1;
 	}
 	return 0;
@@ -1143,8 +1195,8 @@ read_file(const char *path, size_t *len, char **err)
 		goto out;
 	}
 	if (st.st_size > (off_t)SET_MAX_SIZE) {
-		*err = xasprintf("%s: larger than %u bytes", path,
-		    (unsigned)SET_MAX_SIZE);
+		*err = xasprintf(
+		    "%s: larger than %u bytes", path, (unsigned)SET_MAX_SIZE);
 		goto out;
 	}
 	*len = (size_t)st.st_size;
@@ -1181,6 +1233,7 @@ out:
 	return s;
 }
 
+/* Frees what build_type() allocated. */
 static void
 type_free(struct schema_type *t)
 {
@@ -1199,6 +1252,7 @@ type_free(struct schema_type *t)
 	free(t);
 }
 
+/* Frees what build_enum() allocated. */
 static void
 enum_free(ProtobufCEnumDescriptor *e)
 {
@@ -1267,6 +1321,54 @@ const ProtobufCMessageDescriptor *
 schema_type_descriptor(const struct schema_type *t)
 {
 	return &t->pb;
+}
+
+size_t
+schema_element_size(ProtobufCType type)
+{
+	size_t size, align;
+
+	value_layout(type, &size, &align);
+	return size;
+}
+
+/* Compares |len| bytes at |name| with the string |s|, as strcmp(). */
+static int
+name_cmp(const char *name, size_t len, const char *s)
+{
+	size_t sl = strlen(s);
+	int c = memcmp(name, s, len < sl ? len : sl);
+
+	if (c != 0)
+		return c;
+	return (len > sl) - (len < sl);
+}
+
+int
+schema_field_find(const struct schema_type *t, const char *name, size_t len)
+{
+	const unsigned *idx[2] = { t->by_json_name,
+		t->pb.fields_sorted_by_name };
+
+	for (int k = 0; k < 2; k++) {
+		size_t lo = 0, hi = t->pb.n_fields;
+
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			unsigned i = idx[k][mid];
+			int c = name_cmp(name, len,
+			    k == 0 ? t->fields[i].json_name
+				   : t->pb.fields[i].name);
+
+			if (c == 0)
+				return (int)i;
+			if (c < 0)
+				hi = mid;
+			else
+				lo = mid + 1;
+		}
+	}
+	return -1;
 }
 
 ProtobufCMessage *
