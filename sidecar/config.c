@@ -444,6 +444,13 @@ static const struct config_option subscription_options[] = {
 	    .offset = offsetof(struct config_subscription, content_type),
 	    .def = "application/json",
 	    .help = "content type given to the app when a message has none" },
+	{ .name = "message_type",
+	    .type = CONFIG_STRING,
+	    .offset = offsetof(struct config_subscription, message_type),
+	    .optional = true,
+	    .help = "the payload's protobuf message type (full name, from "
+		    "the loaded schemas); payloads that do not decode are "
+		    "dead-lettered" },
 	{ .name = "serial_key",
 	    .type = CONFIG_STRING,
 	    .offset = offsetof(struct config_subscription, serial_key),
@@ -473,6 +480,12 @@ static const struct config_option config_options[] = {
 	    .min = 0,
 	    .max = 10 * MINUTE,
 	    .help = "time in-flight messages get to finish after SIGTERM" },
+	{ .name = "schemas",
+	    .type = CONFIG_STRINGS,
+	    .offset = offsetof(struct config, schemas),
+	    .optional = true,
+	    .help = "FileDescriptorSet files (protoc --include_imports "
+		    "--descriptor_set_out) with the event types" },
 	{ .name = "nats",
 	    .type = CONFIG_TABLE,
 	    .offset = offsetof(struct config, nats),

@@ -169,6 +169,7 @@ struct config_subscription {
 	int64_t max_retry_delay; /* cap on any delay; REJECT's NAK delay */
 	char *content_type;
 	char *serial_key; /* "header:NAME" for per-key serial delivery */
+	char *message_type; /* full protobuf name, or NULL */
 	struct config_filters filters;
 	/* The consumer's max_ack_pending, >= max_in_flight; 0 in the file
 	 * (the default) is resolved at load to 4 * max_in_flight. */
@@ -179,6 +180,7 @@ struct config {
 	char *path; /* the file it was read from */
 	char *instance_id;
 	int64_t shutdown_grace;
+	struct config_strings schemas; /* descriptor set files */
 	struct config_nats nats;
 	struct config_app app;
 	struct config_log log;

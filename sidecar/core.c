@@ -27,6 +27,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "pull.h"
+#include "schema.h"
+#include "view.h"
 #include "xmalloc.h"
 
 #define NS_PER_MS INT64_C(1000000)
@@ -83,6 +85,9 @@ struct subscription {
 	/* Where dead letters go: the dead-letter filter's options, or NULL
 	 * (then a message to dead-letter is kept and retried late). */
 	const struct deadletter_options *dlq;
+	/* The declared message type's decoding, when there is one. */
+	struct view_spec view_spec;
+	bool typed;
 	size_t held, held_bytes; /* deliveries the sidecar holds, any state */
 	struct delivery_list queue; /* waiting for app capacity */
 	struct delivery_list all;
@@ -400,6 +405,23 @@ on_pull_message(void *arg, natsMsg *msg)
 	if ((double)s->held > metric_value(s->in_flight_peak))
 		metric_set(s->in_flight_peak, (double)s->held);
 	d->chain_pos = 0;
+	if (s->typed) {
+		/* Decoded once here; filters read the same view. */
+		const struct view *v;
+
+		d->view_spec = &s->view_spec;
+		v = view_get(d, d->view_spec);
+		if (view_error(v) != NULL) {
+			struct filter_verdict bad = {
+				.action = FILTER_DEAD_LETTER,
+				.reason = FILTER_REASON_UNDECODABLE,
+				.text = delivery_set_text(d, view_error(v)),
+			};
+
+			settle(d, bad, OUTCOME_DEAD_LETTERED);
+			return;
+		}
+	}
 	inbound(d, chain_deliver(s->chain, d, now_ns()));
 }
 
@@ -1082,7 +1104,8 @@ http_ready(void *arg, struct buf *why)
 }
 
 struct core *
-core_new(struct ev_loop *loop, const struct config *cfg)
+core_new(struct ev_loop *loop, const struct config *cfg,
+    const struct schema *schemas)
 {
 	struct core *c = xcalloc(1, sizeof *c);
 	struct bus_events bev = { on_bus_state, c };
@@ -1144,6 +1167,15 @@ core_new(struct ev_loop *loop, const struct config *cfg)
 		TAILQ_INIT(&s->queue);
 		TAILQ_INIT(&s->all);
 		register_metrics(c, s);
+		if (s->cfg->message_type != NULL) {
+			s->typed = true;
+			s->view_spec.type_of = view_type_fixed;
+			s->view_spec.arg = (void *)schema_lookup(
+			    schemas, s->cfg->message_type);
+			s->view_spec.default_content_type =
+			    s->cfg->content_type;
+			s->view_spec.limits = schema_limits_default;
+		}
 		build_filters(s);
 		s->chain = chain_new(&s->filters, s->cfg, c->metrics, &cev);
 		if (s->chain == NULL)

@@ -15,8 +15,12 @@
 struct config;
 struct ev_loop;
 
-/* Builds every module for |cfg| on |loop|; NULL after logging why. */
-struct core *core_new(struct ev_loop *, const struct config *cfg);
+struct schema;
+
+/* Builds every module for |cfg| on |loop|, with the message types of
+ * |schemas| (may be NULL); NULL after logging why. */
+struct core *core_new(
+    struct ev_loop *, const struct config *cfg, const struct schema *schemas);
 /* Runs until drained after a signal; returns the exit status. */
 int core_run(struct core *);
 void core_free(struct core *);

@@ -46,6 +46,9 @@ struct delivery {
 	size_t size; /* counted against max_in_flight_bytes */
 	enum delivery_state state;
 	struct view *view; /* decoded payload, made at most once */
+	/* How to decode it (view_get(d, d->view_spec)), or NULL when the
+	 * subscription declares no message type. */
+	const struct view_spec *view_spec;
 
 	/* Chain runner: the filter to run next, and the verdict so far. */
 	size_t chain_pos;

@@ -15,6 +15,42 @@
 #include "core.h"
 #include "dlqcmd.h"
 #include "log.h"
+#include "schema.h"
+
+/* Loads the configured schemas and checks every declared message type;
+ * returns 0 (|*out| NULL when none are configured) or -1 after saying
+ * why on stderr. */
+static int
+load_schemas(const struct config *cfg, struct schema **out)
+{
+	char *err = NULL;
+
+	*out = NULL;
+	if (cfg->schemas.n > 0 &&
+	    (*out = schema_load_files((const char *const *)cfg->schemas.v,
+		 cfg->schemas.n, &err)) == NULL) {
+		fprintf(stderr, "%s: schemas: %s\n", cfg->path, err);
+		free(err);
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->subscriptions.n; i++) {
+		const char *type = config_subscription(cfg, i)->message_type;
+
+		if (type != NULL &&
+		    (*out == NULL || schema_lookup(*out, type) == NULL)) {
+			fprintf(stderr,
+			    "%s: subscriptions[%zu].message_type: no message "
+			    "type %s in %s\n",
+			    cfg->path, i, type,
+			    *out == NULL ? "the schemas (none are configured)"
+					 : "the loaded schemas");
+			schema_free(*out);
+			*out = NULL;
+			return -1;
+		}
+	}
+	return 0;
+}
 
 static void
 usage(FILE *f)
@@ -50,6 +86,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = NULL, *stream = NULL;
+	struct schema *schemas = NULL;
 	struct config *cfg;
 	struct core *core;
 	int ch, check = 0, status;
@@ -92,8 +129,13 @@ main(int argc, char **argv)
 	}
 	if ((cfg = config_load(path, stderr)) == NULL)
 		return 2;
+	if (load_schemas(cfg, &schemas) == -1) {
+		config_free(cfg);
+		return 2;
+	}
 	if (check) {
 		config_print(cfg, stdout);
+		schema_free(schemas);
 		config_free(cfg);
 		return 0;
 	}
@@ -101,12 +143,14 @@ main(int argc, char **argv)
 	/* A write to an app that went away must not kill the sidecar. */
 	signal(SIGPIPE, SIG_IGN);
 
-	if ((core = core_new(EV_DEFAULT, cfg)) == NULL) {
+	if ((core = core_new(EV_DEFAULT, cfg, schemas)) == NULL) {
+		schema_free(schemas);
 		config_free(cfg);
 		return 1;
 	}
 	status = core_run(core);
 	core_free(core);
+	schema_free(schemas);
 	config_free(cfg);
 	/* Lets nats.c's threads end, so nothing is reported as leaked. */
 	nats_CloseAndWait(2000);

@@ -189,6 +189,51 @@ missing_dead_letter_stream_keeps_the_message(void **state)
 	testapp_free(app);
 }
 
+/* A subscription that declares its message type: payloads that do not
+ * decode go to the dead-letter stream at once, with the reason naming
+ * the field; the others reach the app. */
+static void
+undecodable_payloads_are_dead_lettered(void **state)
+{
+	struct fixture *f = *state;
+	const char *good = "{\"message_id\":\"m-1\",\"order_id\":\"o-1\","
+			   "\"customer_id\":\"c-1\",\"total_amount\":12.5,"
+			   "\"created_at\":\"1700000000000\"}";
+	const char *bad = "{\"message_id\":\"m-2\",\"order_id\":42}";
+	char schemas[512];
+	struct testapp *app;
+	natsMsg *m = NULL;
+	const char *why = NULL;
+
+	snprintf(schemas, sizeof schemas, "schemas: [\"%s/proto/events.desc\"]",
+	    getenv("top_builddir"));
+	assert_non_null(fixture_start_daemon(f,
+	    "message_type: orders.v1.OrderCreated\n"
+	    "filters:\n"
+	    "  - deadletter: {stream: DLQ}",
+	    schemas));
+	assert_non_null(app = testapp_start(daemon_socket(f->d), NULL));
+	assert_int_equal(testjs_publish(f->js, "orders.created.v1", bad,
+			     strlen(bad), NULL, NULL, NULL),
+	    0);
+	assert_int_equal(testjs_publish(f->js, "orders.created.v1", good,
+			     strlen(good), NULL, NULL, NULL),
+	    0);
+	assert_int_equal(testapp_wait_for(app, "ack", 1, 20000), 0);
+	wait_stream_msgs(f, "DLQ", 1);
+	fixture_assert_settles(f);
+	assert_int_equal(testapp_count(app, "delivery"), 1);
+	assert_non_null(strstr(testapp_find(app, "ack", 0)->payload, "o-1"));
+	assert_int_equal(testjs_get(f->js, "DLQ", 1, &m), 0);
+	assert_header(m, "Nats-Sidecar-Reason", "undecodable");
+	assert_int_equal(
+	    natsMsgHeader_Get(m, "Nats-Sidecar-Reason-Text", &why), NATS_OK);
+	if (strstr(why, "order_id") == NULL)
+		fail_msg("the reason does not name the field: %s", why);
+	natsMsg_Destroy(m);
+	testapp_free(app);
+}
+
 /* Runs nats-sidecar's dlq command with the daemon's configuration;
  * returns its exit status and its output in |out| (caller frees). */
 static int
@@ -270,6 +315,9 @@ main(void)
 		    fixture_teardown),
 		cmocka_unit_test_setup_teardown(
 		    missing_dead_letter_stream_keeps_the_message, fixture_setup,
+		    fixture_teardown),
+		cmocka_unit_test_setup_teardown(
+		    undecodable_payloads_are_dead_lettered, fixture_setup,
 		    fixture_teardown),
 		cmocka_unit_test_setup_teardown(replay_puts_a_dead_letter_back,
 		    fixture_setup, fixture_teardown),
