@@ -50,8 +50,9 @@ struct chain_events {
  * Builds the chain described by |filters| (ops->init and ops->free are
  * required; every hook is optional) for |subscription|, handing each
  * filter |metrics| and |subscription| through its host. |events| is
- * copied; |subscription| and |metrics| must outlive the chain. Returns NULL if a filter's init
- * fails (it logged why), after freeing the filters already built.
+ * copied; |subscription| and |metrics| must outlive the chain. Returns NULL if
+ * a filter's init fails (it logged why), after freeing the filters already
+ * built.
  */
 struct chain *chain_new(const struct config_filters *filters,
     const struct config_subscription *subscription, struct metrics *metrics,
