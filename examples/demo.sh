@@ -75,7 +75,7 @@ echo "events published:           $orders (+100 republished, caught by the strea
 echo "deliveries the app handled: $(grep -c ' id=' "$work/app.log" || true) ($unique distinct message ids)"
 echo "sidecar exit status:        $status"
 echo "sample of what the app saw:"
-grep ' id=' "$work/app.log" | head -3 | cut -c1-150 | sed 's/^/   /'
+grep -m3 ' id=' "$work/app.log" | cut -c1-150 | sed 's/^/   /'
 echo "sidecar log events:"
 sed -n 's/.*"event":"\([^"]*\)".*/\1/p' "$work/sidecar.log" | sort | uniq -c | sed 's/^/   /'
 [ "$status" -eq 0 ] && [ "$unique" -ge "$orders" ]
