@@ -16,7 +16,7 @@ bash tests/deps.sh
 [ -x configure ] && [ configure -nt configure.ac ] || autoreconf -fi >/dev/null
 mkdir -p build/demo
 (cd build/demo && { [ -f Makefile ] || ../../configure -q; } &&
-	make -s -j"$(nproc)" nats-sidecar examples/c/order_producer)
+	make -s -j"$(nproc)")
 
 work=$(mktemp -d /tmp/nats-sidecar-demo.XXXXXX)
 pids=()
