@@ -1063,6 +1063,14 @@ build_filters(struct subscription *s)
 	}
 }
 
+/* The one series of a counter without labels. */
+static struct metric_series *
+counter(struct core *c, const char *name, const char *help)
+{
+	return metric_series(
+	    metrics_counter(c->metrics, name, help, NULL), NULL);
+}
+
 static void
 http_metrics(void *arg, struct buf *out)
 {
@@ -1124,22 +1132,14 @@ core_new(struct ev_loop *loop, const struct config *cfg,
 	    metrics_gauge(c->metrics, "nats_sidecar_app_connections",
 		"Apps connected now.", NULL),
 	    NULL);
-	c->publishes_ok = metric_series(
-	    metrics_counter(c->metrics, "nats_sidecar_publishes_ok_total",
-		"Publishes from apps stored by JetStream.", NULL),
-	    NULL);
-	c->publishes_failed = metric_series(
-	    metrics_counter(c->metrics, "nats_sidecar_publishes_failed_total",
-		"Publishes from apps that failed.", NULL),
-	    NULL);
-	c->reconnects = metric_series(
-	    metrics_counter(c->metrics, "nats_sidecar_nats_connects_total",
-		"Connections and reconnections to NATS.", NULL),
-	    NULL);
-	c->late_results = metric_series(
-	    metrics_counter(c->metrics, "nats_sidecar_late_results_total",
-		"Results for deliveries already given up on.", NULL),
-	    NULL);
+	c->publishes_ok = counter(c, "nats_sidecar_publishes_ok_total",
+	    "Publishes from apps stored by JetStream.");
+	c->publishes_failed = counter(c, "nats_sidecar_publishes_failed_total",
+	    "Publishes from apps that failed.");
+	c->reconnects = counter(c, "nats_sidecar_nats_connects_total",
+	    "Connections and reconnections to NATS.");
+	c->late_results = counter(c, "nats_sidecar_late_results_total",
+	    "Results for deliveries already given up on.");
 
 	if ((c->bus = bus_new(loop, &cfg->nats, &bev)) == NULL)
 		goto fail;
