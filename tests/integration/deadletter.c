@@ -234,6 +234,45 @@ undecodable_payloads_are_dead_lettered(void **state)
 	testapp_free(app);
 }
 
+/* A message as large as the server allows cannot carry the dead-letter
+ * headers too: it is stored cut to fit, saying how long it was. */
+static void
+too_large_dead_letter_is_truncated(void **state)
+{
+	enum { LEN = 1048000 };
+	struct fixture *f = *state;
+	char *payload = malloc(LEN);
+	struct testapp *app;
+	natsMsg *m = NULL;
+	char want[32];
+
+	assert_non_null(payload);
+	memset(payload, 'x', LEN);
+	memcpy(payload, "poison", 6);
+	assert_non_null(fixture_start_daemon(f,
+	    "filters:\n"
+	    "  - deadletter: {stream: DLQ}",
+	    NULL));
+	assert_non_null(app = testapp_start(daemon_socket(f->d),
+			    "--reject-if-payload-contains", "poison", NULL));
+	assert_int_equal(testjs_publish(f->js, "orders.created.v1", payload,
+			     LEN, NULL, NULL, NULL),
+	    0);
+	wait_stream_msgs(f, "DLQ", 1);
+	fixture_assert_settles(f);
+	assert_int_equal(testjs_get(f->js, "DLQ", 1, &m), 0);
+	snprintf(want, sizeof want, "%d", LEN);
+	assert_header(m, "Nats-Sidecar-Truncated", want);
+	assert_header(m, "Nats-Sidecar-Reason", "rejected");
+	assert_true(natsMsg_GetDataLength(m) > 0);
+	assert_true(natsMsg_GetDataLength(m) < LEN);
+	assert_memory_equal(
+	    natsMsg_GetData(m), payload, (size_t)natsMsg_GetDataLength(m));
+	natsMsg_Destroy(m);
+	free(payload);
+	testapp_free(app);
+}
+
 /* Runs nats-sidecar's dlq command with the daemon's configuration;
  * returns its exit status and its output in |out| (caller frees). */
 static int
@@ -318,6 +357,9 @@ main(void)
 		    fixture_teardown),
 		cmocka_unit_test_setup_teardown(
 		    undecodable_payloads_are_dead_lettered, fixture_setup,
+		    fixture_teardown),
+		cmocka_unit_test_setup_teardown(
+		    too_large_dead_letter_is_truncated, fixture_setup,
 		    fixture_teardown),
 		cmocka_unit_test_setup_teardown(replay_puts_a_dead_letter_back,
 		    fixture_setup, fixture_teardown),
