@@ -149,7 +149,6 @@ struct core {
 	ev_signal sigterm, sigint;
 	ev_timer grace;
 	bool draining;
-	int exit_status;
 
 	struct metric_series *app_connections, *publishes_ok, *publishes_failed;
 	struct metric_series *reconnects, *late_results;
@@ -1229,7 +1228,7 @@ core_run(struct core *c)
 	}
 	log_info("drain.done", "drained, exiting (%.0f late results absorbed)",
 	    metric_value(c->late_results));
-	return c->exit_status;
+	return 0;
 }
 
 static void

@@ -21,7 +21,8 @@ struct schema;
  * |schemas| (may be NULL); NULL after logging why. */
 struct core *core_new(
     struct ev_loop *, const struct config *cfg, const struct schema *schemas);
-/* Runs until drained after a signal; returns the exit status. */
+/* Runs until drained after a signal; returns 0, the exit status of a
+ * clean drain (a second signal exits at once, from inside). */
 int core_run(struct core *);
 void core_free(struct core *);
 
