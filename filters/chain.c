@@ -30,8 +30,8 @@ static void chain_release(void *, struct delivery *, struct filter_verdict);
 
 struct chain *
 chain_new(const struct config_filters *filters,
-    const struct config_subscription *subscription, struct metrics *metrics,
-    const struct chain_events *events)
+    const struct config_subscription *subscription,
+    const struct filter_services *services, const struct chain_events *events)
 {
 	struct chain *c = xcalloc(1, sizeof *c);
 
@@ -49,7 +49,9 @@ chain_new(const struct config_filters *filters,
 		slot->ops = cf->ops;
 		slot->host.release = chain_release;
 		slot->host.arg = slot;
-		slot->host.metrics = metrics;
+		slot->host.metrics = services->metrics;
+		slot->host.store = services->store;
+		slot->host.wall_offset = services->wall_offset;
 		slot->host.subscription = c->subscription;
 		slot->host.config = subscription;
 		if ((slot->filter = cf->ops->init(cf->options, &slot->host)) ==

@@ -49,14 +49,14 @@ struct chain_events {
 /*
  * Builds the chain described by |filters| (ops->init and ops->free are
  * required; every hook is optional) for |subscription|, handing each
- * filter |metrics| and |subscription| through its host. |events| is
- * copied; |subscription| and |metrics| must outlive the chain. Returns NULL if
- * a filter's init fails (it logged why), after freeing the filters already
- * built.
+ * filter |services| and |subscription| through its host. |events| and
+ * |services| are copied; |subscription| and what |services| points to
+ * must outlive the chain. Returns NULL if a filter's init fails (it logged
+ * why), after freeing the filters already built.
  */
 struct chain *chain_new(const struct config_filters *filters,
-    const struct config_subscription *subscription, struct metrics *metrics,
-    const struct chain_events *events);
+    const struct config_subscription *subscription,
+    const struct filter_services *services, const struct chain_events *events);
 /* Frees every filter, last first. Deliveries still held are not touched:
  * call chain_done() for each first. */
 void chain_free(struct chain *);

@@ -20,6 +20,7 @@ struct config_subscription;
 struct delivery;
 struct metrics;
 struct publication;
+struct store;
 
 enum filter_action {
 	FILTER_DELIVER, /* go on: next filter, then the app */
@@ -64,6 +65,18 @@ struct filter_host {
 	const char *subscription;
 	/* The whole subscription, for settings such as max_attempts. */
 	const struct config_subscription *config;
+	/* The dedup store (sidecar/store.h), or NULL when none is open. */
+	struct store *store;
+	/* Added to `now` gives wall-clock ns, for what outlives the process
+	 * (a dedup entry's expiry). */
+	int64_t wall_offset;
+};
+
+/* What the core lends every filter of a chain; see struct filter_host. */
+struct filter_services {
+	struct metrics *metrics;
+	struct store *store;
+	int64_t wall_offset;
 };
 
 struct filter {

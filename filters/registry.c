@@ -4,6 +4,7 @@
 
 #include "backoff.h"
 #include "deadletter.h"
+#include "dedup.h"
 #include "serial.h"
 
 extern const struct filter_ops passthrough_filter;
@@ -12,6 +13,7 @@ extern const struct filter_ops passthrough_filter;
 const struct filter_ops *const filter_registry[] = {
 	&backoff_filter,
 	&deadletter_filter,
+	&dedup_filter,
 	&passthrough_filter,
 	&serial_filter,
 	NULL,

@@ -321,6 +321,48 @@ static const struct config_option http_options[] = {
 	{ .name = NULL },
 };
 
+static const char *const durabilities[] = { "os", "fsync", NULL };
+
+static const struct config_option dedup_options[] = {
+	{ .name = "path",
+	    .type = CONFIG_STRING,
+	    .offset = offsetof(struct config_dedup, path),
+	    .optional = true,
+	    .env = "NATS_SIDECAR_DEDUP_PATH",
+	    .help = "directory of the dedup store (a local volume, one "
+		    "sidecar each); required by the dedup filter" },
+	{ .name = "durability",
+	    .type = CONFIG_ENUM,
+	    .offset = offsetof(struct config_dedup, durability),
+	    .def = "os",
+	    .choices = durabilities,
+	    .help = "os: a commit survives a killed sidecar; fsync: acks "
+		    "also wait for an fsync, so it survives a lost machine" },
+	{ .name = "map_size",
+	    .type = CONFIG_SIZE,
+	    .offset = offsetof(struct config_dedup, map_size),
+	    .def = "64MiB",
+	    .min = MIB,
+	    .max = 1024 * GIB,
+	    .help = "the store's initial size" },
+	{ .name = "map_size_max",
+	    .type = CONFIG_SIZE,
+	    .offset = offsetof(struct config_dedup, map_size_max),
+	    .def = "1GiB",
+	    .min = MIB,
+	    .max = 1024 * GIB,
+	    .help = "what the store may grow to when full; past it pulling "
+		    "stops until entries expire" },
+	{ .name = "sweep_batch",
+	    .type = CONFIG_INT,
+	    .offset = offsetof(struct config_dedup, sweep_batch),
+	    .def = "1000",
+	    .min = 1,
+	    .max = 1000000,
+	    .help = "expired entries removed per loop turn at most" },
+	{ .name = NULL },
+};
+
 static const struct config_option subscription_options[] = {
 	{ .name = "name",
 	    .type = CONFIG_STRING,
@@ -512,6 +554,11 @@ static const struct config_option config_options[] = {
 	    .sub = subscription_options,
 	    .sub_size = sizeof(struct config_subscription),
 	    .help = "what to consume; at least one" },
+	{ .name = "dedup",
+	    .type = CONFIG_TABLE,
+	    .offset = offsetof(struct config, dedup),
+	    .sub = dedup_options,
+	    .help = "the store of processed keys, for the dedup filter" },
 	{ .name = NULL },
 };
 
@@ -1763,6 +1810,21 @@ check_combinations(struct loader *ld, struct config_subscription *s)
 		    s->max_in_flight, s->max_ack_pending);
 }
 
+/* A dedup filter needs the store. */
+static void
+check_dedup(
+    struct loader *ld, struct config *cfg, struct config_subscription *s)
+{
+	for (size_t i = 0; cfg->dedup.path == NULL && i < s->filters.n; i++) {
+		if (strcmp(s->filters.v[i].ops->name, "dedup") == 0) {
+			check_error(ld, s, "filters", &s->filters, NULL,
+			    "the dedup filter needs a store: set dedup.path "
+			    "(a local directory, e.g. a volume)");
+			return;
+		}
+	}
+}
+
 static void
 check_subscription(struct loader *ld, struct config_subscription *s)
 {
@@ -1870,7 +1932,16 @@ config_check(struct loader *ld, struct config *cfg)
 		    NULL) {
 			check_subscription(ld, config_subscription(cfg, i));
 			check_unique(ld, cfg, i);
+			check_dedup(ld, cfg, config_subscription(cfg, i));
 		}
+		path_pop(ld, old);
+	}
+	if (cfg->dedup.map_size_max < cfg->dedup.map_size) {
+		size_t old = path_push(ld, "dedup");
+
+		check_error(ld, &cfg->dedup, "map_size_max",
+		    &cfg->dedup.map_size_max, &cfg->dedup.map_size,
+		    "expected at least map_size");
 		path_pop(ld, old);
 	}
 }

@@ -176,6 +176,15 @@ struct config_subscription {
 	int64_t max_ack_pending;
 };
 
+/* The dedup store shared by every subscription's dedup filter. */
+struct config_dedup {
+	char *path; /* the store's directory, or NULL: no store */
+	int durability; /* 0: os, 1: fsync */
+	int64_t map_size;
+	int64_t map_size_max;
+	int64_t sweep_batch;
+};
+
 struct config {
 	char *path; /* the file it was read from */
 	char *instance_id;
@@ -186,6 +195,7 @@ struct config {
 	struct config_log log;
 	struct config_http http;
 	struct config_tables subscriptions; /* struct config_subscription */
+	struct config_dedup dedup;
 };
 
 /*

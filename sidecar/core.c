@@ -19,6 +19,7 @@
 #include "dlq.h"
 #include "filters/chain.h"
 #include "filters/deadletter.h"
+#include "filters/dedup.h"
 #include "filters/serial.h"
 #include "frame.h"
 #include "httpd.h"
@@ -28,6 +29,7 @@
 #include "metrics.h"
 #include "pull.h"
 #include "schema.h"
+#include "store.h"
 #include "view.h"
 #include "xmalloc.h"
 
@@ -88,6 +90,7 @@ struct subscription {
 	/* The declared message type's decoding, when there is one. */
 	struct view_spec view_spec;
 	bool typed;
+	bool dedup; /* its chain has a dedup filter */
 	size_t held, held_bytes; /* deliveries the sidecar holds, any state */
 	struct delivery_list queue; /* waiting for app capacity */
 	struct delivery_list all;
@@ -153,6 +156,11 @@ struct core {
 	struct metric_series *app_connections, *publishes_ok, *publishes_failed;
 	struct metric_series *reconnects, *late_results;
 	size_t publishes_pending; /* app publishes waiting for a PubAck */
+
+	struct store *store; /* the dedup store, or NULL */
+	struct metric_series *store_entries, *store_bytes, *store_usage;
+	struct metric_series *store_expired;
+	uint64_t store_expired_seen;
 };
 
 static int64_t
@@ -848,6 +856,21 @@ on_bus_state(void *arg, enum bus_state state)
 	}
 }
 
+static void
+update_store_metrics(struct core *c)
+{
+	struct store_stats st;
+
+	if (c->store == NULL || store_stats(c->store, &st) == -1)
+		return;
+	metric_set(c->store_entries, (double)st.entries);
+	metric_set(c->store_bytes, (double)(st.pages_used * st.page_size));
+	metric_set(c->store_usage, (double)st.map_used / (double)st.map_size);
+	metric_add(
+	    c->store_expired, (double)(st.expired - c->store_expired_seen));
+	c->store_expired_seen = st.expired;
+}
+
 /* Keep-alives and processing timeouts. */
 static void
 on_tick(struct ev_loop *loop, ev_timer *w, int revents)
@@ -891,6 +914,7 @@ on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 		outcome(d, v, OUTCOME_TIMED_OUT);
 	}
 	free(expired);
+	update_store_metrics(c);
 }
 
 /* Nothing held, nothing more on its way, every app publish answered. */
@@ -917,7 +941,10 @@ on_turn(struct ev_loop *loop, ev_prepare *w, int revents)
 
 		chain_turn(s->chain, now);
 		dispatch(c, s, now);
-		pull_refill(s->pull, s->held, s->held_bytes);
+		/* What cannot be committed is not pulled (it would wait, or
+		 * reach the app with dedup skipped). */
+		if (!s->dedup || store_problem(c->store) == NULL)
+			pull_refill(s->pull, s->held, s->held_bytes);
 		pull_stats(s->pull, &st);
 		if (st.requests > s->pulls_seen) {
 			metric_add(
@@ -1059,6 +1086,7 @@ build_filters(struct subscription *s)
 		s->filters.v[s->filters.n - cf->n + i] = cf->v[i];
 		if (cf->v[i].ops == &deadletter_filter)
 			s->dlq = cf->v[i].options;
+		s->dedup |= cf->v[i].ops == &dedup_filter;
 	}
 }
 
@@ -1107,7 +1135,59 @@ http_ready(void *arg, struct buf *why)
 	}
 	if (h->ready_requires_app && appchan_ready_count(c->appchan) == 0)
 		buf_append(why, "app: none connected\n", 20);
+	if (h->ready_requires_store && c->store != NULL &&
+	    store_problem(c->store) != NULL) {
+		n = snprintf(line, sizeof line, "dedup store: %s\n",
+		    store_problem(c->store));
+		buf_append(why, line,
+		    (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+	}
 	return buf_used(why) == before;
+}
+
+/* Wall-clock minus monotonic time, for filters' `now`. */
+static int64_t
+wall_offset(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec - now_ns();
+}
+
+static int
+open_store(struct core *c)
+{
+	const struct config_dedup *d = &c->cfg->dedup;
+	struct store_options o = { d->path, d->durability == 1, d->map_size,
+		d->map_size_max, d->sweep_batch };
+	char *err = NULL;
+
+	if ((c->store = store_open(c->loop, &o, STORE_DAEMON, &err)) == NULL) {
+		log_errorx("dedup.store_open", "%s", err);
+		free(err);
+		return -1;
+	}
+	c->store_entries = metric_series(
+	    metrics_gauge(c->metrics, "nats_sidecar_dedup_store_entries",
+		"Keys in the dedup store.", NULL),
+	    NULL);
+	c->store_bytes = metric_series(
+	    metrics_gauge(c->metrics, "nats_sidecar_dedup_store_bytes",
+		"Bytes of the dedup store's pages in use (not free pages).",
+		NULL),
+	    NULL);
+	c->store_usage = metric_series(
+	    metrics_gauge(c->metrics, "nats_sidecar_dedup_map_usage_ratio",
+		"Share of the dedup store's map up to its last used page.",
+		NULL),
+	    NULL);
+	c->store_expired = counter(c, "nats_sidecar_dedup_expired_total",
+	    "Keys removed from the dedup store after their ttl.");
+	log_info("dedup.store_opened", "dedup store %s (durability %s)",
+	    d->path, d->durability == 1 ? "fsync" : "os");
+	update_store_metrics(c);
+	return 0;
 }
 
 struct core *
@@ -1119,6 +1199,7 @@ core_new(struct ev_loop *loop, const struct config *cfg,
 	struct appchan_events aev = { on_app_ready, on_result, on_publish,
 		on_app_gone, c };
 	struct chain_events cev = { on_inbound_done, on_outcome_done, c };
+	struct filter_services fs;
 
 	c->loop = loop;
 	c->cfg = cfg;
@@ -1154,6 +1235,9 @@ core_new(struct ev_loop *loop, const struct config *cfg,
 		if ((c->httpd = httpd_new(loop, &cfg->http, &hh)) == NULL)
 			goto fail;
 	}
+	if (cfg->dedup.path != NULL && open_store(c) == -1)
+		goto fail;
+	fs = (struct filter_services){ c->metrics, c->store, wall_offset() };
 	c->nsubs = cfg->subscriptions.n;
 	c->subs = xcalloc(c->nsubs, sizeof *c->subs);
 	for (size_t i = 0; i < c->nsubs; i++) {
@@ -1176,7 +1260,7 @@ core_new(struct ev_loop *loop, const struct config *cfg,
 			s->view_spec.limits = schema_limits_default;
 		}
 		build_filters(s);
-		s->chain = chain_new(&s->filters, s->cfg, c->metrics, &cev);
+		s->chain = chain_new(&s->filters, s->cfg, &fs, &cev);
 		if (s->chain == NULL)
 			goto fail;
 		s->consumer = consumer_new(loop, c->bus, s->cfg, &coev);
@@ -1259,6 +1343,8 @@ core_free(struct core *c)
 		chain_free(s->chain);
 		free(s->filters.v);
 	}
+	/* After the chains: it commits what they queued last. */
+	store_close(c->store);
 	/* PubAcks still to come must find no app to answer. */
 	idmap_foreach(c->apps, free_app_state, NULL);
 	idmap_free(c->apps);

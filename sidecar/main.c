@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "core.h"
+#include "dedupcmd.h"
 #include "dlqcmd.h"
 #include "log.h"
 #include "schema.h"
@@ -60,6 +61,8 @@ usage(FILE *f)
 	    "       nats-sidecar -c FILE dlq [--stream NAME] list|show SEQ|\n"
 	    "                    replay [--filter SUBJECT] [--delete] [SEQ...]|"
 	    "purge\n"
+	    "       nats-sidecar -c FILE dedup [--subscription NAME]\n"
+	    "                    stats|lookup KEY|forget KEY|purge\n"
 	    "\n"
 	    "Consumes JetStream deliveries, de-duplicates, translates and\n"
 	    "retries them, and hands them to the app over a Unix socket.\n"
@@ -83,9 +86,10 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "stream", required_argument, NULL, 's' },
+		{ "subscription", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = NULL, *stream = NULL;
+	const char *path = NULL, *stream = NULL, *subscription = NULL;
 	struct schema *schemas = NULL;
 	struct config *cfg;
 	struct core *core;
@@ -102,6 +106,9 @@ main(int argc, char **argv)
 			break;
 		case 's':
 			stream = optarg;
+			break;
+		case 'S':
+			subscription = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -121,6 +128,19 @@ main(int argc, char **argv)
 		    cfg, stream, argc - optind - 1, argv + optind + 1);
 		config_free(cfg);
 		nats_CloseAndWait(2000);
+		return status;
+	}
+	if (path != NULL && optind < argc &&
+	    strcmp(argv[optind], "dedup") == 0) {
+		if ((cfg = config_load(path, stderr)) == NULL)
+			return 2;
+		status = optind + 1 < argc
+		    ? dedupcmd_run(cfg, subscription, argc - optind - 1,
+			  argv + optind + 1)
+		    : 2;
+		if (status == 2 && optind + 1 >= argc)
+			fprintf(stderr, "nats-sidecar dedup: name a command\n");
+		config_free(cfg);
 		return status;
 	}
 	if (path == NULL || optind != argc) {

@@ -305,7 +305,8 @@ build(const struct probe_options *opts, size_t n)
 		entries[i] = (struct config_filter){ .ops = &probe_filter,
 			.options = (void *)&opts[i],
 			.line = (int)i + 1 };
-	return chain_new(&cf, &orders_sub, registry, &events);
+	return chain_new(&cf, &orders_sub,
+	    &(struct filter_services){ .metrics = registry }, &events);
 }
 
 static struct chain *
@@ -691,7 +692,9 @@ registry_passthrough_builds(void **state)
 
 	assert_non_null(ops);
 	entries[0] = entries[1] = (struct config_filter){ .ops = ops };
-	assert_non_null(c = chain_new(&cf, &orders_sub, registry, &events));
+	assert_non_null(
+	    c = chain_new(&cf, &orders_sub,
+		&(struct filter_services){ .metrics = registry }, &events));
 	assert_int_equal(chain_length(c), 2);
 	assert_string_equal(chain_filter_name(c, 0), "passthrough");
 	assert_string_equal(chain_filter_name(c, 1), "passthrough");
@@ -712,7 +715,8 @@ empty_chain_passes(void **state)
 {
 	struct config_filters cf = { NULL, 0 };
 	struct delivery d = { .id = 1 };
-	struct chain *c = chain_new(&cf, &orders_sub, registry, &events);
+	struct chain *c = chain_new(&cf, &orders_sub,
+	    &(struct filter_services){ .metrics = registry }, &events);
 
 	assert_non_null(c);
 	assert_int_equal(chain_length(c), 0);
@@ -810,7 +814,8 @@ misuse_run(void *arg)
 		break;
 	case 8:
 		chain_free(c);
-		c = chain_new(&cf, &orders_sub, registry, &events);
+		c = chain_new(&cf, &orders_sub,
+		    &(struct filter_services){ .metrics = registry }, &events);
 		chain_result(c, &d, verdict(FILTER_ACK), 1);
 		break;
 	}

@@ -1,0 +1,827 @@
+/*
+ * The dedup store over LMDB: three databases in one environment,
+ * "entries" (digest -> entry), "expiry" (big-endian expiry + digest ->
+ * nothing, the sweep's order) and "meta" (the format version).
+ *
+ * The environment is opened with MDB_NOSYNC: a commit is a write into the
+ * page cache, which survives a killed process, and `durability: fsync`
+ * adds an mdb_env_sync() on the worker thread. MDB_NOTLS lets the loop
+ * keep one read transaction for lookups (renewed after each commit) while
+ * it also writes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+#include <openssl/sha.h>
+
+#include "failpoint.h"
+#include "handoff.h"
+#include "log.h"
+#include "store.h"
+#include "xmalloc.h"
+
+#define FORMAT "nats-sidecar dedup 1"
+#define LOCK_FILE "nats-sidecar.lock"
+#define NS_PER_S INT64_C(1000000000)
+/* Idle sweeps and retries after a failure, at most this often. */
+#define RETRY_NS NS_PER_S
+/* An entry's value: expires, committed, stream_seq, then the namespace. */
+#define VALUE_FIXED 24
+#define INDEX_KEY_SIZE (8 + STORE_KEY_SIZE)
+
+struct staged {
+	uint8_t key[STORE_KEY_SIZE];
+	uint8_t value[VALUE_FIXED + sizeof((struct store_entry *)0)->ns];
+	size_t value_len;
+	int64_t expires;
+};
+
+struct store {
+	char *path;
+	struct store_options opt;
+	enum store_mode mode;
+	MDB_env *env;
+	MDB_dbi entries, expiry;
+	MDB_txn *rtxn; /* lookups; reset before each write */
+	bool rtxn_live;
+	int lock_fd;
+	int64_t map_size;
+
+	struct staged *staged;
+	size_t nstaged, cap;
+	uint64_t next_ticket, committed_ticket, durable_ticket;
+	int64_t retry_at; /* no idle sweep or retry before */
+	char *problem; /* why writes fail now, or NULL */
+	uint64_t committed, expired;
+
+	/* durability: fsync. The worker syncs up to |sync_want|. */
+	struct handoff *handoff;
+	pthread_t worker;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	uint64_t sync_want; /* under lock; 0: nothing to do */
+	bool stopping; /* under lock */
+	bool syncing; /* loop: a sync was requested and not reported */
+	bool sync_failed; /* the last sync failed; acks wait */
+	long sync_delay_ms; /* failpoint dedup.sync_delay_ms */
+
+	unsigned fail_nth; /* tests: the call that fails, counting down */
+	int fail_rc;
+};
+
+static int write_txn(struct store *, int64_t, bool, uint64_t);
+
+/* Every LMDB call goes through this, so tests can fail the Nth one. */
+#define LMDB(s, call) (store_injected(s) ? (s)->fail_rc : (call))
+
+static bool
+store_injected(struct store *s)
+{
+	return s->fail_nth > 0 && --s->fail_nth == 0;
+}
+
+void
+store_fail_nth(struct store *s, unsigned nth, int rc)
+{
+	s->fail_nth = nth;
+	s->fail_rc = rc;
+}
+
+bool
+store_fs_is_network(long f_type)
+{
+	static const long network[] = {
+		0x6969, /* NFS */
+		0x517b, /* SMB */
+		0xff534d42, /* CIFS */
+		0xfe534d42, /* SMB2 */
+		0x00c36400, /* Ceph */
+		0x01021997, /* 9P */
+		0x5346414f, /* AFS */
+		0x73757245, /* Coda */
+		0x0bd00bd0, /* Lustre */
+		0x01161970, /* GFS2 */
+		0x7461636f, /* OCFS2 */
+		0x65735546, /* FUSE: s3fs, gcsfuse, sshfs */
+	};
+
+	for (size_t i = 0; i < sizeof network / sizeof network[0]; i++) {
+		if ((f_type & 0xffffffffL) == network[i])
+			return true;
+	}
+	return false;
+}
+
+void
+store_key(const char *ns, const void *key, size_t len,
+    uint8_t out[STORE_KEY_SIZE])
+{
+	uint8_t small[512], *buf = small;
+	size_t nslen = strlen(ns) + 1;
+
+	/* One contiguous input: no allocation for the usual short keys. */
+	if (nslen + len > sizeof small)
+		buf = xmalloc(nslen + len);
+	memcpy(buf, ns, nslen);
+	memcpy(buf + nslen, key, len);
+	SHA256(buf, nslen + len, out);
+	if (buf != small)
+		free(buf);
+}
+
+static void
+put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static uint64_t
+get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void
+entry_decode(const MDB_val *v, struct store_entry *e)
+{
+	size_t n = v->mv_size - VALUE_FIXED;
+
+	memcpy(&e->expires, v->mv_data, 8);
+	memcpy(&e->committed, (char *)v->mv_data + 8, 8);
+	memcpy(&e->stream_seq, (char *)v->mv_data + 16, 8);
+	if (n >= sizeof e->ns)
+		n = sizeof e->ns - 1;
+	memcpy(e->ns, (char *)v->mv_data + VALUE_FIXED, n);
+	e->ns[n] = '\0';
+}
+
+/* Takes |text| as the problem, logging it when it changes. */
+static void
+set_problem(struct store *s, char *text)
+{
+	if (s->problem == NULL || strcmp(s->problem, text) != 0)
+		log_errorx("dedup.store_problem", "dedup store %s: %s",
+		    s->path, text);
+	free(s->problem);
+	s->problem = text;
+}
+
+static void
+clear_problem(struct store *s)
+{
+	if (s->problem == NULL)
+		return;
+	log_info("dedup.store_ok", "dedup store %s takes writes again",
+	    s->path);
+	free(s->problem);
+	s->problem = NULL;
+}
+
+/* The worker: one mdb_env_sync() at a time, reported through the queue. */
+static void *
+sync_worker(void *arg)
+{
+	struct store *s = arg;
+
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		uint64_t want;
+		int rc;
+
+		while (s->sync_want == 0 && !s->stopping)
+			pthread_cond_wait(&s->wake, &s->lock);
+		if (s->stopping)
+			break;
+		want = s->sync_want;
+		s->sync_want = 0;
+		pthread_mutex_unlock(&s->lock);
+		if (s->sync_delay_ms > 0)
+			usleep((useconds_t)s->sync_delay_ms * 1000);
+		rc = mdb_env_sync(s->env, 1);
+		handoff_push(s->handoff, rc, want, NULL);
+		pthread_mutex_lock(&s->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+static void
+sync_start(struct store *s)
+{
+	if (s->syncing || s->durable_ticket == s->committed_ticket)
+		return;
+	s->syncing = true;
+	pthread_mutex_lock(&s->lock);
+	s->sync_want = s->committed_ticket;
+	pthread_cond_signal(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* On the loop: a sync ended. */
+static void
+on_synced(void *arg, const struct handoff_item *items, size_t n)
+{
+	struct store *s = arg;
+
+	for (size_t i = 0; i < n; i++) {
+		s->syncing = false;
+		if (items[i].kind != 0) {
+			/* Not durable: the acks wait and the sync is tried
+			 * again with the next flush. */
+			if (!s->sync_failed)
+				log_errorx("dedup.sync_failed",
+				    "dedup store %s: fsync failed: %s", s->path,
+				    mdb_strerror(items[i].kind));
+			s->sync_failed = true;
+			continue;
+		}
+		s->sync_failed = false;
+		if (items[i].tag > s->durable_ticket)
+			s->durable_ticket = items[i].tag;
+	}
+	if (s->durable_ticket < s->committed_ticket)
+		sync_start(s);
+}
+
+/* Takes the lock file; returns 0, or -1 with |*err|. */
+static int
+lock_take(struct store *s, char **err)
+{
+	char *file = xasprintf("%s/%s", s->path, LOCK_FILE);
+	char pid[32] = "";
+	ssize_t n;
+
+	s->lock_fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (s->lock_fd == -1) {
+		*err = xasprintf("cannot open %s: %s", file, strerror(errno));
+		free(file);
+		return -1;
+	}
+	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) == -1) {
+		if ((n = pread(s->lock_fd, pid, sizeof pid - 1, 0)) > 0)
+			pid[strcspn(pid, "\n")] = '\0';
+		*err = xasprintf("dedup store %s is in use by another "
+				 "nats-sidecar (pid %s): one daemon per store; "
+				 "give each sidecar its own directory",
+		    s->path, pid[0] != '\0' ? pid : "unknown");
+		free(file);
+		return -1;
+	}
+	n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	if (ftruncate(s->lock_fd, 0) == -1 ||
+	    pwrite(s->lock_fd, pid, (size_t)n, 0) != n)
+		log_warn("dedup.lock_file", "cannot write the pid to %s", file);
+	free(file);
+	return 0;
+}
+
+/* Opens the databases and checks or writes the format. */
+static int
+open_dbs(struct store *s, char **err)
+{
+	bool ro = s->mode == STORE_READONLY;
+	unsigned flags = ro ? 0 : MDB_CREATE;
+	MDB_txn *txn;
+	MDB_dbi meta;
+	MDB_val k = { 6, "format" }, v;
+	int rc;
+
+	if ((rc = LMDB(s, mdb_txn_begin(s->env, NULL, ro ? MDB_RDONLY : 0,
+			      &txn))) != 0)
+		goto fail;
+	if ((rc = LMDB(s, mdb_dbi_open(txn, "meta", flags, &meta))) != 0 ||
+	    (rc = LMDB(s, mdb_dbi_open(txn, "entries", flags, &s->entries))) !=
+		0 ||
+	    (rc = LMDB(s, mdb_dbi_open(txn, "expiry", flags, &s->expiry))) !=
+		0)
+		goto abort;
+	rc = LMDB(s, mdb_get(txn, meta, &k, &v));
+	if (rc == MDB_NOTFOUND && !ro) {
+		v = (MDB_val){ strlen(FORMAT), FORMAT };
+		rc = LMDB(s, mdb_put(txn, meta, &k, &v, 0));
+	} else if (rc == 0 && (v.mv_size != strlen(FORMAT) ||
+				  memcmp(v.mv_data, FORMAT, v.mv_size) != 0)) {
+		*err = xasprintf("%s holds a store of another format (\"%.*s\", "
+				 "expected \"%s\"): move it aside, or delete "
+				 "it to start with an empty store",
+		    s->path, (int)(v.mv_size < 64 ? v.mv_size : 64),
+		    (char *)v.mv_data, FORMAT);
+		mdb_txn_abort(txn);
+		return -1;
+	}
+	if (rc != 0)
+		goto abort;
+	if ((rc = LMDB(s, mdb_txn_commit(txn))) != 0)
+		goto fail;
+	return 0;
+
+abort:
+	mdb_txn_abort(txn);
+fail:
+	if (rc == MDB_NOTFOUND)
+		*err = xasprintf("%s is not a nats-sidecar dedup store (no "
+				 "format record): check the path",
+		    s->path);
+	else
+		*err = xasprintf("cannot open the dedup store %s: %s",
+		    s->path, mdb_strerror(rc));
+	return -1;
+}
+
+struct store *
+store_open(struct ev_loop *loop, const struct store_options *o,
+    enum store_mode mode, char **err)
+{
+	struct store *s = xcalloc(1, sizeof *s);
+	unsigned flags = MDB_NOSYNC | MDB_NOTLS;
+	struct statfs fs;
+	int rc, dead;
+
+	s->path = xstrdup(o->path);
+	s->opt = *o;
+	s->opt.path = s->path;
+	s->mode = mode;
+	s->lock_fd = -1;
+	s->map_size = o->map_size;
+	if (mode != STORE_READONLY && mkdir(s->path, 0700) == -1 &&
+	    errno != EEXIST) {
+		*err = xasprintf("cannot create the dedup store directory "
+				 "%s: %s",
+		    s->path, strerror(errno));
+		goto fail;
+	}
+	if (statfs(s->path, &fs) == -1) {
+		*err = xasprintf(
+		    "dedup store %s: %s", s->path, strerror(errno));
+		goto fail;
+	}
+	if (store_fs_is_network((long)fs.f_type)) {
+		*err = xasprintf("dedup store %s is on a network filesystem "
+				 "(type 0x%lx), where LMDB's locking is not "
+				 "safe: use a local volume (emptyDir or a "
+				 "local persistent volume)",
+		    s->path, (unsigned long)fs.f_type);
+		goto fail;
+	}
+	if (mode == STORE_DAEMON && lock_take(s, err) == -1)
+		goto fail;
+	if (mode == STORE_READONLY)
+		flags |= MDB_RDONLY;
+	if ((rc = mdb_env_create(&s->env)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(s->env, 4)) != 0 ||
+	    (rc = mdb_env_set_mapsize(s->env, (size_t)o->map_size)) != 0 ||
+	    (rc = LMDB(s, mdb_env_open(s->env, s->path, flags, 0600))) != 0) {
+		if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH ||
+		    rc == MDB_CORRUPTED || rc == MDB_PANIC)
+			*err = xasprintf("dedup store %s is corrupt or was "
+					 "written by an incompatible LMDB (%s): "
+					 "move the directory aside or delete "
+					 "it; keys seen within the dedup window "
+					 "may then reach the app once more",
+			    s->path, mdb_strerror(rc));
+		else
+			*err = xasprintf("cannot open the dedup store %s: %s",
+			    s->path, mdb_strerror(rc));
+		goto fail;
+	}
+	/* Readers of a killed process would pin old pages forever. */
+	if (mdb_reader_check(s->env, &dead) == 0 && dead > 0)
+		log_info("dedup.stale_readers",
+		    "dedup store %s: cleared %d reader slot(s) of processes "
+		    "gone",
+		    s->path, dead);
+	if (open_dbs(s, err) == -1)
+		goto fail;
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->rtxn)) != 0) {
+		*err = xasprintf("dedup store %s: %s", s->path,
+		    mdb_strerror(rc));
+		goto fail;
+	}
+	mdb_txn_reset(s->rtxn);
+	if (mode == STORE_DAEMON && o->fsync) {
+		if (loop == NULL)
+			fatalx("store_open: durability fsync needs a loop");
+		s->sync_delay_ms = failpoint_value("dedup.sync_delay_ms", 0);
+		s->handoff = handoff_new(loop, on_synced, s);
+		pthread_mutex_init(&s->lock, NULL);
+		pthread_cond_init(&s->wake, NULL);
+		if ((rc = pthread_create(&s->worker, NULL, sync_worker, s)) !=
+		    0)
+			fatalx("store: cannot start the sync thread: %s",
+			    strerror(rc));
+	}
+	return s;
+
+fail:
+	store_close(s);
+	return NULL;
+}
+
+void
+store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	if (s->handoff != NULL) {
+		pthread_mutex_lock(&s->lock);
+		s->stopping = true;
+		pthread_cond_signal(&s->wake);
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(s->worker, NULL);
+		handoff_free(s->handoff);
+		pthread_cond_destroy(&s->wake);
+		pthread_mutex_destroy(&s->lock);
+	}
+	if (s->rtxn != NULL)
+		mdb_txn_abort(s->rtxn);
+	/* Keys the app ACKed whose acks never went out: committed, their
+	 * redelivery is acked without reaching the app again. */
+	if (s->env != NULL && s->nstaged > 0 && s->mode != STORE_READONLY &&
+	    write_txn(s, 0, true, 0) != 0)
+		log_warnx("dedup.close", "dedup store %s: %zu key(s) not "
+		    "committed at close", s->path, s->nstaged);
+	if (s->env != NULL) {
+		if (s->mode != STORE_READONLY)
+			mdb_env_sync(s->env, 1);
+		mdb_env_close(s->env);
+	}
+	if (s->lock_fd != -1)
+		close(s->lock_fd);
+	free(s->staged);
+	free(s->problem);
+	free(s->path);
+	free(s);
+}
+
+/* The read transaction, renewed if a write reset it. */
+static MDB_txn *
+reader(struct store *s)
+{
+	int rc;
+
+	if (!s->rtxn_live) {
+		if ((rc = LMDB(s, mdb_txn_renew(s->rtxn))) != 0) {
+			log_errorx("dedup.store_read", "dedup store %s: %s",
+			    s->path, mdb_strerror(rc));
+			return NULL;
+		}
+		s->rtxn_live = true;
+	}
+	return s->rtxn;
+}
+
+static void
+reader_reset(struct store *s)
+{
+	if (s->rtxn_live)
+		mdb_txn_reset(s->rtxn);
+	s->rtxn_live = false;
+}
+
+int
+store_lookup(struct store *s, const uint8_t key[STORE_KEY_SIZE], int64_t now,
+    struct store_entry *e)
+{
+	MDB_txn *txn = reader(s);
+	MDB_val k = { STORE_KEY_SIZE, (void *)key }, v;
+	struct store_entry got;
+	int rc;
+
+	if (txn == NULL)
+		return -1;
+	rc = LMDB(s, mdb_get(txn, s->entries, &k, &v));
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0 || v.mv_size < VALUE_FIXED) {
+		log_errorx("dedup.store_read", "dedup store %s: %s", s->path,
+		    rc != 0 ? mdb_strerror(rc) : "an entry is too short");
+		return -1;
+	}
+	entry_decode(&v, &got);
+	if (got.expires <= now)
+		return 0;
+	if (e != NULL)
+		*e = got;
+	return 1;
+}
+
+uint64_t
+store_stage(struct store *s, const uint8_t key[STORE_KEY_SIZE], const char *ns,
+    uint64_t stream_seq, int64_t expires, int64_t now)
+{
+	struct staged *p;
+	size_t nslen = strnlen(ns, sizeof((struct store_entry *)0)->ns - 1);
+
+	if (s->nstaged == s->cap) {
+		s->cap = s->cap == 0 ? 256 : s->cap * 2;
+		s->staged = xreallocarray(s->staged, s->cap, sizeof *s->staged);
+	}
+	p = &s->staged[s->nstaged++];
+	memcpy(p->key, key, STORE_KEY_SIZE);
+	p->expires = expires;
+	memcpy(p->value, &expires, 8);
+	memcpy(p->value + 8, &now, 8);
+	memcpy(p->value + 16, &stream_seq, 8);
+	memcpy(p->value + VALUE_FIXED, ns, nslen);
+	p->value_len = VALUE_FIXED + nslen;
+	return ++s->next_ticket;
+}
+
+/* Removes up to |limit| entries expired by |now| in |txn|. */
+static int
+sweep(struct store *s, MDB_txn *txn, int64_t now, uint64_t limit,
+    uint64_t *removed)
+{
+	MDB_cursor *cur;
+	MDB_val k, v, ek, ev;
+	uint64_t n;
+	int rc = 0;
+
+	*removed = 0;
+	if ((rc = LMDB(s, mdb_cursor_open(txn, s->expiry, &cur))) != 0)
+		return rc;
+	/* Bounded by index entries looked at, stale ones included. */
+	for (n = 0; n < limit &&
+	     (rc = LMDB(s, mdb_cursor_get(cur, &k, &v, MDB_FIRST))) == 0;
+	     n++) {
+		int64_t exp;
+
+		if (k.mv_size != INDEX_KEY_SIZE) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		exp = (int64_t)get_be64(k.mv_data);
+		if (exp > now)
+			break;
+		ek = (MDB_val){ STORE_KEY_SIZE, (char *)k.mv_data + 8 };
+		rc = LMDB(s, mdb_get(txn, s->entries, &ek, &ev));
+		if (rc == 0 && ev.mv_size >= VALUE_FIXED &&
+		    memcmp(ev.mv_data, &exp, 8) == 0) {
+			/* Not re-committed since: the entry goes too. */
+			rc = LMDB(s, mdb_del(txn, s->entries, &ek, NULL));
+			(*removed)++;
+		} else if (rc == MDB_NOTFOUND)
+			rc = 0;
+		if (rc != 0 || (rc = LMDB(s, mdb_cursor_del(cur, 0))) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* One write transaction: the queue (if |with_queue|) and a sweep. */
+static int
+write_txn(struct store *s, int64_t now, bool with_queue, uint64_t limit)
+{
+	MDB_txn *txn;
+	uint64_t removed = 0;
+	int rc;
+
+	if ((rc = LMDB(s, mdb_txn_begin(s->env, NULL, 0, &txn))) != 0)
+		return rc;
+	for (size_t i = 0; with_queue && i < s->nstaged; i++) {
+		struct staged *p = &s->staged[i];
+		uint8_t ik[INDEX_KEY_SIZE];
+		MDB_val k = { STORE_KEY_SIZE, p->key };
+		MDB_val v = { p->value_len, p->value };
+		MDB_val ikv = { INDEX_KEY_SIZE, ik }, none = { 0, "" };
+
+		put_be64(ik, (uint64_t)p->expires);
+		memcpy(ik + 8, p->key, STORE_KEY_SIZE);
+		if ((rc = LMDB(s, mdb_put(txn, s->entries, &k, &v, 0))) != 0 ||
+		    (rc = LMDB(s, mdb_put(txn, s->expiry, &ikv, &none, 0))) !=
+			0)
+			goto abort;
+	}
+	if ((rc = sweep(s, txn, now, limit, &removed)) != 0)
+		goto abort;
+	if (with_queue && s->nstaged > 0)
+		failpoint_kill("dedup.before_commit");
+	if ((rc = LMDB(s, mdb_txn_commit(txn))) != 0)
+		return rc;
+	s->expired += removed;
+	return 0;
+
+abort:
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+/* The map is full: sweep everything expired, then grow. Returns 0 when
+ * there may be room now, else MDB_MAP_FULL. */
+static int
+make_room(struct store *s, int64_t now, bool *swept)
+{
+	int64_t size;
+
+	if (!*swept) {
+		*swept = true;
+		if (write_txn(s, now, false, UINT64_MAX) == 0)
+			return 0;
+	}
+	if (s->map_size >= s->opt.map_size_max)
+		return MDB_MAP_FULL;
+	size = s->map_size * 2 < s->opt.map_size_max ? s->map_size * 2
+						     : s->opt.map_size_max;
+	if (LMDB(s, mdb_env_set_mapsize(s->env, (size_t)size)) != 0)
+		return MDB_MAP_FULL;
+	log_info("dedup.map_grown",
+	    "dedup store %s: map grown from %" PRId64 " to %" PRId64 " MiB",
+	    s->path, s->map_size >> 20, size >> 20);
+	s->map_size = size;
+	return 0;
+}
+
+int
+store_flush(struct store *s, int64_t now)
+{
+	bool swept = false;
+	int rc;
+
+	/* Once a turn: lookups then see this turn's commits (and operators'
+	 * changes), and no old snapshot pins pages. */
+	reader_reset(s);
+	if (s->nstaged == 0 && now < s->retry_at)
+		return 0;
+	if (s->problem != NULL && now < s->retry_at)
+		return -1;
+	s->retry_at = now + RETRY_NS;
+	while ((rc = write_txn(s, now, true, (uint64_t)s->opt.sweep_batch)) ==
+	    MDB_MAP_FULL) {
+		if (make_room(s, now, &swept) != 0)
+			break;
+	}
+	if (rc == MDB_MAP_FULL) {
+		set_problem(s,
+		    xasprintf("full at the map ceiling (%" PRId64 " MiB) with "
+			      "nothing expired to sweep: pulling stops until "
+			      "entries expire; raise dedup.map_size_max or "
+			      "lower the ttl",
+			s->opt.map_size_max >> 20));
+		return -1;
+	}
+	if (rc != 0) {
+		set_problem(
+		    s, xasprintf("write failed: %s", mdb_strerror(rc)));
+		return -1;
+	}
+	if (s->nstaged > 0) {
+		failpoint_kill("dedup.after_commit");
+		s->committed += s->nstaged;
+		s->committed_ticket = s->next_ticket;
+		s->nstaged = 0;
+	}
+	clear_problem(s);
+	if (s->handoff == NULL)
+		s->durable_ticket = s->committed_ticket;
+	else
+		sync_start(s);
+	return 0;
+}
+
+uint64_t
+store_durable(const struct store *s)
+{
+	return s->durable_ticket;
+}
+
+const char *
+store_problem(const struct store *s)
+{
+	if (s->problem == NULL && s->sync_failed)
+		return "fsync failed: acks wait until a sync succeeds";
+	return s->problem;
+}
+
+/* A write transaction for an operator command, synced at once. */
+static int
+commit_synced(struct store *s, MDB_txn *txn)
+{
+	int rc;
+
+	if ((rc = LMDB(s, mdb_txn_commit(txn))) != 0 ||
+	    (rc = LMDB(s, mdb_env_sync(s->env, 1))) != 0) {
+		log_errorx("dedup.store_write", "dedup store %s: %s", s->path,
+		    mdb_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_forget(struct store *s, const uint8_t key[STORE_KEY_SIZE])
+{
+	MDB_txn *txn;
+	MDB_val k = { STORE_KEY_SIZE, (void *)key }, v;
+	uint8_t ik[INDEX_KEY_SIZE];
+	MDB_val ikv = { INDEX_KEY_SIZE, ik };
+	int64_t exp;
+	int rc;
+
+	reader_reset(s);
+	if ((rc = LMDB(s, mdb_txn_begin(s->env, NULL, 0, &txn))) != 0)
+		goto fail;
+	if ((rc = LMDB(s, mdb_get(txn, s->entries, &k, &v))) == MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	if (rc != 0)
+		goto abort;
+	memcpy(&exp, v.mv_data, 8);
+	put_be64(ik, (uint64_t)exp);
+	memcpy(ik + 8, key, STORE_KEY_SIZE);
+	if ((rc = LMDB(s, mdb_del(txn, s->entries, &k, NULL))) != 0)
+		goto abort;
+	rc = LMDB(s, mdb_del(txn, s->expiry, &ikv, NULL));
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		goto abort;
+	return commit_synced(s, txn) == 0 ? 1 : -1;
+
+abort:
+	mdb_txn_abort(txn);
+fail:
+	log_errorx("dedup.store_write", "dedup store %s: %s", s->path,
+	    mdb_strerror(rc));
+	return -1;
+}
+
+int64_t
+store_purge(struct store *s)
+{
+	MDB_txn *txn;
+	MDB_stat st;
+	int rc;
+
+	reader_reset(s);
+	if ((rc = LMDB(s, mdb_txn_begin(s->env, NULL, 0, &txn))) != 0)
+		goto fail;
+	if ((rc = LMDB(s, mdb_stat(txn, s->entries, &st))) != 0 ||
+	    (rc = LMDB(s, mdb_drop(txn, s->entries, 0))) != 0 ||
+	    (rc = LMDB(s, mdb_drop(txn, s->expiry, 0))) != 0) {
+		mdb_txn_abort(txn);
+		goto fail;
+	}
+	return commit_synced(s, txn) == 0 ? (int64_t)st.ms_entries : -1;
+
+fail:
+	log_errorx("dedup.store_write", "dedup store %s: %s", s->path,
+	    mdb_strerror(rc));
+	return -1;
+}
+
+static uint64_t
+pages(const MDB_stat *st)
+{
+	return st->ms_branch_pages + st->ms_leaf_pages + st->ms_overflow_pages;
+}
+
+int
+store_stats(struct store *s, struct store_stats *out)
+{
+	MDB_txn *txn = reader(s);
+	MDB_stat se, sx, sm;
+	MDB_envinfo info;
+	MDB_dbi main_db;
+	int rc;
+
+	if (txn == NULL)
+		return -1;
+	memset(out, 0, sizeof *out);
+	if ((rc = LMDB(s, mdb_stat(txn, s->entries, &se))) != 0 ||
+	    (rc = LMDB(s, mdb_stat(txn, s->expiry, &sx))) != 0 ||
+	    (rc = LMDB(s, mdb_dbi_open(txn, NULL, 0, &main_db))) != 0 ||
+	    (rc = LMDB(s, mdb_stat(txn, main_db, &sm))) != 0 ||
+	    (rc = LMDB(s, mdb_env_info(s->env, &info))) != 0) {
+		log_errorx("dedup.store_read", "dedup store %s: %s", s->path,
+		    mdb_strerror(rc));
+		reader_reset(s);
+		return -1;
+	}
+	out->entries = se.ms_entries;
+	/* The meta database is one page; the main one lists the others. */
+	out->pages_used = pages(&se) + pages(&sx) + pages(&sm) + 1;
+	out->page_size = se.ms_psize;
+	out->map_size = info.me_mapsize;
+	out->map_used = (info.me_last_pgno + 1) * (uint64_t)se.ms_psize;
+	out->committed = s->committed;
+	out->expired = s->expired;
+	out->readers = info.me_numreaders;
+	/* A reader left open would pin the pages the sweep frees. */
+	reader_reset(s);
+	return 0;
+}
