@@ -140,12 +140,13 @@ dedup_init(const void *options, const struct filter_host *host)
 	f = xcalloc(1, sizeof *f);
 	f->o = o;
 	f->field = strncmp(o->key, FIELD_PREFIX, strlen(FIELD_PREFIX)) == 0;
-	f->name = o->key + (f->field ? strlen(FIELD_PREFIX)
-				     : strlen(HEADER_PREFIX));
+	f->name =
+	    o->key + (f->field ? strlen(FIELD_PREFIX) : strlen(HEADER_PREFIX));
 	f->keys = idmap_new();
 	f->by_delivery = idmap_new();
 	f->duplicates = metric_series(
-	    metrics_counter(host->metrics, "nats_sidecar_dedup_duplicates_total",
+	    metrics_counter(host->metrics,
+		"nats_sidecar_dedup_duplicates_total",
 		"Deliveries acked without reaching the app: their key was "
 		"processed already.",
 		sub_label),
@@ -159,7 +160,8 @@ dedup_init(const void *options, const struct filter_host *host)
 		"Keys committed to the store after the app's ACK.", sub_label),
 	    name);
 	f->no_key = metric_series(
-	    metrics_counter(host->metrics, "nats_sidecar_dedup_missing_keys_total",
+	    metrics_counter(host->metrics,
+		"nats_sidecar_dedup_missing_keys_total",
 		"Deliveries without the configured key.", sub_label),
 	    name);
 	return &f->base;
@@ -275,7 +277,8 @@ json_key(const void *data, size_t len, const char *path, char **out,
 		*out = xstrdup(json_string_value(v));
 		r = 1;
 	} else if (v != NULL && json_is_integer(v)) {
-		*out = xasprintf("%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		*out =
+		    xasprintf("%" JSON_INTEGER_FORMAT, json_integer_value(v));
 		r = 1;
 	}
 	free(copy);
@@ -350,8 +353,8 @@ dedup_on_delivery(struct filter *base, struct delivery *d, int64_t now)
 	if ((k = find_key(f, digest, false)) != NULL) {
 		if (k->nwaiting == k->cap) {
 			k->cap = k->cap == 0 ? 2 : k->cap * 2;
-			k->waiting =
-			    xreallocarray(k->waiting, k->cap, sizeof *k->waiting);
+			k->waiting = xreallocarray(
+			    k->waiting, k->cap, sizeof *k->waiting);
 		}
 		k->waiting[k->nwaiting++] = d;
 		idmap_put(f->by_delivery, d->id, k);
@@ -359,8 +362,8 @@ dedup_on_delivery(struct filter *base, struct delivery *d, int64_t now)
 		v.action = FILTER_HOLD;
 		return v;
 	}
-	switch (store_lookup(host->store, digest, now + host->wall_offset,
-	    NULL)) {
+	switch (
+	    store_lookup(host->store, digest, now + host->wall_offset, NULL)) {
 	case 1:
 		metric_inc(f->duplicates);
 		v.action = FILTER_ACK;
@@ -393,8 +396,8 @@ dedup_on_result(struct filter *base, struct delivery *d,
 	    now + host->wall_offset);
 	if (f->ncommitting == f->ccap) {
 		f->ccap = f->ccap == 0 ? 64 : f->ccap * 2;
-		f->committing =
-		    xreallocarray(f->committing, f->ccap, sizeof *f->committing);
+		f->committing = xreallocarray(
+		    f->committing, f->ccap, sizeof *f->committing);
 	}
 	f->committing[f->ncommitting++] = d->id;
 	v->action = FILTER_HOLD;
@@ -495,7 +498,8 @@ dedup_on_turn(struct filter *base, int64_t now)
 		    (f->ncommitting - n) * sizeof *f->committing);
 		f->ncommitting -= n;
 		for (size_t i = 0; i < n; i++) {
-			struct dedup_key *k = idmap_get(f->by_delivery, batch[i]);
+			struct dedup_key *k =
+			    idmap_get(f->by_delivery, batch[i]);
 
 			/* Gone meanwhile (given back): nothing to release. */
 			if (k == NULL || k->owner->id != batch[i])

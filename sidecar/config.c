@@ -1816,7 +1816,8 @@ check_dedup(
     struct loader *ld, struct config *cfg, struct config_subscription *s)
 {
 	for (size_t i = 0; cfg->dedup.path == NULL && i < s->filters.n; i++) {
-		if (strcmp(s->filters.v[i].ops->name, "dedup") == 0) {
+		if (s->filters.v[i].ops != NULL &&
+		    strcmp(s->filters.v[i].ops->name, "dedup") == 0) {
 			check_error(ld, s, "filters", &s->filters, NULL,
 			    "the dedup filter needs a store: set dedup.path "
 			    "(a local directory, e.g. a volume)");

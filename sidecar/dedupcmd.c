@@ -96,8 +96,8 @@ cmd_stats(struct store *st)
 	       "map used     %" PRIu64 " (%.1f%%)\n"
 	       "readers      %" PRIu64 "\n",
 	    s.entries, s.pages_used, s.page_size, s.pages_used * s.page_size,
-	    s.map_size, s.map_used, 100.0 * (double)s.map_used / (double)s.map_size,
-	    s.readers);
+	    s.map_size, s.map_used,
+	    100.0 * (double)s.map_used / (double)s.map_size, s.readers);
 	return 0;
 }
 
@@ -113,7 +113,8 @@ cmd_key(struct store *st, const char *ns, const char *verb, const char *key)
 	if (strcmp(verb, "forget") == 0) {
 		if ((r = store_forget(st, digest)) == -1)
 			return 1;
-		printf("%s: %s\n", key, r == 1 ? "forgotten" : "not in the store");
+		printf(
+		    "%s: %s\n", key, r == 1 ? "forgotten" : "not in the store");
 		return r == 1 ? 0 : 1;
 	}
 	if ((r = store_lookup(st, digest, wall_now(), &e)) == -1)
@@ -130,8 +131,8 @@ cmd_key(struct store *st, const char *ns, const char *verb, const char *key)
 }
 
 int
-dedupcmd_run(const struct config *cfg, const char *subscription, int argc,
-    char **argv)
+dedupcmd_run(
+    const struct config *cfg, const char *subscription, int argc, char **argv)
 {
 	const struct config_dedup *d = &cfg->dedup;
 	struct store_options o = { d->path, false, d->map_size, d->map_size_max,
@@ -140,8 +141,8 @@ dedupcmd_run(const struct config *cfg, const char *subscription, int argc,
 	    (strcmp(argv[0], "lookup") == 0 || strcmp(argv[0], "forget") == 0);
 	bool plain = argc == 1 &&
 	    (strcmp(argv[0], "stats") == 0 || strcmp(argv[0], "purge") == 0);
-	bool writes = strcmp(argv[0], "forget") == 0 ||
-	    strcmp(argv[0], "purge") == 0;
+	bool writes =
+	    strcmp(argv[0], "forget") == 0 || strcmp(argv[0], "purge") == 0;
 	const char *ns = NULL;
 	struct store *st;
 	char *err = NULL;

@@ -90,6 +90,18 @@ store_injected(struct store *s)
 	return s->fail_nth > 0 && --s->fail_nth == 0;
 }
 
+/* mdb_txn_commit(), which frees |txn| whatever happens, even when a test
+ * makes it fail. */
+static int
+txn_commit(struct store *s, MDB_txn *txn)
+{
+	if (store_injected(s)) {
+		mdb_txn_abort(txn);
+		return s->fail_rc;
+	}
+	return mdb_txn_commit(txn);
+}
+
 void
 store_fail_nth(struct store *s, unsigned nth, int rc)
 {
@@ -123,8 +135,8 @@ store_fs_is_network(long f_type)
 }
 
 void
-store_key(const char *ns, const void *key, size_t len,
-    uint8_t out[STORE_KEY_SIZE])
+store_key(
+    const char *ns, const void *key, size_t len, uint8_t out[STORE_KEY_SIZE])
 {
 	uint8_t small[512], *buf = small;
 	size_t nslen = strlen(ns) + 1;
@@ -175,8 +187,8 @@ static void
 set_problem(struct store *s, char *text)
 {
 	if (s->problem == NULL || strcmp(s->problem, text) != 0)
-		log_errorx("dedup.store_problem", "dedup store %s: %s",
-		    s->path, text);
+		log_errorx(
+		    "dedup.store_problem", "dedup store %s: %s", s->path, text);
 	free(s->problem);
 	s->problem = text;
 }
@@ -186,8 +198,8 @@ clear_problem(struct store *s)
 {
 	if (s->problem == NULL)
 		return;
-	log_info("dedup.store_ok", "dedup store %s takes writes again",
-	    s->path);
+	log_info(
+	    "dedup.store_ok", "dedup store %s takes writes again", s->path);
 	free(s->problem);
 	s->problem = NULL;
 }
@@ -301,32 +313,33 @@ open_dbs(struct store *s, char **err)
 	MDB_val k = { 6, "format" }, v;
 	int rc;
 
-	if ((rc = LMDB(s, mdb_txn_begin(s->env, NULL, ro ? MDB_RDONLY : 0,
-			      &txn))) != 0)
+	if ((rc = LMDB(s,
+		 mdb_txn_begin(s->env, NULL, ro ? MDB_RDONLY : 0, &txn))) != 0)
 		goto fail;
 	if ((rc = LMDB(s, mdb_dbi_open(txn, "meta", flags, &meta))) != 0 ||
 	    (rc = LMDB(s, mdb_dbi_open(txn, "entries", flags, &s->entries))) !=
 		0 ||
-	    (rc = LMDB(s, mdb_dbi_open(txn, "expiry", flags, &s->expiry))) !=
-		0)
+	    (rc = LMDB(s, mdb_dbi_open(txn, "expiry", flags, &s->expiry))) != 0)
 		goto abort;
 	rc = LMDB(s, mdb_get(txn, meta, &k, &v));
 	if (rc == MDB_NOTFOUND && !ro) {
 		v = (MDB_val){ strlen(FORMAT), FORMAT };
 		rc = LMDB(s, mdb_put(txn, meta, &k, &v, 0));
-	} else if (rc == 0 && (v.mv_size != strlen(FORMAT) ||
-				  memcmp(v.mv_data, FORMAT, v.mv_size) != 0)) {
-		*err = xasprintf("%s holds a store of another format (\"%.*s\", "
-				 "expected \"%s\"): move it aside, or delete "
-				 "it to start with an empty store",
-		    s->path, (int)(v.mv_size < 64 ? v.mv_size : 64),
-		    (char *)v.mv_data, FORMAT);
+	} else if (rc == 0 &&
+	    (v.mv_size != strlen(FORMAT) ||
+		memcmp(v.mv_data, FORMAT, v.mv_size) != 0)) {
+		*err =
+		    xasprintf("%s holds a store of another format (\"%.*s\", "
+			      "expected \"%s\"): move it aside, or delete "
+			      "it to start with an empty store",
+			s->path, (int)(v.mv_size < 64 ? v.mv_size : 64),
+			(char *)v.mv_data, FORMAT);
 		mdb_txn_abort(txn);
 		return -1;
 	}
 	if (rc != 0)
 		goto abort;
-	if ((rc = LMDB(s, mdb_txn_commit(txn))) != 0)
+	if ((rc = txn_commit(s, txn)) != 0)
 		goto fail;
 	return 0;
 
@@ -338,8 +351,8 @@ fail:
 				 "format record): check the path",
 		    s->path);
 	else
-		*err = xasprintf("cannot open the dedup store %s: %s",
-		    s->path, mdb_strerror(rc));
+		*err = xasprintf("cannot open the dedup store %s: %s", s->path,
+		    mdb_strerror(rc));
 	return -1;
 }
 
@@ -366,8 +379,8 @@ store_open(struct ev_loop *loop, const struct store_options *o,
 		goto fail;
 	}
 	if (statfs(s->path, &fs) == -1) {
-		*err = xasprintf(
-		    "dedup store %s: %s", s->path, strerror(errno));
+		*err =
+		    xasprintf("dedup store %s: %s", s->path, strerror(errno));
 		goto fail;
 	}
 	if (store_fs_is_network((long)fs.f_type)) {
@@ -388,12 +401,13 @@ store_open(struct ev_loop *loop, const struct store_options *o,
 	    (rc = LMDB(s, mdb_env_open(s->env, s->path, flags, 0600))) != 0) {
 		if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH ||
 		    rc == MDB_CORRUPTED || rc == MDB_PANIC)
-			*err = xasprintf("dedup store %s is corrupt or was "
-					 "written by an incompatible LMDB (%s): "
-					 "move the directory aside or delete "
-					 "it; keys seen within the dedup window "
-					 "may then reach the app once more",
-			    s->path, mdb_strerror(rc));
+			*err =
+			    xasprintf("dedup store %s is corrupt or was "
+				      "written by an incompatible LMDB (%s): "
+				      "move the directory aside or delete "
+				      "it; keys seen within the dedup window "
+				      "may then reach the app once more",
+				s->path, mdb_strerror(rc));
 		else
 			*err = xasprintf("cannot open the dedup store %s: %s",
 			    s->path, mdb_strerror(rc));
@@ -408,8 +422,8 @@ store_open(struct ev_loop *loop, const struct store_options *o,
 	if (open_dbs(s, err) == -1)
 		goto fail;
 	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->rtxn)) != 0) {
-		*err = xasprintf("dedup store %s: %s", s->path,
-		    mdb_strerror(rc));
+		*err =
+		    xasprintf("dedup store %s: %s", s->path, mdb_strerror(rc));
 		goto fail;
 	}
 	mdb_txn_reset(s->rtxn);
@@ -453,8 +467,10 @@ store_close(struct store *s)
 	 * redelivery is acked without reaching the app again. */
 	if (s->env != NULL && s->nstaged > 0 && s->mode != STORE_READONLY &&
 	    write_txn(s, 0, true, 0) != 0)
-		log_warnx("dedup.close", "dedup store %s: %zu key(s) not "
-		    "committed at close", s->path, s->nstaged);
+		log_warnx("dedup.close",
+		    "dedup store %s: %zu key(s) not "
+		    "committed at close",
+		    s->path, s->nstaged);
 	if (s->env != NULL) {
 		if (s->mode != STORE_READONLY)
 			mdb_env_sync(s->env, 1);
@@ -612,7 +628,7 @@ write_txn(struct store *s, int64_t now, bool with_queue, uint64_t limit)
 		goto abort;
 	if (with_queue && s->nstaged > 0)
 		failpoint_kill("dedup.before_commit");
-	if ((rc = LMDB(s, mdb_txn_commit(txn))) != 0)
+	if ((rc = txn_commit(s, txn)) != 0)
 		return rc;
 	s->expired += removed;
 	return 0;
@@ -676,8 +692,7 @@ store_flush(struct store *s, int64_t now)
 		return -1;
 	}
 	if (rc != 0) {
-		set_problem(
-		    s, xasprintf("write failed: %s", mdb_strerror(rc)));
+		set_problem(s, xasprintf("write failed: %s", mdb_strerror(rc)));
 		return -1;
 	}
 	if (s->nstaged > 0) {
@@ -714,7 +729,7 @@ commit_synced(struct store *s, MDB_txn *txn)
 {
 	int rc;
 
-	if ((rc = LMDB(s, mdb_txn_commit(txn))) != 0 ||
+	if ((rc = txn_commit(s, txn)) != 0 ||
 	    (rc = LMDB(s, mdb_env_sync(s->env, 1))) != 0) {
 		log_errorx("dedup.store_write", "dedup store %s: %s", s->path,
 		    mdb_strerror(rc));

@@ -83,16 +83,16 @@ struct store *store_open(struct ev_loop *loop, const struct store_options *o,
 void store_close(struct store *);
 
 /* The digest of |key| (|len| bytes) in namespace |ns|. */
-void store_key(const char *ns, const void *key, size_t len,
-    uint8_t out[STORE_KEY_SIZE]);
+void store_key(
+    const char *ns, const void *key, size_t len, uint8_t out[STORE_KEY_SIZE]);
 
 /*
  * Looks |key| up as of |now| (wall-clock ns). Returns 1 and fills |e| (may
  * be NULL) if it is committed and not expired, 0 if not, -1 on a read
  * failure (logged).
  */
-int store_lookup(struct store *, const uint8_t key[STORE_KEY_SIZE],
-    int64_t now, struct store_entry *e);
+int store_lookup(struct store *, const uint8_t key[STORE_KEY_SIZE], int64_t now,
+    struct store_entry *e);
 
 /* Queues |key| for the next flush; returns its ticket (> 0, increasing).
  * The namespace is kept for operators (truncated to 63 bytes). */

@@ -34,9 +34,8 @@ store_yaml(const char *more)
 	static char yaml[512];
 
 	if (store_dir[0] == '\0')
-		assert_int_equal(proc_tmpdir(store_dir, sizeof store_dir,
-				     "dedup-store"),
-		    0);
+		assert_int_equal(
+		    proc_tmpdir(store_dir, sizeof store_dir, "dedup-store"), 0);
 	snprintf(yaml, sizeof yaml, "dedup:\n  path: %s/db%s%s", store_dir,
 	    more != NULL ? "\n" : "", more != NULL ? more : "");
 	return yaml;
@@ -126,10 +125,10 @@ same_event_five_times_reaches_the_app_once(void **state)
 	fixture_assert_settles(f);
 	fixture_sleep_ms(500);
 	assert_int_equal(testapp_count(app, "delivery"), 2);
-	assert_string_equal(testapp_find(app, "delivery", 0)->message_id,
-	    "publish-0");
-	assert_string_equal(testapp_find(app, "delivery", 1)->message_id,
-	    "publish-5");
+	assert_string_equal(
+	    testapp_find(app, "delivery", 0)->message_id, "publish-0");
+	assert_string_equal(
+	    testapp_find(app, "delivery", 1)->message_id, "publish-5");
 
 	/* The operator's view, beside the running daemon. */
 	assert_int_equal(stat_value(f, "entries"), 2);
@@ -232,8 +231,9 @@ store_stays_flat_under_new_keys(void **state)
 	struct testapp *app;
 	uint64_t next = 0;
 
-	assert_non_null(fixture_start_daemon(f,
-	    "filters:\n  - dedup: {ttl: 1s}", store_yaml("  sweep_batch: 500")));
+	assert_non_null(
+	    fixture_start_daemon(f, "filters:\n  - dedup: {ttl: 1s}",
+		store_yaml("  sweep_batch: 500")));
 	assert_non_null(app = testapp_start(daemon_socket(f->d), NULL));
 	/* 400 new keys every 250 ms, about 1,600 per ttl, for 8 s. */
 	for (int round = 0; round < 32; round++) {
@@ -255,8 +255,8 @@ store_stays_flat_under_new_keys(void **state)
 		fail_msg("entries %llu then %llu: the sweep does not keep up",
 		    entries[0], entries[1]);
 	if (pages[1] > pages[0] * 2 + 16)
-		fail_msg("pages in use grew from %llu to %llu", pages[0],
-		    pages[1]);
+		fail_msg(
+		    "pages in use grew from %llu to %llu", pages[0], pages[1]);
 	testapp_free(app);
 }
 
@@ -269,7 +269,8 @@ start_two(struct fixture *f, const char *yaml)
 		{ .name = "created",
 		    .stream = "ORDERS",
 		    .filter_subject = "orders.synced.>",
-		    .yaml = "filters:\n  - dedup: {key: \"field:message_id\"}" },
+		    .yaml =
+			"filters:\n  - dedup: {key: \"field:message_id\"}" },
 		{ .name = "paid",
 		    .stream = "ORDERS",
 		    .filter_subject = "orders.paid.>" },
@@ -306,16 +307,15 @@ fsync_waits_off_the_loop(void **state)
 	setenv("NATS_SIDECAR_FAILPOINTS", "dedup.sync_delay_ms=3000", 1);
 	assert_non_null(start_two(f, store_yaml("  durability: fsync")));
 	assert_non_null(app = testapp_start(daemon_socket(f->d), NULL));
-	assert_int_equal(testjs_publish(f->js, "orders.synced.v1",
-			     "{\"message_id\":\"evt-sync\"}", 25, NULL, NULL,
-			     NULL),
+	assert_int_equal(
+	    testjs_publish(f->js, "orders.synced.v1",
+		"{\"message_id\":\"evt-sync\"}", 25, NULL, NULL, NULL),
 	    0);
 	assert_int_equal(testapp_wait_for(app, "ack", 1, 10000), 0);
 	sent_at = fixture_now();
 	/* While the first sync sleeps, the other subscription is served. */
-	assert_int_equal(testjs_publish_orders(f->js, "orders.paid.v1", "paid",
-			     0, 20),
-	    0);
+	assert_int_equal(
+	    testjs_publish_orders(f->js, "orders.paid.v1", "paid", 0, 20), 0);
 	assert_int_equal(testapp_wait_for(app, "ack", 21, 2000), 0);
 	for (int i = 0; i < 40 && ack_pending(f, "paid") != 0; i++)
 		fixture_sleep_ms(25);
@@ -374,8 +374,8 @@ full_store_stops_pulling_and_loses_nothing(void **state)
 	    store_yaml("  map_size: 1MiB\n  map_size_max: 1MiB")));
 	port = port_of(f->d);
 	assert_non_null(app = testapp_start(daemon_socket(f->d), NULL));
-	assert_int_equal(testjs_publish_orders(f->js, "orders.created.v1",
-			     "full", 0, 20000),
+	assert_int_equal(
+	    testjs_publish_orders(f->js, "orders.created.v1", "full", 0, 20000),
 	    0);
 	for (int i = 0; i < 300 && status != 503; i++) {
 		free(body);

@@ -881,6 +881,14 @@ error_combinations(void **state)
 	expect_only(SUB "    max_ack_pending: 255\n", 5,
 	    "subscriptions[0].max_ack_pending: expected 0 (4 * max_in_flight) "
 	    "or at least max_in_flight (256), got 255");
+	expect_only(SUB "    filters:\n      - dedup: {}\n", 5,
+	    "subscriptions[0].filters: the dedup filter needs a store: set "
+	    "dedup.path");
+	expect_only("dedup:\n  path: /d\n  map_size: 2GiB\n" SUB, 3,
+	    "dedup.map_size_max: expected at least map_size");
+	expect_only(SUB "    filters:\n      - dedup: {key: \"body:x\"}\n", 7,
+	    "subscriptions[0].filters[0].dedup: key: expected header:NAME or "
+	    "field:PATH, got \"body:x\"");
 	expect_only("app:\n  heartbeat_interval: 20s\n" SUB, 2,
 	    "app.dead_after: expected more than heartbeat_interval (20s), got "
 	    "20s");

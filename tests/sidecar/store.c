@@ -1,0 +1,326 @@
+/*
+ * The dedup store on a real LMDB environment in a temporary directory:
+ * commits and lookups, expiry and the bounded sweep, every LMDB call of a
+ * flush failing in turn, a full map growing to its ceiling and then
+ * refusing, the lock file, corrupt and foreign stores, and fsync off the
+ * loop.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <lmdb.h>
+
+#include "harness/cmocka.h"
+#include "harness/proc.h"
+#include "sidecar/store.h"
+
+#define S INT64_C(1000000000)
+#define MIB (1024 * 1024)
+
+static char dir[256];
+
+static int
+setup(void **state)
+{
+	return proc_tmpdir(dir, sizeof dir, "store-test");
+}
+
+static int
+teardown(void **state)
+{
+	proc_rmtree(dir);
+	return 0;
+}
+
+static struct store *
+open_at(const char *sub, int64_t map, int64_t map_max, int64_t sweep,
+    enum store_mode mode, char **err)
+{
+	char path[512];
+	struct store_options o = { path, false, map, map_max, sweep };
+
+	snprintf(path, sizeof path, "%s/%s", dir, sub);
+	*err = NULL;
+	return store_open(NULL, &o, mode, err);
+}
+
+static struct store *
+open_default(const char *sub)
+{
+	char *err;
+	struct store *s = open_at(sub, MIB, 4 * MIB, 1000, STORE_DAEMON, &err);
+
+	if (s == NULL)
+		fail_msg("store_open: %s", err);
+	return s;
+}
+
+static void
+key_of(int i, uint8_t k[STORE_KEY_SIZE])
+{
+	char text[32];
+
+	snprintf(text, sizeof text, "key-%d", i);
+	store_key("orders", text, strlen(text), k);
+}
+
+static void
+commits_are_found_until_they_expire(void **state)
+{
+	struct store *s = open_default("basic");
+	uint8_t k[STORE_KEY_SIZE], other[STORE_KEY_SIZE];
+	struct store_entry e;
+	uint64_t t;
+
+	key_of(1, k);
+	store_key("payments", "key-1", 5, other);
+	assert_memory_not_equal(k, other, STORE_KEY_SIZE);
+	assert_int_equal(store_lookup(s, k, 100, NULL), 0);
+	t = store_stage(s, k, "orders", 42, 10 * S, 100);
+	/* Queued is not committed. */
+	assert_true(store_durable(s) < t);
+	assert_int_equal(store_lookup(s, k, 100, NULL), 0);
+	assert_int_equal(store_flush(s, 200), 0);
+	assert_true(store_durable(s) >= t);
+	assert_int_equal(store_lookup(s, k, 300, &e), 1);
+	assert_int_equal(e.stream_seq, 42);
+	assert_int_equal(e.committed, 100);
+	assert_int_equal(e.expires, 10 * S);
+	assert_string_equal(e.ns, "orders");
+	assert_int_equal(store_lookup(s, other, 300, NULL), 0);
+	assert_int_equal(store_lookup(s, k, 10 * S, NULL), 0);
+	assert_int_equal(store_forget(s, k), 1);
+	assert_int_equal(store_forget(s, k), 0);
+	assert_int_equal(store_lookup(s, k, 300, NULL), 0);
+	store_close(s);
+	store_close(NULL);
+}
+
+static void
+sweep_is_bounded_and_keeps_recommitted_keys(void **state)
+{
+	char *err;
+	struct store *s = open_at("sweep", MIB, MIB, 10, STORE_DAEMON, &err);
+	struct store_stats st;
+	uint8_t k[STORE_KEY_SIZE];
+
+	assert_non_null(s);
+	for (int i = 0; i < 50; i++) {
+		key_of(i, k);
+		store_stage(s, k, "orders", (uint64_t)i, 100, 1);
+	}
+	assert_int_equal(store_flush(s, 2), 0);
+	/* Key 0 is committed again with a later expiry. */
+	key_of(0, k);
+	store_stage(s, k, "orders", 99, 100 * S, 3);
+	assert_int_equal(store_flush(s, 50), 0);
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.entries, 50);
+	/* Past the expiry: at most 10 index entries per flush. */
+	key_of(100, k);
+	store_stage(s, k, "orders", 100, 100 * S, 200);
+	assert_int_equal(store_flush(s, 200), 0);
+	assert_int_equal(store_stats(s, &st), 0);
+	/* Ten looked at; key 0's old index entry removes no entry. */
+	assert_true(st.expired == 9 || st.expired == 10);
+	assert_int_equal(st.entries, 51 - st.expired);
+	/* Idle flushes sweep too, once a second. */
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(store_flush(s, 200 + (i + 1) * 2 * S), 0);
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.expired, 49);
+	assert_int_equal(st.entries, 2);
+	key_of(0, k);
+	assert_int_equal(store_lookup(s, k, 300, NULL), 1);
+	store_close(s);
+}
+
+static void
+every_failing_call_keeps_the_queue(void **state)
+{
+	struct store *s = open_default("failing");
+	uint8_t k[STORE_KEY_SIZE];
+	int64_t now = S;
+	int failed = 0, rc;
+
+	for (unsigned nth = 1; nth < 40; nth++) {
+		uint64_t t;
+
+		key_of((int)nth, k);
+		t = store_stage(s, k, "orders", nth, 1000 * S, now);
+		store_fail_nth(s, nth, EIO);
+		now += 2 * S;
+		rc = store_flush(s, now);
+		store_fail_nth(s, 0, 0);
+		if (rc == -1) {
+			failed++;
+			assert_non_null(store_problem(s));
+			assert_true(store_durable(s) < t);
+			assert_int_equal(store_lookup(s, k, now, NULL), 0);
+			/* Retried a second later, without failing. */
+			now += 2 * S;
+			assert_int_equal(store_flush(s, now), 0);
+		}
+		assert_null(store_problem(s));
+		assert_true(store_durable(s) >= t);
+		assert_int_equal(store_lookup(s, k, now, NULL), 1);
+	}
+	/* The flush makes a handful of calls: each of them failed once. */
+	assert_true(failed >= 4);
+	store_close(s);
+}
+
+static void
+full_map_grows_then_refuses(void **state)
+{
+	char *err;
+	struct store *s = open_at("full", MIB, 2 * MIB, 1000, STORE_DAEMON, &err);
+	struct store_stats st;
+	uint8_t k[STORE_KEY_SIZE];
+	int i, rc = 0;
+
+	assert_non_null(s);
+	for (i = 0; i < 200 && rc == 0; i++) {
+		for (int j = 0; j < 500; j++) {
+			key_of(i * 500 + j, k);
+			store_stage(s, k, "orders", 1, 1000 * S, S);
+		}
+		rc = store_flush(s, S);
+	}
+	assert_int_equal(rc, -1);
+	assert_non_null(strstr(store_problem(s), "full"));
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.map_size, 2 * MIB);
+	assert_true(st.entries > 2000);
+	/* Retries wait a second; room made by an operator is used. */
+	assert_int_equal(store_flush(s, S + 1), -1);
+	assert_true(store_purge(s) > 2000);
+	assert_int_equal(store_flush(s, 3 * S), 0);
+	assert_null(store_problem(s));
+	assert_int_equal(store_lookup(s, k, 3 * S, NULL), 1);
+	store_close(s);
+}
+
+static void
+one_daemon_per_store(void **state)
+{
+	struct store *a = open_default("locked"), *b, *c;
+	char *err;
+
+	b = open_at("locked", MIB, MIB, 10, STORE_DAEMON, &err);
+	assert_null(b);
+	assert_non_null(strstr(err, "in use by another nats-sidecar (pid "));
+	assert_non_null(strstr(err, dir));
+	free(err);
+	/* Operators beside it are fine. */
+	c = open_at("locked", MIB, MIB, 10, STORE_SHARED, &err);
+	assert_non_null(c);
+	store_close(c);
+	c = open_at("locked", MIB, MIB, 10, STORE_READONLY, &err);
+	assert_non_null(c);
+	store_close(c);
+	store_close(a);
+	a = open_default("locked");
+	store_close(a);
+}
+
+static void
+corrupt_and_foreign_stores_are_named(void **state)
+{
+	char path[512], *err;
+	struct store *s;
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi meta;
+	MDB_val k = { 6, "format" }, v = { 5, "other" };
+	int fd;
+
+	snprintf(path, sizeof path, "%s/corrupt", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof path, "%s/corrupt/data.mdb", dir);
+	assert_true((fd = open(path, O_WRONLY | O_CREAT, 0600)) >= 0);
+	for (int i = 0; i < 64; i++)
+		assert_int_equal(write(fd, "not an LMDB file at all!", 24), 24);
+	close(fd);
+	assert_null(open_at("corrupt", MIB, MIB, 10, STORE_DAEMON, &err));
+	assert_non_null(strstr(err, "corrupt"));
+	assert_non_null(strstr(err, "move the directory aside"));
+	free(err);
+
+	snprintf(path, sizeof path, "%s/foreign", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 4), 0);
+	assert_int_equal(mdb_env_open(env, path, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "meta", MDB_CREATE, &meta), 0);
+	assert_int_equal(mdb_put(txn, meta, &k, &v, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	assert_null(s = open_at("foreign", MIB, MIB, 10, STORE_DAEMON, &err));
+	assert_non_null(strstr(err, "another format (\"other\""));
+	free(err);
+
+	assert_null(open_at("missing", MIB, MIB, 10, STORE_READONLY, &err));
+	assert_non_null(err);
+	free(err);
+}
+
+static void
+network_filesystems_are_refused(void **state)
+{
+	assert_true(store_fs_is_network(0x6969));
+	assert_true(store_fs_is_network((long)0xff534d42));
+	assert_false(store_fs_is_network(0xef53)); /* ext4 */
+	assert_false(store_fs_is_network(0x01021994)); /* tmpfs */
+	assert_false(store_fs_is_network(0x58465342)); /* xfs */
+}
+
+static void
+fsync_is_reported_through_the_loop(void **state)
+{
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	char path[512], *err = NULL;
+	struct store_options o = { path, true, MIB, MIB, 100 };
+	struct store *s;
+	uint8_t k[STORE_KEY_SIZE];
+	uint64_t t;
+
+	snprintf(path, sizeof path, "%s/fsync", dir);
+	assert_non_null(s = store_open(loop, &o, STORE_DAEMON, &err));
+	key_of(7, k);
+	t = store_stage(s, k, "orders", 7, 1000 * S, S);
+	assert_int_equal(store_flush(s, S), 0);
+	/* Committed, but not durable before the worker says so. */
+	assert_int_equal(store_lookup(s, k, S, NULL), 1);
+	for (int i = 0; i < 500 && store_durable(s) < t; i++) {
+		ev_run(loop, EVRUN_NOWAIT);
+		proc_sleep_ms(2);
+	}
+	assert_true(store_durable(s) >= t);
+	store_close(s);
+	ev_loop_destroy(loop);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(commits_are_found_until_they_expire),
+		cmocka_unit_test(sweep_is_bounded_and_keeps_recommitted_keys),
+		cmocka_unit_test(every_failing_call_keeps_the_queue),
+		cmocka_unit_test(full_map_grows_then_refuses),
+		cmocka_unit_test(one_daemon_per_store),
+		cmocka_unit_test(corrupt_and_foreign_stores_are_named),
+		cmocka_unit_test(network_filesystems_are_refused),
+		cmocka_unit_test(fsync_is_reported_through_the_loop),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
