@@ -886,7 +886,9 @@ error_combinations(void **state)
 	    "dedup.path");
 	expect_only("dedup:\n  path: /d\n  map_size: 2GiB\n" SUB, 3,
 	    "dedup.map_size_max: expected at least map_size");
-	expect_only(SUB "    filters:\n      - dedup: {key: \"body:x\"}\n", 7,
+	expect_only("dedup:\n  path: /d\n" SUB
+		    "    filters:\n      - dedup: {key: \"body:x\"}\n",
+	    8,
 	    "subscriptions[0].filters[0].dedup: key: expected header:NAME or "
 	    "field:PATH, got \"body:x\"");
 	expect_only("app:\n  heartbeat_interval: 20s\n" SUB, 2,

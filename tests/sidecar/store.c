@@ -180,7 +180,8 @@ static void
 full_map_grows_then_refuses(void **state)
 {
 	char *err;
-	struct store *s = open_at("full", MIB, 2 * MIB, 1000, STORE_DAEMON, &err);
+	struct store *s =
+	    open_at("full", MIB, 2 * MIB, 1000, STORE_DAEMON, &err);
 	struct store_stats st;
 	uint8_t k[STORE_KEY_SIZE];
 	int i, rc = 0;
