@@ -40,12 +40,16 @@ done
 url=nats://127.0.0.1:$port
 echo "   $url"
 
-echo "== publishing $orders orders.created.v1 events (and the first 100 again)"
+echo "== publishing $orders orders.created.v1 events (and the first 100 twice again)"
 build/demo/examples/c/order_producer -s "$url" -n "$orders"
+# The same Nats-Msg-Ids: the stream's duplicate window drops them.
 build/demo/examples/c/order_producer -s "$url" -n 100 >/dev/null
+# New Nats-Msg-Ids for the same events: stored, and left to the sidecar.
+build/demo/examples/c/order_producer -s "$url" -n 100 -R >/dev/null
 
 echo "== starting the sidecar and the sample app"
-export NATS_SIDECAR_NATS_URL=$url NATS_SIDECAR_SOCKET=$work/app.sock
+export NATS_SIDECAR_NATS_URL=$url NATS_SIDECAR_SOCKET=$work/app.sock \
+	NATS_SIDECAR_DEDUP_PATH=$work/dedup NATS_SIDECAR_HTTP_LISTEN=127.0.0.1:0
 build/demo/nats-sidecar -c examples/sidecar.yaml 2>"$work/sidecar.log" &
 sidecar=$!
 pids+=($sidecar)
@@ -62,6 +66,23 @@ for _ in $(seq 600); do
 	sleep 0.1
 done
 
+# The republished copies come last in the stream: wait until the sidecar
+# has acked them as duplicates (from its /metrics).
+port=$(sed -n 's/.*"http.listening".*127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/sidecar.log" | head -1)
+duplicates() {
+	"${PYTHON:-/usr/bin/python3}" -c '
+import sys, urllib.request
+text = urllib.request.urlopen(sys.argv[1], timeout=2).read().decode()
+print(int(sum(float(l.split()[-1]) for l in text.splitlines()
+              if l.startswith("nats_sidecar_dedup_duplicates_total"))))' \
+		"http://127.0.0.1:$port/metrics" 2>/dev/null || echo 0
+}
+for _ in $(seq 100); do
+	[ "$(duplicates)" -ge 100 ] && break
+	sleep 0.1
+done
+dups=$(duplicates)
+
 echo "== draining the sidecar (SIGTERM)"
 kill -TERM "$sidecar"
 status=0
@@ -71,11 +92,13 @@ wait "$app" 2>/dev/null || true
 unique=$(sed -n 's/.* id=\([^:]*\):.*/\1/p' "$work/app.log" | sort -u | wc -l)
 echo
 echo "== summary"
-echo "events published:           $orders (+100 republished, caught by the stream's duplicate window)"
+echo "events published:           $orders, +100 with the same Nats-Msg-Ids (dropped by the stream's duplicate window), +100 with new ones"
+echo "duplicates acked by dedup:  $dups (same message_id, never shown to the app)"
 echo "deliveries the app handled: $(grep -c ' id=' "$work/app.log" || true) ($unique distinct message ids)"
 echo "sidecar exit status:        $status"
 echo "sample of what the app saw:"
 grep -m3 ' id=' "$work/app.log" | cut -c1-150 | sed 's/^/   /'
 echo "sidecar log events:"
 sed -n 's/.*"event":"\([^"]*\)".*/\1/p' "$work/sidecar.log" | sort | uniq -c | sed 's/^/   /'
-[ "$status" -eq 0 ] && [ "$unique" -ge "$orders" ]
+[ "$status" -eq 0 ] && [ "$unique" -ge "$orders" ] && [ "$dups" -ge 100 ] &&
+	[ "$(grep -c " id=" "$work/app.log")" -eq "$unique" ]

@@ -3,10 +3,13 @@
  * workload, to JetStream, creating the ORDERS stream if it is missing.
  * Each event carries its message_id as Nats-Msg-Id.
  *
- *   order_producer -s nats://127.0.0.1:4222 -n 1000 [-r 500] [-x SUFFIX]
+ *   order_producer -s nats://127.0.0.1:4222 -n 1000 [-r 500] [-x SUFFIX] [-R]
  *
  * -r paces to that many events per second (default: as fast as possible);
- * -x makes ids distinct between runs.
+ * -x makes ids distinct between runs; -R publishes the same events again
+ * under new Nats-Msg-Ids, as a producer that retried with a fresh id would:
+ * the stream's duplicate window cannot catch those, dedup on the payload's
+ * message_id can.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -54,10 +57,11 @@ main(int argc, char **argv)
 	jsPubOptions po;
 	jsCtx *js = NULL;
 	struct timespec gap = { 0, 0 };
+	bool retried = false;
 	natsStatus s;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "s:n:r:x:")) != -1) {
+	while ((ch = getopt(argc, argv, "s:n:r:x:R")) != -1) {
 		switch (ch) {
 		case 's':
 			url = optarg;
@@ -71,10 +75,13 @@ main(int argc, char **argv)
 		case 'x':
 			suffix = optarg;
 			break;
+		case 'R':
+			retried = true;
+			break;
 		default:
 			fprintf(stderr,
 			    "usage: order_producer [-s URL] [-n N] "
-			    "[-r PER_SECOND] [-x ID_SUFFIX]\n");
+			    "[-r PER_SECOND] [-x ID_SUFFIX] [-R]\n");
 			return 2;
 		}
 	}
@@ -94,7 +101,7 @@ main(int argc, char **argv)
 		return 1;
 	jsPubOptions_Init(&po);
 	for (long i = 1; i <= n; i++) {
-		char id[64], body[256];
+		char id[64], header_id[80], body[256];
 		natsMsg *m = NULL;
 		int len;
 
@@ -105,9 +112,11 @@ main(int argc, char **argv)
 		    "\"created_at\":%lld}",
 		    id, i, i % 97, 10 + i % 490, i % 100,
 		    (long long)time(NULL) * 1000);
+		snprintf(header_id, sizeof header_id, "%s%s", id,
+		    retried ? "-retried" : "");
 		s = natsMsg_Create(&m, "orders.created.v1", NULL, body, len);
 		if (s == NATS_OK)
-			s = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
+			s = natsMsgHeader_Set(m, "Nats-Msg-Id", header_id);
 		if (s == NATS_OK)
 			s = natsMsgHeader_Set(
 			    m, "Content-Type", "application/json");

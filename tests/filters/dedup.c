@@ -62,7 +62,8 @@ world_new(const char *key, int missing)
 	struct world *w = calloc(1, sizeof *w);
 	char path[512], *err = NULL;
 	struct store_options so = { path, false, 1 << 20, 1 << 20, 100 };
-	struct config_filter entry = { .ops = &dedup_filter, .options = &w->opt };
+	struct config_filter entry = { .ops = &dedup_filter,
+		.options = &w->opt };
 	struct config_filters cf = { &entry, 1 };
 	struct chain_events ev = { on_inbound, on_outcome, w };
 	struct filter_services fs;
@@ -143,14 +144,15 @@ counter(struct world *w, const char *name)
 	struct metric *m = metrics_counter(w->metrics, name, "",
 	    (const char *const[]){ "subscription", NULL });
 
-	return metric_value(metric_series(m, (const char *const[]){ "orders",
-						 NULL }));
+	return metric_value(
+	    metric_series(m, (const char *const[]){ "orders", NULL }));
 }
 
 static void
 ack_is_committed_before_it_is_released(void **state)
 {
-	struct world *w = world_new("header:Nats-Msg-Id", DEDUP_MISSING_FALLBACK);
+	struct world *w =
+	    world_new("header:Nats-Msg-Id", DEDUP_MISSING_FALLBACK);
 	struct delivery *d = delivery(w, 1, "m-1", "{}"), *again;
 
 	assert_int_equal(deliver(w, d, S), FILTER_DELIVER);
@@ -175,7 +177,8 @@ ack_is_committed_before_it_is_released(void **state)
 static void
 duplicate_in_flight_follows_the_first(void **state)
 {
-	struct world *w = world_new("header:Nats-Msg-Id", DEDUP_MISSING_FALLBACK);
+	struct world *w =
+	    world_new("header:Nats-Msg-Id", DEDUP_MISSING_FALLBACK);
 	struct delivery *a = delivery(w, 1, "m-1", "{}");
 	struct delivery *b = delivery(w, 2, "m-1", "{}");
 	struct delivery *c = delivery(w, 3, "m-1", "{}");
@@ -208,7 +211,8 @@ duplicate_in_flight_follows_the_first(void **state)
 static void
 held_one_leaving_is_forgotten(void **state)
 {
-	struct world *w = world_new("header:Nats-Msg-Id", DEDUP_MISSING_FALLBACK);
+	struct world *w =
+	    world_new("header:Nats-Msg-Id", DEDUP_MISSING_FALLBACK);
 	struct delivery *a = delivery(w, 1, "m-1", "{}");
 	struct delivery *b = delivery(w, 2, "m-1", "{}");
 
@@ -228,7 +232,8 @@ static void
 keys_from_json_fields_or_fallback(void **state)
 {
 	struct world *w = world_new("field:order.id", DEDUP_MISSING_FALLBACK);
-	struct delivery *a = delivery(w, 1, "x-1", "{\"order\":{\"id\":\"o-7\"}}");
+	struct delivery *a =
+	    delivery(w, 1, "x-1", "{\"order\":{\"id\":\"o-7\"}}");
 	struct delivery *b;
 
 	assert_int_equal(deliver(w, a, S), FILTER_DELIVER);
@@ -252,7 +257,8 @@ keys_from_json_fields_or_fallback(void **state)
 	a = delivery(w, 4, "x-3", "not json");
 	assert_int_equal(deliver(w, a, S), FILTER_DELIVER);
 	done(w, a);
-	assert_int_equal(counter(w, "nats_sidecar_dedup_missing_keys_total"), 3);
+	assert_int_equal(
+	    counter(w, "nats_sidecar_dedup_missing_keys_total"), 3);
 	world_free(w);
 }
 
@@ -276,7 +282,8 @@ missing_key_can_dead_letter(void **state)
 static void
 failing_store_holds_the_ack(void **state)
 {
-	struct world *w = world_new("header:Nats-Msg-Id", DEDUP_MISSING_FALLBACK);
+	struct world *w =
+	    world_new("header:Nats-Msg-Id", DEDUP_MISSING_FALLBACK);
 	struct delivery *a = delivery(w, 1, "m-1", "{}");
 
 	assert_int_equal(deliver(w, a, S), FILTER_DELIVER);
@@ -303,7 +310,8 @@ failing_store_holds_the_ack(void **state)
 static void
 keys_expire_after_the_ttl(void **state)
 {
-	struct world *w = world_new("header:Nats-Msg-Id", DEDUP_MISSING_FALLBACK);
+	struct world *w =
+	    world_new("header:Nats-Msg-Id", DEDUP_MISSING_FALLBACK);
 	struct delivery *a = delivery(w, 1, "m-1", "{}");
 
 	assert_int_equal(deliver(w, a, S), FILTER_DELIVER);
