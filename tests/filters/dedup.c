@@ -17,10 +17,13 @@
 #include "filters/filter.h"
 #include "harness/cmocka.h"
 #include "harness/proc.h"
+#include "harness/protoc.h"
 #include "sidecar/config.h"
 #include "sidecar/delivery.h"
 #include "sidecar/metrics.h"
+#include "sidecar/schema.h"
 #include "sidecar/store.h"
+#include "sidecar/view.h"
 
 #define S INT64_C(1000000000)
 
@@ -262,6 +265,47 @@ keys_from_json_fields_or_fallback(void **state)
 	world_free(w);
 }
 
+/* An orders.v2.OrderCreated with message_id "ord-42" and order_ref
+ * |ref|, in protobuf. */
+static struct delivery *
+order_v2(struct world *w, uint64_t seq, const char *msg_id, char ref)
+{
+	const char pb[] = { 0x0a, 0x06, 'o', 'r', 'd', '-', '4', '2', 0x12,
+		0x01, ref, 0 };
+	struct delivery *d = delivery(w, seq, msg_id, pb);
+
+	assert_int_equal(
+	    natsMsgHeader_Set(d->msg, "Content-Type", "application/protobuf"),
+	    NATS_OK);
+	return d;
+}
+
+static void
+protobuf_field_is_read_from_the_view(void **state)
+{
+	struct world *w = world_new("field:message_id", DEDUP_MISSING_FALLBACK);
+	struct schema *events = protoc_events();
+	struct view_spec spec = { view_type_fixed,
+		(void *)schema_lookup(events, "orders.v2.OrderCreated"),
+		"application/json", schema_limits_default };
+	struct delivery *a = order_v2(w, 1, "p-1", 'a'), *b;
+
+	a->view_spec = &spec;
+	assert_int_equal(deliver(w, a, S), FILTER_DELIVER);
+	/* Decoded once, for the filter and the app alike. */
+	assert_non_null(a->view);
+	assert_null(view_error(a->view));
+	assert_int_equal(result(w, a, FILTER_ACK, S), FILTER_HOLD);
+	chain_turn(w->chain, S);
+	done(w, a);
+	b = order_v2(w, 2, "p-2", 'b');
+	b->view_spec = &spec;
+	assert_int_equal(deliver(w, b, S), FILTER_ACK);
+	done(w, b);
+	schema_free(events);
+	world_free(w);
+}
+
 static void
 missing_key_can_dead_letter(void **state)
 {
@@ -335,6 +379,7 @@ main(void)
 		cmocka_unit_test(duplicate_in_flight_follows_the_first),
 		cmocka_unit_test(held_one_leaving_is_forgotten),
 		cmocka_unit_test(keys_from_json_fields_or_fallback),
+		cmocka_unit_test(protobuf_field_is_read_from_the_view),
 		cmocka_unit_test(missing_key_can_dead_letter),
 		cmocka_unit_test(failing_store_holds_the_ack),
 		cmocka_unit_test(keys_expire_after_the_ttl),
