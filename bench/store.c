@@ -61,8 +61,8 @@ commits(struct ev_loop *loop, const char *path, bool fsync, long n, long batch)
 			key_of(j, k);
 			if (store_lookup(s, k, t0, NULL) != 0)
 				exit(1);
-			t = store_stage(s, k, "orders", (uint64_t)j, t0 + 3600 * S,
-			    t0);
+			t = store_stage(
+			    s, k, "orders", (uint64_t)j, t0 + 3600 * S, t0);
 		}
 		if (store_flush(s, now_ns()) != 0)
 			exit(1);
@@ -97,8 +97,9 @@ main(int argc, char **argv)
 			base = optarg;
 			break;
 		default:
-			fprintf(stderr, "usage: bench/store [-n KEYS] [-b BATCH] "
-					"[-d DIR]\n");
+			fprintf(stderr,
+			    "usage: bench/store [-n KEYS] [-b BATCH] "
+			    "[-d DIR]\n");
 			return 2;
 		}
 	}
