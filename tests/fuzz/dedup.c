@@ -66,7 +66,8 @@ target(void)
 		struct filter_services fs = { t.metrics, t.store, 0 };
 
 		t.opt[i].key = (char *)keys[i];
-		t.opt[i].ttl = S; /* swept as the clock moves: the store stays small */
+		t.opt[i].ttl =
+		    S; /* swept as the clock moves: the store stays small */
 		t.opt[i].missing_key = (int)(i & 1);
 		if ((t.chain[i] = chain_new(&cf, &sub, &fs, &ev)) == NULL)
 			abort();
@@ -88,8 +89,8 @@ run(struct target *t, struct chain *c, const uint8_t *data, size_t size,
 	snprintf(reply, sizeof reply,
 	    "$JS.ACK.FUZZ.fuzz.1.%llu.%llu.1700000000000000000.0",
 	    (unsigned long long)seq, (unsigned long long)seq);
-	if (natsMsg_Create(&m, "fuzz.v1", reply, (const char *)data,
-		(int)size) != NATS_OK)
+	if (natsMsg_Create(
+		&m, "fuzz.v1", reply, (const char *)data, (int)size) != NATS_OK)
 		abort();
 	/* Header values are text without line breaks. */
 	snprintf(header, sizeof header, "%.*s", (int)(size < 200 ? size : 200),
@@ -100,8 +101,8 @@ run(struct target *t, struct chain *c, const uint8_t *data, size_t size,
 		abort();
 	d->id = ++t->next_id;
 	a = chain_deliver(c, d, t->now).action;
-	if (a == FILTER_DELIVER && chain_result(c, d, ack, t->now).action ==
-	    FILTER_HOLD)
+	if (a == FILTER_DELIVER &&
+	    chain_result(c, d, ack, t->now).action == FILTER_HOLD)
 		chain_turn(c, t->now);
 	chain_done(c, d);
 	delivery_free(d);
