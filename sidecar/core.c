@@ -27,6 +27,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pull.h"
+#include "trace.h"
 #include "schema.h"
 #include "view.h"
 #include "xmalloc.h"
@@ -153,6 +154,7 @@ struct core {
 	struct metric_series *app_connections, *publishes_ok, *publishes_failed;
 	struct metric_series *reconnects, *late_results;
 	size_t publishes_pending; /* app publishes waiting for a PubAck */
+	struct trace_gen *trace; /* starts trace context, or NULL */
 };
 
 static int64_t
@@ -172,6 +174,7 @@ delivery_log_ctx(const struct delivery *d)
 		.subject = delivery_subject(d),
 		.stream_seq = d->meta.stream_seq,
 		.msg_id = delivery_msg_id(d),
+		.trace_id = d->trace_id[0] != '\0' ? d->trace_id : NULL,
 	};
 
 	return ctx;
@@ -396,6 +399,13 @@ on_pull_message(void *arg, natsMsg *msg)
 		return;
 	}
 	d->id = ++s->core->next_delivery;
+	if (delivery_trace(d, s->core->trace) == 1) {
+		struct log_ctx ctx = delivery_log_ctx(d);
+
+		log_emit(LOG_LEVEL_DEBUG, &ctx, "delivery.bad_traceparent",
+		    "traceparent is not valid W3C trace context, not passed "
+		    "on");
+	}
 	d->keepalive_at = now_ns() + consumer_ack_wait(s->consumer) / 2;
 	TAILQ_INSERT_TAIL(&s->all, d, all);
 	s->held++;
@@ -510,9 +520,8 @@ send_delivery(struct app_state *a, struct delivery *d)
 	f.processing_timeout_ms = (uint32_t)(c->processing_timeout / NS_PER_MS);
 	v = delivery_msg_id(d);
 	f.message_id = (char *)(v != NULL ? v : "");
-	v = delivery_header(d, "traceparent");
-	f.traceparent = (char *)(v != NULL ? v : "");
-	v = delivery_header(d, "tracestate");
+	f.traceparent = d->traceparent;
+	v = delivery_tracestate(d);
 	f.tracestate = (char *)(v != NULL ? v : "");
 	r = appchan_send_delivery(a->app, &f);
 	free(hp);
@@ -1139,6 +1148,9 @@ core_new(struct ev_loop *loop, const struct config *cfg,
 	    "Connections and reconnections to NATS.");
 	c->late_results = counter(c, "nats_sidecar_late_results_total",
 	    "Results for deliveries already given up on.");
+	if (cfg->trace.start &&
+	    (c->trace = trace_gen_new(cfg->trace.sampled)) == NULL)
+		goto fail;
 
 	if ((c->bus = bus_new(loop, &cfg->nats, &bev)) == NULL)
 		goto fail;
@@ -1273,5 +1285,6 @@ core_free(struct core *c)
 	idmap_free(c->late);
 	free(c->late_ring.v);
 	metrics_free(c->metrics);
+	trace_gen_free(c->trace);
 	free(c);
 }

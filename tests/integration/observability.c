@@ -2,7 +2,7 @@
  * The daemon's HTTP side against a real scenario: /metrics after known
  * outcomes (exact counter values, and a strict exposition-format check),
  * /healthz, /startupz before any app, and /readyz following NATS and the
- * apps as configured.
+ * apps as configured; trace context started for deliveries without one.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,10 +12,12 @@
 #include "harness/app.h"
 #include "harness/cmocka.h"
 #include "harness/daemon.h"
+#include "harness/fixture.h"
 #include "harness/httpget.h"
 #include "harness/natsserver.h"
 #include "harness/promcheck.h"
 #include "harness/testjs.h"
+#include "trace.h"
 
 static const char *const order_subjects[] = { "orders.>", NULL };
 
@@ -188,12 +190,143 @@ probes_follow_nats_and_apps(void **state)
 	natsserver_free(srv);
 }
 
+#define GOOD_PARENT "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+/*
+ * Four orders: one without trace context (rejected, so dead-lettered),
+ * one with a valid traceparent, one with a malformed one, one plain.
+ */
+static struct testapp *
+publish_traced(struct fixture *f, const char *yaml)
+{
+	const char *good[] = { "traceparent", GOOD_PARENT, "tracestate", "k=v",
+		NULL };
+	const char *bad[] = { "traceparent", "00-not-a-trace", "tracestate",
+		"k=v", NULL };
+	const char *payloads[] = { "untraced-reject", "traced", "malformed",
+		"untraced" };
+	const char *const *hdrs[] = { NULL, good, bad, NULL };
+	struct testapp *app;
+
+	assert_non_null(fixture_start_daemon(f,
+	    "filters:\n"
+	    "  - deadletter: {stream: DLQ}",
+	    yaml));
+	assert_non_null(app = testapp_start(daemon_socket(f->d),
+			    "--reject-if-payload-contains", "reject", NULL));
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(
+		    testjs_publish(f->js, "orders.created.v1", payloads[i],
+			strlen(payloads[i]), hdrs[i], NULL, NULL),
+		    0);
+	assert_int_equal(testapp_wait_deliveries(app, 4, 20000), 0);
+	fixture_assert_settles(f);
+	return app;
+}
+
+/* The delivery of the order whose payload is |payload|. */
+static const struct testapp_event *
+delivery_of(struct testapp *app, const char *payload)
+{
+	for (size_t i = 0; i < testapp_count(app, "delivery"); i++) {
+		const struct testapp_event *e =
+		    testapp_find(app, "delivery", i);
+
+		if (strcmp(e->payload, payload) == 0)
+			return e;
+	}
+	fail_msg("no delivery of \"%s\"", payload);
+	return NULL;
+}
+
+/* The dead letter's traceparent, or NULL when it has none. */
+static char *
+dead_letter_parent(struct fixture *f)
+{
+	const char *v = NULL;
+	natsMsg *m = NULL;
+	uint64_t n = 0;
+	char *r;
+
+	for (int i = 0; i < 200 && n < 1; i++) {
+		testjs_stream_msgs(f->js, "DLQ", &n);
+		fixture_sleep_ms(50);
+	}
+	assert_int_equal(n, 1);
+	assert_int_equal(testjs_get(f->js, "DLQ", 1, &m), 0);
+	r = natsMsgHeader_Get(m, "traceparent", &v) == NATS_OK ? strdup(v)
+							       : NULL;
+	natsMsg_Destroy(m);
+	return r;
+}
+
+static void
+trace_started_when_configured(void **state)
+{
+	struct fixture *f = *state;
+	struct testapp *app =
+	    publish_traced(f, "trace:\n  start: true\n  sampled: false");
+	const char *rej = delivery_of(app, "untraced-reject")->traceparent;
+	const char *plain = delivery_of(app, "untraced")->traceparent;
+	const char *bad = delivery_of(app, "malformed")->traceparent;
+	char *dl, *line, want[64];
+
+	/* Well-formed, unsampled as configured, and one trace each. */
+	if (!trace_parent_valid(rej) || !trace_parent_valid(plain) ||
+	    !trace_parent_valid(bad))
+		fail_msg("started traceparents \"%s\", \"%s\", \"%s\"", rej,
+		    plain, bad);
+	assert_string_equal(rej + 53, "00");
+	assert_memory_not_equal(rej + 3, plain + 3, TRACE_ID_LEN);
+	assert_memory_not_equal(bad + 3, plain + 3, TRACE_ID_LEN);
+	/* A valid one is passed on as it came. */
+	assert_string_equal(
+	    delivery_of(app, "traced")->traceparent, GOOD_PARENT);
+
+	/* The dead letter carries the trace the app saw; so does its log
+	 * line. */
+	dl = dead_letter_parent(f);
+	assert_non_null(dl);
+	assert_string_equal(dl, rej);
+	free(dl);
+	assert_non_null(
+	    line = daemon_log_line(f->d, "delivery.dead_lettered", 0));
+	snprintf(want, sizeof want, "\"trace_id\":\"%.32s\"", rej + 3);
+	if (strstr(line, want) == NULL)
+		fail_msg("log line %s lacks %s", line, want);
+	free(line);
+	testapp_free(app);
+}
+
+static void
+no_trace_started_by_default(void **state)
+{
+	struct fixture *f = *state;
+	struct testapp *app = publish_traced(f, NULL);
+	char *dl;
+
+	assert_string_equal(
+	    delivery_of(app, "untraced-reject")->traceparent, "");
+	assert_string_equal(delivery_of(app, "untraced")->traceparent, "");
+	/* A malformed traceparent is not passed on as if valid. */
+	assert_string_equal(delivery_of(app, "malformed")->traceparent, "");
+	assert_string_equal(
+	    delivery_of(app, "traced")->traceparent, GOOD_PARENT);
+	dl = dead_letter_parent(f);
+	assert_null(dl);
+	testapp_free(app);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(metrics_count_known_outcomes),
 		cmocka_unit_test(probes_follow_nats_and_apps),
+		cmocka_unit_test_setup_teardown(trace_started_when_configured,
+		    fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(no_trace_started_by_default,
+		    fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests_name("observability", tests, NULL, NULL);
