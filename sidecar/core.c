@@ -99,6 +99,8 @@ struct subscription {
 	struct metric_series *dead_letters[FILTER_REASON_MAX_DELIVERIES + 1];
 	struct metric_series *dead_letter_failures;
 	uint64_t pulls_seen;
+	struct metric_series *end_to_end, *batch_sizes;
+	struct metric_series *pending, *ack_pending; /* NULL: not polled */
 };
 
 /* The core's view of one connected app. */
@@ -155,6 +157,7 @@ struct core {
 	struct metric_series *reconnects, *late_results;
 	size_t publishes_pending; /* app publishes waiting for a PubAck */
 	struct trace_gen *trace; /* starts trace context, or NULL */
+	struct metric_series *nats_state[BUS_CLOSED + 1];
 };
 
 static int64_t
@@ -636,6 +639,22 @@ give_back(struct core *c, struct delivery *d, int64_t delay_ns)
 	release(d, OUTCOME_NAKED);
 }
 
+/* Stored by JetStream to acked by the app, by the wall clock. */
+static void
+observe_end_to_end(const struct delivery *d)
+{
+	struct timespec ts;
+	int64_t wall;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	wall = (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+	/* Clocks of server and pod may disagree a little. */
+	metric_observe(d->sub->end_to_end,
+	    wall > d->meta.timestamp_ns
+		? (double)(wall - d->meta.timestamp_ns) / 1e9
+		: 0);
+}
+
 static void
 on_result(void *arg, struct app *app, const ResultFrame *r)
 {
@@ -676,6 +695,8 @@ on_result(void *arg, struct app *app, const ResultFrame *r)
 		break;
 	}
 	metric_observe(d->sub->processing, (double)(now - d->sent_at) / 1e9);
+	if (v.action == FILTER_ACK)
+		observe_end_to_end(d);
 	take_back(c, d);
 	d->state = DELIVERY_OUTCOME;
 	outcome(d, v, OUTCOME_ACKED);
@@ -839,6 +860,8 @@ on_bus_state(void *arg, enum bus_state state)
 {
 	struct core *c = arg;
 
+	for (int i = 0; i <= BUS_CLOSED; i++)
+		metric_set(c->nats_state[i], i == (int)state);
 	if (state != BUS_CONNECTED)
 		return;
 	metric_inc(c->reconnects);
@@ -982,6 +1005,87 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_timer_start(loop, &c->grace);
 }
 
+/* End-to-end latency, pull batches and the polled consumer counts. */
+static void
+register_more_metrics(struct core *c, struct subscription *s)
+{
+	static const char *const sub_label[] = { "subscription", NULL };
+	static const double latency[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+		0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600 };
+	static const double batches[] = { 1, 2, 4, 8, 16, 32, 64, 128, 256, 512,
+		1024, 2048, 4096 };
+	const char *name[] = { s->cfg->name, NULL };
+
+	s->end_to_end = metric_series(
+	    metrics_histogram(c->metrics, "nats_sidecar_end_to_end_seconds",
+		"Time from the message's JetStream timestamp to the app's ack.",
+		sub_label, latency, sizeof latency / sizeof latency[0]),
+	    name);
+	s->batch_sizes = metric_series(
+	    metrics_histogram(c->metrics, "nats_sidecar_pull_batch_size",
+		"Messages asked for per pull request.", sub_label, batches,
+		sizeof batches / sizeof batches[0]),
+	    name);
+	if (c->cfg->metrics.consumer_poll_interval == 0)
+		return;
+	s->pending = metric_series(
+	    metrics_gauge(c->metrics, "nats_sidecar_consumer_pending",
+		"Messages of the consumer not yet delivered (CONSUMER.INFO "
+		"num_pending, polled).",
+		sub_label),
+	    name);
+	s->ack_pending = metric_series(
+	    metrics_gauge(c->metrics, "nats_sidecar_consumer_ack_pending",
+		"Deliveries of the consumer not yet acked (CONSUMER.INFO "
+		"num_ack_pending, polled).",
+		sub_label),
+	    name);
+}
+
+static void
+on_pull_requested(void *arg, int64_t batch)
+{
+	struct subscription *s = arg;
+
+	metric_observe(s->batch_sizes, (double)batch);
+}
+
+static void
+on_consumer_pending(void *arg, uint64_t pending, uint64_t ack_pending)
+{
+	struct subscription *s = arg;
+
+	if (s->pending == NULL)
+		return;
+	metric_set(s->pending, (double)pending);
+	metric_set(s->ack_pending, (double)ack_pending);
+}
+
+/* Build info and the connection state, one series per state. */
+static void
+register_core_metrics(struct core *c)
+{
+	static const char *const version_label[] = { "version", NULL };
+	static const char *const state_label[] = { "state", NULL };
+	const char *version[] = { PACKAGE_VERSION, NULL };
+	struct metric *m;
+
+	metric_set(metric_series(
+		       metrics_gauge(c->metrics, "nats_sidecar_build_info",
+			   "Always 1; the version in a label.", version_label),
+		       version),
+	    1);
+	m = metrics_gauge(c->metrics, "nats_sidecar_nats_connection_state",
+	    "1 for the state the NATS connection is in, 0 for the others.",
+	    state_label);
+	for (int i = 0; i <= BUS_CLOSED; i++) {
+		const char *v[] = { bus_state_name((enum bus_state)i), NULL };
+
+		c->nats_state[i] = metric_series(m, v);
+	}
+	metric_set(c->nats_state[BUS_CONNECTING], 1);
+}
+
 static void
 register_metrics(struct core *c, struct subscription *s)
 {
@@ -1048,6 +1152,7 @@ register_metrics(struct core *c, struct subscription *s)
 		"Time from delivery to the app's result.", sub_label, seconds,
 		sizeof seconds / sizeof seconds[0]),
 	    name);
+	register_more_metrics(c, s);
 }
 
 /* The chain: the configured filters, behind the serial filter when the
@@ -1148,6 +1253,7 @@ core_new(struct ev_loop *loop, const struct config *cfg,
 	    "Connections and reconnections to NATS.");
 	c->late_results = counter(c, "nats_sidecar_late_results_total",
 	    "Results for deliveries already given up on.");
+	register_core_metrics(c);
 	if (cfg->trace.start &&
 	    (c->trace = trace_gen_new(cfg->trace.sampled)) == NULL)
 		goto fail;
@@ -1170,8 +1276,10 @@ core_new(struct ev_loop *loop, const struct config *cfg,
 	c->subs = xcalloc(c->nsubs, sizeof *c->subs);
 	for (size_t i = 0; i < c->nsubs; i++) {
 		struct subscription *s = &c->subs[i];
-		struct consumer_events coev = { on_consumer_bound, s };
-		struct pull_events pev = { on_pull_message, on_pull_lost, s };
+		struct consumer_events coev = { on_consumer_bound, s,
+			on_consumer_pending };
+		struct pull_events pev = { on_pull_message, on_pull_lost, s,
+			on_pull_requested };
 
 		s->core = c;
 		s->cfg = config_subscription(cfg, i);
@@ -1193,6 +1301,8 @@ core_new(struct ev_loop *loop, const struct config *cfg,
 			goto fail;
 		s->consumer = consumer_new(loop, c->bus, s->cfg, &coev);
 		s->pull = pull_new(loop, c->bus, s->cfg, &pev);
+		consumer_poll_pending(
+		    s->consumer, cfg->metrics.consumer_poll_interval);
 	}
 
 	ev_prepare_init(&c->turn, on_turn);

@@ -40,9 +40,9 @@ trace_parent_valid(const char *tp)
 		return false;
 	if (!trace_hex(tp, 2, &zero) || strncmp(tp, "ff", 2) == 0)
 		return false;
-	if (strncmp(tp, "00", 2) == 0 ? len != TRACE_PARENT_LEN
-				      : len > TRACE_PARENT_LEN &&
-					  tp[TRACE_PARENT_LEN] != '-')
+	if (strncmp(tp, "00", 2) == 0
+		? len != TRACE_PARENT_LEN
+		: len > TRACE_PARENT_LEN && tp[TRACE_PARENT_LEN] != '-')
 		return false;
 	if (tp[2] != '-' || tp[35] != '-' || tp[52] != '-')
 		return false;

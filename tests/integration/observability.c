@@ -190,6 +190,134 @@ probes_follow_nats_and_apps(void **state)
 	natsserver_free(srv);
 }
 
+/* Waits until /metrics has |series| at |want|; returns the body. */
+static char *
+wait_metric(int port, const char *series, double want)
+{
+	char *body = NULL;
+	double v = -1;
+
+	for (int i = 0; i < 200; i++) {
+		free(body);
+		assert_int_equal(httpget(port, "/metrics", &body), 200);
+		if (promcheck_value(body, series, &v) == 0 && v == want)
+			return body;
+		sleep_ms(50);
+	}
+	fail_msg("%s is %g, want %g", series, v, want);
+	return NULL;
+}
+
+static double
+metric_of(const char *body, const char *series)
+{
+	double v = -1;
+
+	if (promcheck_value(body, series, &v) != 0)
+		fail_msg("/metrics has no %s", series);
+	return v;
+}
+
+static void
+assert_valid_exposition(const char *body)
+{
+	char err[256];
+
+	if (promcheck(body, NULL, NULL, err, sizeof err) == -1)
+		fail_msg("/metrics is not valid exposition: %s", err);
+}
+
+/*
+ * Seven orders and no app: the sidecar holds max_in_flight (3), the
+ * server keeps the rest pending, and the polled gauges say so; once an
+ * app has acked everything they fall to 0.
+ */
+static void
+consumer_pending_is_polled(void **state)
+{
+	struct fixture *f = *state;
+	struct testapp *app;
+	char *body, series[128];
+	int port;
+
+	assert_non_null(fixture_start_daemon(f, "max_in_flight: 3",
+	    "metrics:\n  consumer_poll_interval: 200ms"));
+	port = http_port(f->d);
+	body = wait_metric(
+	    port, "nats_sidecar_nats_connection_state{state=\"connected\"}", 1);
+	assert_true(metric_of(body,
+			"nats_sidecar_nats_connection_state{state="
+			"\"disconnected\"}") == 0);
+	snprintf(series, sizeof series,
+	    "nats_sidecar_build_info{version=\"%s\"}", PACKAGE_VERSION);
+	assert_true(metric_of(body, series) == 1);
+	free(body);
+
+	assert_int_equal(
+	    testjs_publish_orders(f->js, "orders.created.v1", "p", 1, 7), 0);
+	free(wait_metric(port,
+	    "nats_sidecar_consumer_ack_pending{subscription=\"orders\"}", 3));
+	body = wait_metric(
+	    port, "nats_sidecar_consumer_pending{subscription=\"orders\"}", 4);
+	assert_valid_exposition(body);
+	assert_true(
+	    metric_of(
+		body, "nats_sidecar_in_flight{subscription=\"orders\"}") == 3);
+	assert_true(metric_of(body,
+			"nats_sidecar_end_to_end_seconds_count{subscription="
+			"\"orders\"}") == 0);
+	free(body);
+
+	assert_non_null(app = testapp_start(daemon_socket(f->d), NULL));
+	assert_int_equal(testapp_wait_for(app, "ack", 7, 20000), 0);
+	fixture_assert_settles(f);
+	free(wait_metric(port,
+	    "nats_sidecar_consumer_ack_pending{subscription=\"orders\"}", 0));
+	body = wait_metric(
+	    port, "nats_sidecar_consumer_pending{subscription=\"orders\"}", 0);
+	assert_valid_exposition(body);
+	/* Every ack observed once from its JetStream timestamp. */
+	assert_true(metric_of(body,
+			"nats_sidecar_end_to_end_seconds_count{subscription="
+			"\"orders\"}") == 7);
+	/* One batch size per pull request, none larger than the room. */
+	assert_true(metric_of(body,
+			"nats_sidecar_pull_batch_size_count{subscription="
+			"\"orders\"}") ==
+	    metric_of(body,
+		"nats_sidecar_pull_requests_total{subscription=\"orders\"}"));
+	assert_true(metric_of(body,
+			"nats_sidecar_pull_batch_size_bucket{subscription="
+			"\"orders\",le=\"4\"}") ==
+	    metric_of(body,
+		"nats_sidecar_pull_batch_size_count{subscription=\"orders\"}"));
+	free(body);
+	testapp_free(app);
+}
+
+/* With the poll off, the gauges are not there at all. */
+static void
+consumer_pending_not_polled_when_off(void **state)
+{
+	struct fixture *f = *state;
+	char *body;
+	double v;
+	int port;
+
+	assert_non_null(fixture_start_daemon(
+	    f, NULL, "metrics:\n  consumer_poll_interval: 0"));
+	port = http_port(f->d);
+	body = wait_metric(
+	    port, "nats_sidecar_nats_connection_state{state=\"connected\"}", 1);
+	assert_int_equal(promcheck_value(body,
+			     "nats_sidecar_consumer_pending{subscription=\""
+			     "orders\"}",
+			     &v),
+	    -1);
+	assert_valid_exposition(body);
+	free(body);
+}
+
 #define GOOD_PARENT "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 /*
@@ -323,6 +451,11 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(metrics_count_known_outcomes),
 		cmocka_unit_test(probes_follow_nats_and_apps),
+		cmocka_unit_test_setup_teardown(consumer_pending_is_polled,
+		    fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(
+		    consumer_pending_not_polled_when_off, fixture_setup,
+		    fixture_teardown),
 		cmocka_unit_test_setup_teardown(trace_started_when_configured,
 		    fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(no_trace_started_by_default,
