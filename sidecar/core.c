@@ -101,6 +101,7 @@ struct subscription {
 	uint64_t pulls_seen;
 	struct metric_series *end_to_end, *batch_sizes;
 	struct metric_series *pending, *ack_pending; /* NULL: not polled */
+	struct metric_series *in_flight_limit;
 };
 
 /* The core's view of one connected app. */
@@ -158,6 +159,7 @@ struct core {
 	size_t publishes_pending; /* app publishes waiting for a PubAck */
 	struct trace_gen *trace; /* starts trace context, or NULL */
 	struct metric_series *nats_state[BUS_CLOSED + 1];
+	struct metric_series *app_capacity;
 };
 
 static int64_t
@@ -702,6 +704,19 @@ on_result(void *arg, struct app *app, const ResultFrame *r)
 	outcome(d, v, OUTCOME_ACKED);
 }
 
+/* The app gauges: how many are connected and what they take at once. */
+static void
+count_apps(struct core *c)
+{
+	struct app_state *a;
+	double capacity = 0;
+
+	TAILQ_FOREACH(a, &c->app_list, link)
+	capacity += app_capacity(a->app);
+	metric_set(c->app_connections, (double)idmap_count(c->apps));
+	metric_set(c->app_capacity, capacity);
+}
+
 static void
 on_app_ready(void *arg, struct app *app)
 {
@@ -714,7 +729,7 @@ on_app_ready(void *arg, struct app *app)
 	app_set_data(app, a);
 	idmap_put(c->apps, a->id, a);
 	TAILQ_INSERT_TAIL(&c->app_list, a, link);
-	metric_set(c->app_connections, (double)idmap_count(c->apps));
+	count_apps(c);
 	log_info("app.connected", "app %" PRIu64 " (%s) connected, capacity %u",
 	    a->id, app_name(app), app_capacity(app));
 }
@@ -739,7 +754,7 @@ on_app_gone(void *arg, struct app *app)
 	}
 	idmap_del(c->apps, a->id);
 	TAILQ_REMOVE(&c->app_list, a, link);
-	metric_set(c->app_connections, (double)idmap_count(c->apps));
+	count_apps(c);
 	log_info("app.disconnected",
 	    "app %" PRIu64 " (%s) gone, %u deliveries returned", a->id,
 	    app_name(app), n);
@@ -1016,6 +1031,11 @@ register_more_metrics(struct core *c, struct subscription *s)
 		1024, 2048, 4096 };
 	const char *name[] = { s->cfg->name, NULL };
 
+	s->in_flight_limit = metric_series(
+	    metrics_gauge(c->metrics, "nats_sidecar_in_flight_limit",
+		"The most deliveries held at once (max_in_flight).", sub_label),
+	    name);
+	metric_set(s->in_flight_limit, (double)s->cfg->max_in_flight);
 	s->end_to_end = metric_series(
 	    metrics_histogram(c->metrics, "nats_sidecar_end_to_end_seconds",
 		"Time from the message's JetStream timestamp to the app's ack.",
@@ -1084,6 +1104,12 @@ register_core_metrics(struct core *c)
 		c->nats_state[i] = metric_series(m, v);
 	}
 	metric_set(c->nats_state[BUS_CONNECTING], 1);
+	c->app_capacity = metric_series(
+	    metrics_gauge(c->metrics, "nats_sidecar_app_capacity",
+		"Deliveries the connected apps take at once (the sum of "
+		"their capacities).",
+		NULL),
+	    NULL);
 }
 
 static void

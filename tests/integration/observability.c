@@ -264,11 +264,16 @@ consumer_pending_is_polled(void **state)
 	    metric_of(
 		body, "nats_sidecar_in_flight{subscription=\"orders\"}") == 3);
 	assert_true(metric_of(body,
+			"nats_sidecar_in_flight_limit{subscription="
+			"\"orders\"}") == 3);
+	assert_true(metric_of(body, "nats_sidecar_app_capacity") == 0);
+	assert_true(metric_of(body,
 			"nats_sidecar_end_to_end_seconds_count{subscription="
 			"\"orders\"}") == 0);
 	free(body);
 
-	assert_non_null(app = testapp_start(daemon_socket(f->d), NULL));
+	assert_non_null(
+	    app = testapp_start(daemon_socket(f->d), "--capacity", "5", NULL));
 	assert_int_equal(testapp_wait_for(app, "ack", 7, 20000), 0);
 	fixture_assert_settles(f);
 	free(wait_metric(port,
@@ -276,6 +281,7 @@ consumer_pending_is_polled(void **state)
 	body = wait_metric(
 	    port, "nats_sidecar_consumer_pending{subscription=\"orders\"}", 0);
 	assert_valid_exposition(body);
+	assert_true(metric_of(body, "nats_sidecar_app_capacity") == 5);
 	/* Every ack observed once from its JetStream timestamp. */
 	assert_true(metric_of(body,
 			"nats_sidecar_end_to_end_seconds_count{subscription="
