@@ -363,6 +363,32 @@ static const struct config_option dedup_options[] = {
 	{ .name = NULL },
 };
 
+static const struct config_option trace_options[] = {
+	{ .name = "start",
+	    .type = CONFIG_BOOL,
+	    .offset = offsetof(struct config_trace, start),
+	    .def = "false",
+	    .help = "give a delivery without a valid traceparent a new one" },
+	{ .name = "sampled",
+	    .type = CONFIG_BOOL,
+	    .offset = offsetof(struct config_trace, sampled),
+	    .def = "true",
+	    .help = "set the sampled flag in the traceparents started" },
+	{ .name = NULL },
+};
+
+static const struct config_option metrics_options[] = {
+	{ .name = "consumer_poll_interval",
+	    .type = CONFIG_DURATION,
+	    .offset = offsetof(struct config_metrics, consumer_poll_interval),
+	    .def = "5s",
+	    .min = 0,
+	    .max = 10 * MINUTE,
+	    .help = "how often CONSUMER.INFO is asked for pending counts; 0: "
+		    "never" },
+	{ .name = NULL },
+};
+
 static const struct config_option subscription_options[] = {
 	{ .name = "name",
 	    .type = CONFIG_STRING,
@@ -559,6 +585,16 @@ static const struct config_option config_options[] = {
 	    .offset = offsetof(struct config, dedup),
 	    .sub = dedup_options,
 	    .help = "the store of processed keys, for the dedup filter" },
+	{ .name = "trace",
+	    .type = CONFIG_TABLE,
+	    .offset = offsetof(struct config, trace),
+	    .sub = trace_options,
+	    .help = "trace context for deliveries without one" },
+	{ .name = "metrics",
+	    .type = CONFIG_TABLE,
+	    .offset = offsetof(struct config, metrics),
+	    .sub = metrics_options,
+	    .help = "metrics polled from JetStream" },
 	{ .name = NULL },
 };
 

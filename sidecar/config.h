@@ -149,6 +149,17 @@ struct config_http {
 	bool ready_requires_store; /* the dedup store writable */
 };
 
+/* Trace context for deliveries that arrive without any. */
+struct config_trace {
+	bool start; /* give such a delivery a new traceparent */
+	bool sampled; /* the sampled flag of the ones started */
+};
+
+/* Metrics the sidecar has to ask JetStream for. */
+struct config_metrics {
+	int64_t consumer_poll_interval; /* CONSUMER.INFO; 0: never */
+};
+
 struct config_subscription {
 	char *name;
 	char *stream;
@@ -196,6 +207,8 @@ struct config {
 	struct config_http http;
 	struct config_tables subscriptions; /* struct config_subscription */
 	struct config_dedup dedup;
+	struct config_trace trace;
+	struct config_metrics metrics;
 };
 
 /*

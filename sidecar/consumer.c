@@ -30,6 +30,8 @@ struct consumer {
 	char *problem; /* why not bound; logged once per distinct text */
 	int64_t ack_wait; /* the server's, once bound */
 	bool created; /* we created it in this step */
+	ev_timer poll; /* pending counts, when asked for */
+	uint64_t poll_request;
 };
 
 static void consumer_info(struct consumer *);
@@ -222,6 +224,49 @@ on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 	consumer_info(w->data);
 }
 
+/* A failed poll is only a missed sample: the next one comes soon. */
+static void
+on_poll_reply(void *arg, natsMsg *reply)
+{
+	struct consumer *c = arg;
+	uint64_t pending, ack_pending;
+
+	c->poll_request = 0;
+	if (reply == NULL)
+		return;
+	if (jsapi_consumer_pending(natsMsg_GetData(reply),
+		(size_t)natsMsg_GetDataLength(reply), &pending,
+		&ack_pending) == 0 &&
+	    c->events.pending != NULL)
+		c->events.pending(c->events.arg, pending, ack_pending);
+	natsMsg_Destroy(reply);
+}
+
+static void
+on_poll(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct consumer *c = w->data;
+	char subject[256];
+
+	if (c->step != STEP_BOUND || c->poll_request != 0)
+		return;
+	snprintf(subject, sizeof subject, "$JS.API.CONSUMER.INFO.%s.%s",
+	    c->sub->stream, c->sub->durable);
+	c->poll_request = bus_request(
+	    c->bus, subject, NULL, 0, "", 0, API_TIMEOUT_NS, on_poll_reply, c);
+}
+
+void
+consumer_poll_pending(struct consumer *c, int64_t interval_ns)
+{
+	ev_timer_stop(c->loop, &c->poll);
+	if (interval_ns <= 0)
+		return;
+	ev_timer_set(
+	    &c->poll, (double)interval_ns / 1e9, (double)interval_ns / 1e9);
+	ev_timer_start(c->loop, &c->poll);
+}
+
 struct consumer *
 consumer_new(struct ev_loop *loop, struct bus *bus,
     const struct config_subscription *sub, const struct consumer_events *ev)
@@ -235,6 +280,8 @@ consumer_new(struct ev_loop *loop, struct bus *bus,
 	c->retry_s = RETRY_MIN_S;
 	ev_timer_init(&c->retry, on_retry, 0, 0);
 	c->retry.data = c;
+	ev_timer_init(&c->poll, on_poll, 0, 0);
+	c->poll.data = c;
 	return c;
 }
 
@@ -244,7 +291,9 @@ consumer_free(struct consumer *c)
 	if (c == NULL)
 		return;
 	ev_timer_stop(c->loop, &c->retry);
+	ev_timer_stop(c->loop, &c->poll);
 	bus_request_cancel(c->bus, c->request);
+	bus_request_cancel(c->bus, c->poll_request);
 	free(c->problem);
 	free(c);
 }

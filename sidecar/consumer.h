@@ -19,6 +19,9 @@ struct consumer_events {
 	/* The consumer exists and matches the policy: pulling may start. */
 	void (*bound)(void *arg);
 	void *arg;
+	/* A pending poll was answered: messages not yet delivered and
+	 * deliveries not yet acked, as the server counts them. May be NULL. */
+	void (*pending)(void *arg, uint64_t pending, uint64_t ack_pending);
 };
 
 struct consumer *consumer_new(struct ev_loop *, struct bus *,
@@ -35,6 +38,13 @@ bool consumer_is_bound(const struct consumer *);
 /* The AckWait the bound consumer really has (a consumer used as it is
  * may differ from the configuration), in ns. */
 int64_t consumer_ack_wait(const struct consumer *);
+/*
+ * Asks CONSUMER.INFO for the pending counts every |interval_ns| while the
+ * consumer is bound, one request at a time, and reports each answer
+ * through the pending event. The server recounts on every call and audits
+ * it, so the interval should be seconds, never per message.
+ */
+void consumer_poll_pending(struct consumer *, int64_t interval_ns);
 /* Why it is not bound, for readiness reports; NULL when bound. */
 const char *consumer_problem(const struct consumer *);
 

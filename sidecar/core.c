@@ -28,6 +28,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pull.h"
+#include "trace.h"
 #include "schema.h"
 #include "store.h"
 #include "view.h"
@@ -101,6 +102,9 @@ struct subscription {
 	struct metric_series *dead_letters[FILTER_REASON_MAX_DELIVERIES + 1];
 	struct metric_series *dead_letter_failures;
 	uint64_t pulls_seen;
+	struct metric_series *end_to_end, *batch_sizes;
+	struct metric_series *pending, *ack_pending; /* NULL: not polled */
+	struct metric_series *in_flight_limit;
 };
 
 /* The core's view of one connected app. */
@@ -161,6 +165,9 @@ struct core {
 	struct metric_series *store_entries, *store_bytes, *store_usage;
 	struct metric_series *store_expired;
 	uint64_t store_expired_seen;
+	struct trace_gen *trace; /* starts trace context, or NULL */
+	struct metric_series *nats_state[BUS_CLOSED + 1];
+	struct metric_series *app_capacity;
 };
 
 static int64_t
@@ -180,6 +187,7 @@ delivery_log_ctx(const struct delivery *d)
 		.subject = delivery_subject(d),
 		.stream_seq = d->meta.stream_seq,
 		.msg_id = delivery_msg_id(d),
+		.trace_id = d->trace_id[0] != '\0' ? d->trace_id : NULL,
 	};
 
 	return ctx;
@@ -404,6 +412,13 @@ on_pull_message(void *arg, natsMsg *msg)
 		return;
 	}
 	d->id = ++s->core->next_delivery;
+	if (delivery_trace(d, s->core->trace) == 1) {
+		struct log_ctx ctx = delivery_log_ctx(d);
+
+		log_emit(LOG_LEVEL_DEBUG, &ctx, "delivery.bad_traceparent",
+		    "traceparent is not valid W3C trace context, not passed "
+		    "on");
+	}
 	d->keepalive_at = now_ns() + consumer_ack_wait(s->consumer) / 2;
 	TAILQ_INSERT_TAIL(&s->all, d, all);
 	s->held++;
@@ -518,9 +533,8 @@ send_delivery(struct app_state *a, struct delivery *d)
 	f.processing_timeout_ms = (uint32_t)(c->processing_timeout / NS_PER_MS);
 	v = delivery_msg_id(d);
 	f.message_id = (char *)(v != NULL ? v : "");
-	v = delivery_header(d, "traceparent");
-	f.traceparent = (char *)(v != NULL ? v : "");
-	v = delivery_header(d, "tracestate");
+	f.traceparent = d->traceparent;
+	v = delivery_tracestate(d);
 	f.tracestate = (char *)(v != NULL ? v : "");
 	r = appchan_send_delivery(a->app, &f);
 	free(hp);
@@ -635,6 +649,22 @@ give_back(struct core *c, struct delivery *d, int64_t delay_ns)
 	release(d, OUTCOME_NAKED);
 }
 
+/* Stored by JetStream to acked by the app, by the wall clock. */
+static void
+observe_end_to_end(const struct delivery *d)
+{
+	struct timespec ts;
+	int64_t wall;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	wall = (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+	/* Clocks of server and pod may disagree a little. */
+	metric_observe(d->sub->end_to_end,
+	    wall > d->meta.timestamp_ns
+		? (double)(wall - d->meta.timestamp_ns) / 1e9
+		: 0);
+}
+
 static void
 on_result(void *arg, struct app *app, const ResultFrame *r)
 {
@@ -675,9 +705,24 @@ on_result(void *arg, struct app *app, const ResultFrame *r)
 		break;
 	}
 	metric_observe(d->sub->processing, (double)(now - d->sent_at) / 1e9);
+	if (v.action == FILTER_ACK)
+		observe_end_to_end(d);
 	take_back(c, d);
 	d->state = DELIVERY_OUTCOME;
 	outcome(d, v, OUTCOME_ACKED);
+}
+
+/* The app gauges: how many are connected and what they take at once. */
+static void
+count_apps(struct core *c)
+{
+	struct app_state *a;
+	double capacity = 0;
+
+	TAILQ_FOREACH(a, &c->app_list, link)
+	capacity += app_capacity(a->app);
+	metric_set(c->app_connections, (double)idmap_count(c->apps));
+	metric_set(c->app_capacity, capacity);
 }
 
 static void
@@ -692,7 +737,7 @@ on_app_ready(void *arg, struct app *app)
 	app_set_data(app, a);
 	idmap_put(c->apps, a->id, a);
 	TAILQ_INSERT_TAIL(&c->app_list, a, link);
-	metric_set(c->app_connections, (double)idmap_count(c->apps));
+	count_apps(c);
 	log_info("app.connected", "app %" PRIu64 " (%s) connected, capacity %u",
 	    a->id, app_name(app), app_capacity(app));
 }
@@ -717,7 +762,7 @@ on_app_gone(void *arg, struct app *app)
 	}
 	idmap_del(c->apps, a->id);
 	TAILQ_REMOVE(&c->app_list, a, link);
-	metric_set(c->app_connections, (double)idmap_count(c->apps));
+	count_apps(c);
 	log_info("app.disconnected",
 	    "app %" PRIu64 " (%s) gone, %u deliveries returned", a->id,
 	    app_name(app), n);
@@ -838,6 +883,8 @@ on_bus_state(void *arg, enum bus_state state)
 {
 	struct core *c = arg;
 
+	for (int i = 0; i <= BUS_CLOSED; i++)
+		metric_set(c->nats_state[i], i == (int)state);
 	if (state != BUS_CONNECTED)
 		return;
 	metric_inc(c->reconnects);
@@ -1000,6 +1047,98 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_timer_start(loop, &c->grace);
 }
 
+/* End-to-end latency, pull batches and the polled consumer counts. */
+static void
+register_more_metrics(struct core *c, struct subscription *s)
+{
+	static const char *const sub_label[] = { "subscription", NULL };
+	static const double latency[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+		0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600 };
+	static const double batches[] = { 1, 2, 4, 8, 16, 32, 64, 128, 256, 512,
+		1024, 2048, 4096 };
+	const char *name[] = { s->cfg->name, NULL };
+
+	s->in_flight_limit = metric_series(
+	    metrics_gauge(c->metrics, "nats_sidecar_in_flight_limit",
+		"The most deliveries held at once (max_in_flight).", sub_label),
+	    name);
+	metric_set(s->in_flight_limit, (double)s->cfg->max_in_flight);
+	s->end_to_end = metric_series(
+	    metrics_histogram(c->metrics, "nats_sidecar_end_to_end_seconds",
+		"Time from the message's JetStream timestamp to the app's ack.",
+		sub_label, latency, sizeof latency / sizeof latency[0]),
+	    name);
+	s->batch_sizes = metric_series(
+	    metrics_histogram(c->metrics, "nats_sidecar_pull_batch_size",
+		"Messages asked for per pull request.", sub_label, batches,
+		sizeof batches / sizeof batches[0]),
+	    name);
+	if (c->cfg->metrics.consumer_poll_interval == 0)
+		return;
+	s->pending = metric_series(
+	    metrics_gauge(c->metrics, "nats_sidecar_consumer_pending",
+		"Messages of the consumer not yet delivered (CONSUMER.INFO "
+		"num_pending, polled).",
+		sub_label),
+	    name);
+	s->ack_pending = metric_series(
+	    metrics_gauge(c->metrics, "nats_sidecar_consumer_ack_pending",
+		"Deliveries of the consumer not yet acked (CONSUMER.INFO "
+		"num_ack_pending, polled).",
+		sub_label),
+	    name);
+}
+
+static void
+on_pull_requested(void *arg, int64_t batch)
+{
+	struct subscription *s = arg;
+
+	metric_observe(s->batch_sizes, (double)batch);
+}
+
+static void
+on_consumer_pending(void *arg, uint64_t pending, uint64_t ack_pending)
+{
+	struct subscription *s = arg;
+
+	if (s->pending == NULL)
+		return;
+	metric_set(s->pending, (double)pending);
+	metric_set(s->ack_pending, (double)ack_pending);
+}
+
+/* Build info and the connection state, one series per state. */
+static void
+register_core_metrics(struct core *c)
+{
+	static const char *const version_label[] = { "version", NULL };
+	static const char *const state_label[] = { "state", NULL };
+	const char *version[] = { PACKAGE_VERSION, NULL };
+	struct metric *m;
+
+	metric_set(metric_series(
+		       metrics_gauge(c->metrics, "nats_sidecar_build_info",
+			   "Always 1; the version in a label.", version_label),
+		       version),
+	    1);
+	m = metrics_gauge(c->metrics, "nats_sidecar_nats_connection_state",
+	    "1 for the state the NATS connection is in, 0 for the others.",
+	    state_label);
+	for (int i = 0; i <= BUS_CLOSED; i++) {
+		const char *v[] = { bus_state_name((enum bus_state)i), NULL };
+
+		c->nats_state[i] = metric_series(m, v);
+	}
+	metric_set(c->nats_state[BUS_CONNECTING], 1);
+	c->app_capacity = metric_series(
+	    metrics_gauge(c->metrics, "nats_sidecar_app_capacity",
+		"Deliveries the connected apps take at once (the sum of "
+		"their capacities).",
+		NULL),
+	    NULL);
+}
+
 static void
 register_metrics(struct core *c, struct subscription *s)
 {
@@ -1066,6 +1205,7 @@ register_metrics(struct core *c, struct subscription *s)
 		"Time from delivery to the app's result.", sub_label, seconds,
 		sizeof seconds / sizeof seconds[0]),
 	    name);
+	register_more_metrics(c, s);
 }
 
 /* The chain: the configured filters, behind the serial filter when the
@@ -1220,6 +1360,10 @@ core_new(struct ev_loop *loop, const struct config *cfg,
 	    "Connections and reconnections to NATS.");
 	c->late_results = counter(c, "nats_sidecar_late_results_total",
 	    "Results for deliveries already given up on.");
+	register_core_metrics(c);
+	if (cfg->trace.start &&
+	    (c->trace = trace_gen_new(cfg->trace.sampled)) == NULL)
+		goto fail;
 
 	if ((c->bus = bus_new(loop, &cfg->nats, &bev)) == NULL)
 		goto fail;
@@ -1242,8 +1386,10 @@ core_new(struct ev_loop *loop, const struct config *cfg,
 	c->subs = xcalloc(c->nsubs, sizeof *c->subs);
 	for (size_t i = 0; i < c->nsubs; i++) {
 		struct subscription *s = &c->subs[i];
-		struct consumer_events coev = { on_consumer_bound, s };
-		struct pull_events pev = { on_pull_message, on_pull_lost, s };
+		struct consumer_events coev = { on_consumer_bound, s,
+			on_consumer_pending };
+		struct pull_events pev = { on_pull_message, on_pull_lost, s,
+			on_pull_requested };
 
 		s->core = c;
 		s->cfg = config_subscription(cfg, i);
@@ -1265,6 +1411,8 @@ core_new(struct ev_loop *loop, const struct config *cfg,
 			goto fail;
 		s->consumer = consumer_new(loop, c->bus, s->cfg, &coev);
 		s->pull = pull_new(loop, c->bus, s->cfg, &pev);
+		consumer_poll_pending(
+		    s->consumer, cfg->metrics.consumer_poll_interval);
 	}
 
 	ev_prepare_init(&c->turn, on_turn);
@@ -1359,5 +1507,6 @@ core_free(struct core *c)
 	idmap_free(c->late);
 	free(c->late_ring.v);
 	metrics_free(c->metrics);
+	trace_gen_free(c->trace);
 	free(c);
 }

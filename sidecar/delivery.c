@@ -142,3 +142,32 @@ delivery_set_text(struct delivery *d, const char *text)
 	d->text = xstrdup(text);
 	return d->text;
 }
+
+int
+delivery_trace(struct delivery *d, struct trace_gen *gen)
+{
+	const char *tp = delivery_header(d, "traceparent");
+	bool valid = trace_parent_valid(tp);
+
+	d->tracestate_ok = valid;
+	d->traceparent[0] = d->trace_id[0] = '\0';
+	if (valid) {
+		/* Only the version 00 fields: later ones are not ours to
+		 * pass on as 00. */
+		memcpy(d->traceparent, tp, TRACE_PARENT_LEN);
+		d->traceparent[0] = d->traceparent[1] = '0';
+		d->traceparent[TRACE_PARENT_LEN] = '\0';
+	} else if (gen != NULL)
+		trace_gen_parent(gen, d->traceparent);
+	if (d->traceparent[0] != '\0') {
+		memcpy(d->trace_id, d->traceparent + 3, TRACE_ID_LEN);
+		d->trace_id[TRACE_ID_LEN] = '\0';
+	}
+	return tp != NULL && !valid;
+}
+
+const char *
+delivery_tracestate(const struct delivery *d)
+{
+	return d->tracestate_ok ? delivery_header(d, "tracestate") : NULL;
+}

@@ -7,6 +7,7 @@
 #ifndef SIDECAR_DELIVERY_H
 #define SIDECAR_DELIVERY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
@@ -14,6 +15,7 @@
 #include <nats/nats.h>
 
 #include "filters/filter.h"
+#include "trace.h"
 
 struct subscription;
 struct view;
@@ -63,6 +65,13 @@ struct delivery {
 	uint64_t pending_request; /* a bus request about it, or 0 */
 	TAILQ_ENTRY(delivery) entry; /* the queue or the app it is on */
 	TAILQ_ENTRY(delivery) all; /* every delivery of its subscription */
+
+	/* Trace context, set by delivery_trace(): the traceparent passed on
+	 * ("" for none), its trace id, and whether the message's tracestate
+	 * goes with it (only beside the message's own, valid traceparent). */
+	char traceparent[TRACE_PARENT_LEN + 1];
+	char trace_id[TRACE_ID_LEN + 1];
+	bool tracestate_ok;
 };
 
 TAILQ_HEAD(delivery_list, delivery);
@@ -85,6 +94,15 @@ const char *delivery_header(const struct delivery *, const char *name);
 const void *delivery_payload(const struct delivery *, size_t *len);
 /* Nats-Msg-Id, or NULL. */
 const char *delivery_msg_id(const struct delivery *);
+/*
+ * Sets the trace context: the message's traceparent when it is valid;
+ * else, when |gen| is not NULL, a new one from it; else none. Returns 1
+ * when the message carried a traceparent that is not valid (it is not
+ * passed on, nor its tracestate), else 0.
+ */
+int delivery_trace(struct delivery *, struct trace_gen *gen);
+/* The tracestate to pass on with d->traceparent, or NULL. */
+const char *delivery_tracestate(const struct delivery *);
 /* Copies |text| into the delivery; returns the copy for verdict.text. */
 const char *delivery_set_text(struct delivery *, const char *text);
 

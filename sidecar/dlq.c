@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -111,13 +110,16 @@ dlq_publish(struct bus *bus, const struct deadletter_options *o,
 			    xasprintf("%s%s", o->header_prefix, keys[i]);
 			h[nh++] =
 			    (struct bus_header){ owned[nowned++], vals[j] };
-			if (strcasecmp(keys[i], "traceparent") == 0 ||
-			    strcasecmp(keys[i], "tracestate") == 0)
-				h[nh++] =
-				    (struct bus_header){ keys[i], vals[j] };
 		}
 		free(vals);
 	}
+	/* The trace context the delivery went with: the message's own when
+	 * valid, or the one the sidecar started for it. */
+	if (d->traceparent[0] != '\0')
+		h[nh++] = (struct bus_header){ "traceparent", d->traceparent };
+	if (delivery_tracestate(d) != NULL)
+		h[nh++] =
+		    (struct bus_header){ "tracestate", delivery_tracestate(d) };
 	clock_gettime(CLOCK_REALTIME, &now);
 	snprintf(stream_seq, sizeof stream_seq, "%" PRIu64, d->meta.stream_seq);
 	snprintf(

@@ -158,6 +158,25 @@ jsapi_consumer_ack_wait(const char *json, size_t len)
 	return ns;
 }
 
+int
+jsapi_consumer_pending(
+    const char *json, size_t len, uint64_t *pending, uint64_t *ack_pending)
+{
+	json_t *root = json_loadb(json, len, 0, NULL);
+	json_t *p = json_object_get(root, "num_pending");
+	json_t *a = json_object_get(root, "num_ack_pending");
+	int r = -1;
+
+	if (json_is_integer(p) && json_integer_value(p) >= 0 &&
+	    json_is_integer(a) && json_integer_value(a) >= 0) {
+		*pending = (uint64_t)json_integer_value(p);
+		*ack_pending = (uint64_t)json_integer_value(a);
+		r = 0;
+	}
+	json_decref(root);
+	return r;
+}
+
 static int
 error_of(json_t *root, struct jsapi_error *e)
 {

@@ -50,6 +50,11 @@ int jsapi_consumer_diff(const struct config_subscription *, const char *json,
 /* The AckWait (ns) of a CONSUMER.INFO or CREATE response, or -1. */
 int64_t jsapi_consumer_ack_wait(const char *json, size_t len);
 
+/* Reads num_pending and num_ack_pending of a CONSUMER.INFO response;
+ * returns 0, or -1 when it has not both as non-negative integers. */
+int jsapi_consumer_pending(
+    const char *json, size_t len, uint64_t *pending, uint64_t *ack_pending);
+
 /* Returns 1 and fills |e| if |json| is an API error response, 0 if it is
  * not, -1 if it is not JSON. */
 int jsapi_error(const char *json, size_t len, struct jsapi_error *e);

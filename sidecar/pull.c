@@ -133,6 +133,8 @@ send_request(struct pull *p, int64_t batch, int64_t max_bytes)
 	p->outstanding += batch;
 	p->outstanding_bytes += max_bytes;
 	p->stats.requests++;
+	if (p->events.requested != NULL)
+		p->events.requested(p->events.arg, batch);
 	log_debug("pull.request",
 	    "subscription %s: request %" PRIu64 " for %" PRId64
 	    " messages, %" PRId64 " bytes (held %zu, live %zu)",

@@ -32,6 +32,8 @@ struct pull_events {
 	/* The consumer is gone or unreachable: it needs binding again. */
 	void (*lost)(void *arg, const char *why);
 	void *arg;
+	/* A pull request for |batch| messages was sent. May be NULL. */
+	void (*requested)(void *arg, int64_t batch);
 };
 
 struct pull *pull_new(struct ev_loop *, struct bus *,

@@ -184,6 +184,31 @@ pull_request_body(void **state)
 	assert_int_equal(jsapi_pull_request(buf, 8, 1, 1, 1, 0), 0);
 }
 
+static void
+consumer_pending_counts(void **state)
+{
+	static const char *const bad[] = { "{\"num_pending\":3}",
+		"{\"num_pending\":-1,\"num_ack_pending\":0}",
+		"{\"num_pending\":\"3\",\"num_ack_pending\":0}",
+		"{\"error\":{\"code\":404,\"err_code\":10014}}", "not json" };
+	const char *info = "{\"stream_name\":\"ORDERS\",\"name\":\"app\","
+			   "\"num_ack_pending\":2,\"num_redelivered\":1,"
+			   "\"num_waiting\":1,\"num_pending\":40}";
+	uint64_t p = 7, a = 7;
+
+	assert_int_equal(jsapi_consumer_pending(info, strlen(info), &p, &a), 0);
+	assert_int_equal(p, 40);
+	assert_int_equal(a, 2);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		p = a = 7;
+		if (jsapi_consumer_pending(bad[i], strlen(bad[i]), &p, &a) !=
+		    -1)
+			fail_msg("accepted %s", bad[i]);
+		assert_int_equal(p, 7);
+		assert_int_equal(a, 7);
+	}
+}
+
 int
 main(void)
 {
@@ -194,6 +219,7 @@ main(void)
 		cmocka_unit_test(push_consumers_and_garbage_are_refused),
 		cmocka_unit_test(errors_and_pub_acks),
 		cmocka_unit_test(pull_request_body),
+		cmocka_unit_test(consumer_pending_counts),
 	};
 
 	return cmocka_run_group_tests_name("jsapi", tests, NULL, NULL);
