@@ -315,3 +315,18 @@ daemon_log_wait(
 	}
 	return 0;
 }
+
+int
+daemon_http_port(const struct daemon *d)
+{
+	char *line, *p;
+	int port = -1;
+
+	if (daemon_log_wait(d, "http.listening", 1, 10000) == -1 ||
+	    (line = daemon_log_line(d, "http.listening", 0)) == NULL)
+		return -1;
+	if ((p = strstr(line, "127.0.0.1:")) != NULL)
+		port = atoi(p + strlen("127.0.0.1:"));
+	free(line);
+	return port > 0 ? port : -1;
+}

@@ -29,18 +29,11 @@ sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-/* The port the daemon's HTTP server got, from its log. */
 static int
 http_port(struct daemon *d)
 {
-	char *line, *p;
-	int port;
+	int port = daemon_http_port(d);
 
-	assert_int_equal(daemon_log_wait(d, "http.listening", 1, 10000), 0);
-	line = daemon_log_line(d, "http.listening", 0);
-	assert_non_null(p = strstr(line, "127.0.0.1:"));
-	port = atoi(p + strlen("127.0.0.1:"));
-	free(line);
 	assert_true(port > 0);
 	return port;
 }
