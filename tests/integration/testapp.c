@@ -172,6 +172,11 @@ sleeps_concurrently(void **state)
 	assert_int_equal(testapp_wait_for(fx->app, "ack", 3, WAIT_MS), 0);
 	/* One after the other would take 1.8 s. */
 	assert_in_range(proc_now_ms() - t0, 550, 1500);
+	/* The app logs an answer as it sends it: let the server read all. */
+	assert_int_equal(
+	    appserver_wait(fx->srv, APPSERVER_RESULTS,
+		testapp_count(fx->app, "in_progress") + 3, WAIT_MS),
+	    0);
 	for (size_t i = 0; i < appserver_count(fx->srv, APPSERVER_RESULTS);
 	     i++) {
 		const Result *r = appserver_result(fx->srv, i);
