@@ -533,6 +533,42 @@ static const struct config_option subscription_options[] = {
 	{ .name = NULL },
 };
 
+static const struct config_option advisories_options[] = {
+	{ .name = "enabled",
+	    .type = CONFIG_BOOL,
+	    .offset = offsetof(struct config_advisories, enabled),
+	    .def = "true",
+	    .help = "dead-letter messages the server gave up on, from its "
+		    "MAX_DELIVERIES advisories" },
+	{ .name = "stream",
+	    .type = CONFIG_STRING,
+	    .offset = offsetof(struct config_advisories, stream),
+	    .def = "NATS_SIDECAR_ADVISORIES",
+	    .help = "the stream that captures the advisories, created or "
+		    "extended if needed" },
+	{ .name = "durable",
+	    .type = CONFIG_STRING,
+	    .offset = offsetof(struct config_advisories, durable),
+	    .def = "nats-sidecar",
+	    .help = "its durable consumer, shared by every pod" },
+	{ .name = "max_age",
+	    .type = CONFIG_DURATION,
+	    .offset = offsetof(struct config_advisories, max_age),
+	    .def = "7d",
+	    .min = MINUTE,
+	    .max = 365 * DAY,
+	    .help = "how long the created stream keeps an advisory" },
+	{ .name = "retry_delay",
+	    .type = CONFIG_DURATION,
+	    .offset = offsetof(struct config_advisories, retry_delay),
+	    .def = "10s",
+	    .min = 100 * MSEC,
+	    .max = DAY,
+	    .help = "an advisory that could not be handled comes back after "
+		    "this" },
+	{ .name = NULL },
+};
+
 static const struct config_option config_options[] = {
 	{ .name = "instance_id",
 	    .type = CONFIG_STRING,
@@ -595,6 +631,11 @@ static const struct config_option config_options[] = {
 	    .offset = offsetof(struct config, metrics),
 	    .sub = metrics_options,
 	    .help = "metrics polled from JetStream" },
+	{ .name = "advisories",
+	    .type = CONFIG_TABLE,
+	    .offset = offsetof(struct config, advisories),
+	    .sub = advisories_options,
+	    .help = "messages the server gives up on" },
 	{ .name = NULL },
 };
 
@@ -1797,6 +1838,25 @@ check_http(struct loader *ld, struct config_http *http)
 	path_pop(ld, old);
 }
 
+static void
+check_advisories(struct loader *ld, struct config_advisories *a)
+{
+	char got[QUOTE_MAX];
+	size_t old = path_push(ld, "advisories");
+
+	if (a->stream != NULL && !js_name_valid(a->stream))
+		check_error(ld, a, "stream", &a->stream, NULL,
+		    "expected a stream name without spaces, '.', '*' or '>', "
+		    "got %s",
+		    quote(got, a->stream, strlen(a->stream)));
+	if (a->durable != NULL && !js_name_valid(a->durable))
+		check_error(ld, a, "durable", &a->durable, NULL,
+		    "expected a consumer name without spaces, '.', '*' or '>', "
+		    "got %s",
+		    quote(got, a->durable, strlen(a->durable)));
+	path_pop(ld, old);
+}
+
 /* The checks of one subscription that need its other values. */
 static void
 check_combinations(struct loader *ld, struct config_subscription *s)
@@ -1961,6 +2021,7 @@ config_check(struct loader *ld, struct config *cfg)
 	check_nats(ld, &cfg->nats);
 	check_app(ld, &cfg->app);
 	check_http(ld, &cfg->http);
+	check_advisories(ld, &cfg->advisories);
 	for (size_t i = 0; i < cfg->subscriptions.n; i++) {
 		size_t old = path_push(ld, "subscriptions[%zu]", i);
 

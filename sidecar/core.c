@@ -9,6 +9,7 @@
 
 #include <ev.h>
 
+#include "advisory.h"
 #include "appchan.h"
 #include "buf.h"
 #include "bus.h"
@@ -141,6 +142,7 @@ struct core {
 	struct bus *bus;
 	struct appchan *appchan;
 	struct httpd *httpd; /* metrics and probes, or NULL when off */
+	struct advisory *advisory; /* what the server gives up on, or NULL */
 	struct metrics *metrics;
 	struct subscription *subs;
 	size_t nsubs;
@@ -901,6 +903,7 @@ on_bus_state(void *arg, enum bus_state state)
 		else
 			consumer_bind(s->consumer);
 	}
+	advisory_connected(c->advisory);
 }
 
 static void
@@ -1414,6 +1417,7 @@ core_new(struct ev_loop *loop, const struct config *cfg,
 		consumer_poll_pending(
 		    s->consumer, cfg->metrics.consumer_poll_interval);
 	}
+	c->advisory = advisory_new(loop, c->bus, cfg, c->metrics);
 
 	ev_prepare_init(&c->turn, on_turn);
 	c->turn.data = c;
@@ -1491,6 +1495,7 @@ core_free(struct core *c)
 		chain_free(s->chain);
 		free(s->filters.v);
 	}
+	advisory_free(c->advisory);
 	/* After the chains: it commits what they queued last. */
 	store_close(c->store);
 	/* PubAcks still to come must find no app to answer. */

@@ -6,6 +6,10 @@
 #ifndef TESTS_HARNESS_FIXTURE_H
 #define TESTS_HARNESS_FIXTURE_H
 
+#include <stdint.h>
+
+#include <nats/nats.h>
+
 struct fixture {
 	struct natsserver *srv;
 	struct testjs *js;
@@ -27,6 +31,15 @@ struct daemon *fixture_start_daemon(
 /* Fails the test unless orders-app has nothing pending and nothing
  * unacknowledged within 10 s (the server applies acks asynchronously). */
 void fixture_assert_settles(struct fixture *f);
+
+/* Messages in |stream| now; 0 if it cannot be asked. */
+uint64_t fixture_stream_msgs(struct fixture *f, const char *stream);
+/* Fails the test unless |stream| holds exactly |n| messages within 20 s. */
+void fixture_wait_stream_msgs(
+    struct fixture *f, const char *stream, uint64_t n);
+/* Fails the test unless |m| has header |name|, equal to |want| unless
+ * that is NULL. */
+void fixture_assert_header(natsMsg *m, const char *name, const char *want);
 
 void fixture_sleep_ms(int ms);
 /* CLOCK_MONOTONIC in seconds. */

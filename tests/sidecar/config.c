@@ -891,6 +891,12 @@ error_combinations(void **state)
 	    8,
 	    "subscriptions[0].filters[0].dedup: key: expected header:NAME or "
 	    "field:PATH, got \"body:x\"");
+	expect_only("advisories:\n  stream: a.b\n" SUB, 2,
+	    "advisories.stream: expected a stream name without spaces, '.', "
+	    "'*' or '>', got \"a.b\"");
+	expect_only("advisories:\n  durable: \"x y\"\n" SUB, 2,
+	    "advisories.durable: expected a consumer name without spaces, '.', "
+	    "'*' or '>', got \"x y\"");
 	expect_only("app:\n  heartbeat_interval: 20s\n" SUB, 2,
 	    "app.dead_after: expected more than heartbeat_interval (20s), got "
 	    "20s");
