@@ -30,35 +30,56 @@
 /* Another pod may be creating the stream at the same moment. */
 #define STREAM_RACE_S 0.5
 #define STREAM_RETRY_S 5.0
+#define STREAM_RECHECK_S 60.0
 
 enum outcome {
 	OUTCOME_DEAD_LETTERED,
 	OUTCOME_GONE, /* the message was no longer in its stream */
 	OUTCOME_FAILED, /* NAKed, to be tried again */
-	OUTCOME_NOT_OURS, /* no subscription here watches it: NAKed */
-	OUTCOME_INVALID, /* not an advisory we can read: terminated */
+	OUTCOME_INVALID, /* not an advisory we can act on: terminated */
 	OUTCOME_COUNT
 };
 
 static const char *const outcome_names[] = { "dead_lettered", "gone", "failed",
-	"not_watched", "invalid" };
+	"invalid" };
 
-/* A subscription whose advisories are captured. */
+struct advisory;
+
+/*
+ * A subscription whose advisories are captured: a stream of its own
+ * (PREFIX_STREAM_DURABLE, one subject, created and never changed, so pods
+ * of different configurations never rewrite each other's streams) and a
+ * durable consumer on it, so one subscription's stuck advisories never
+ * hold up another's.
+ */
 struct watch {
+	struct advisory *a;
 	const struct config_subscription *sub;
 	const struct deadletter_options *dlq;
-	char subject[256];
+	char subject[512];
+	char stream[ADVISORY_STREAM_NAME_MAX + 1];
+	/* The capture consumer, described as a subscription so the consumer
+	 * module and the pull engine serve it as any other. */
+	struct config_subscription capture;
+	struct consumer *consumer;
+	struct pull *pull;
+	size_t held, held_bytes;
+	uint64_t stream_request;
+	char *stream_problem; /* logged once per distinct text */
+	/* Retries a stream that is not right, and looks again now and then
+	 * at one that is (it may be deleted under us). */
+	ev_timer stream_timer;
 	struct metric_series *dead_letters;
 };
 
 /* One advisory on its way from the capture stream to a dead letter. */
 struct job {
-	struct advisory *a;
+	struct watch *w;
 	natsMsg *msg; /* the advisory: its reply subject acks it */
 	size_t size;
 	struct advisory_event ev;
-	const struct watch *w;
 	uint64_t request; /* the bus request under way, or 0 */
+	bool publishing; /* that request is the dead letter's publish */
 	TAILQ_ENTRY(job) link;
 };
 
@@ -71,16 +92,8 @@ struct advisory {
 	const struct config_advisories *opt;
 	struct watch *watches;
 	size_t nwatches;
-	/* The capture stream's consumer, described as a subscription so the
-	 * consumer module and the pull engine serve it as any other. */
-	struct config_subscription sub;
-	struct consumer *consumer;
-	struct pull *pull;
 	struct job_list jobs;
-	size_t held, held_bytes;
-	uint64_t stream_request;
-	char *stream_problem; /* logged once per distinct text */
-	ev_timer stream_retry;
+	bool draining;
 	ev_prepare turn;
 	struct metric_series *outcomes[OUTCOME_COUNT];
 };
@@ -162,15 +175,24 @@ advisory_parse(const char *json, size_t len, struct advisory_event *ev,
 static void
 finish(struct job *j, const char *body, enum outcome o)
 {
-	struct advisory *a = j->a;
+	struct watch *w = j->w;
+	struct advisory *a = w->a;
 
-	if (j->request != 0)
+	if (j->publishing)
+		dlq_cancel(a->bus, j->request);
+	else
 		bus_request_cancel(a->bus, j->request);
-	bus_publish(a->bus, natsMsg_GetReply(j->msg), NULL, body, strlen(body));
+	if (bus_publish(a->bus, natsMsg_GetReply(j->msg), NULL, body,
+		strlen(body)) == -1)
+		log_warnx("advisory.answer_failed",
+		    "cannot send %s for the advisory of message %" PRIu64
+		    " of stream %s (not connected): it comes back after the "
+		    "ack wait",
+		    body, j->ev.stream_seq, w->sub->stream);
 	metric_inc(a->outcomes[o]);
 	TAILQ_REMOVE(&a->jobs, j, link);
-	a->held--;
-	a->held_bytes -= j->size;
+	w->held--;
+	w->held_bytes -= j->size;
 	natsMsg_Destroy(j->msg);
 	free(j);
 }
@@ -182,7 +204,7 @@ retry_later(struct job *j, enum outcome o)
 	char body[64];
 
 	snprintf(body, sizeof body, "-NAK {\"delay\":%" PRId64 "}",
-	    j->a->opt->retry_delay);
+	    j->w->a->opt->retry_delay);
 	finish(j, body, o);
 }
 
@@ -190,7 +212,7 @@ static struct log_ctx
 job_ctx(const struct job *j)
 {
 	struct log_ctx ctx = {
-		.subscription = j->w != NULL ? j->w->sub->name : NULL,
+		.subscription = j->w->sub->name,
 		.stream_seq = j->ev.stream_seq,
 	};
 
@@ -215,7 +237,7 @@ job_warn(const struct job *j, const char *event, const char *fmt, ...)
 	    "advisory for message %" PRIu64 " of stream %s: %s; tried again "
 	    "in %" PRId64 " ms",
 	    j->ev.stream_seq, j->ev.stream, msg,
-	    j->a->opt->retry_delay / (NS_PER_S / 1000));
+	    j->w->a->opt->retry_delay / (NS_PER_S / 1000));
 }
 
 static void
@@ -245,11 +267,15 @@ on_deleted(void *arg, natsMsg *reply)
 		    (size_t)natsMsg_GetDataLength(reply), &e);
 	if (r == 0)
 		dead_lettered(j);
-	else if (r == 1 && strstr(e.description, "not found") != NULL)
+	else if (r == 1 &&
+	    (e.err_code == JSAPI_ERR_SEQUENCE_NOT_FOUND ||
+		(e.err_code == JSAPI_ERR_MSG_DELETE_FAILED &&
+		    strstr(e.description, "not found") != NULL)))
 		dead_lettered(j); /* someone deleted it first */
 	else if (r == 1) {
 		/* The dead letter is stored; next time its copy is a
-		 * duplicate and the delete is tried again. */
+		 * duplicate (within the dead-letter stream's window) and the
+		 * delete is tried again. */
 		job_warn(j, "advisory.delete_failed",
 		    "dead-lettered, but the original cannot be deleted: %s "
 		    "(code %d)",
@@ -266,19 +292,43 @@ on_deleted(void *arg, natsMsg *reply)
 static void
 delete_original(struct job *j)
 {
-	char api[256], body[64];
+	char api[512], body[64];
 	size_t len =
 	    jsapi_msg_request(body, sizeof body, j->ev.stream_seq, true);
 
 	snprintf(api, sizeof api, "$JS.API.STREAM.MSG.DELETE.%s", j->ev.stream);
-	j->request = bus_request(
-	    j->a->bus, api, NULL, 0, body, len, API_TIMEOUT_NS, on_deleted, j);
+	j->request = bus_request(j->w->a->bus, api, NULL, 0, body, len,
+	    API_TIMEOUT_NS, on_deleted, j);
 	if (j->request == 0) {
 		job_warn(j, "advisory.delete_failed",
 		    "dead-lettered, but NATS is not reachable to delete the "
 		    "original");
 		retry_later(j, OUTCOME_FAILED);
 	}
+}
+
+/*
+ * Whether the advisory may be trusted with deleting the original: the
+ * server sends it once the delivery count reached the consumer's
+ * max_deliver, so one claiming fewer is stale or forged (anyone allowed
+ * to publish on $JS.EVENT.> can write one). A copy in the dead-letter
+ * stream harms nothing; a deletion loses the message for good.
+ */
+static bool
+may_delete(const struct job *j)
+{
+	int64_t max = j->w->sub->max_deliver;
+	struct log_ctx ctx;
+
+	if (max > 0 && j->ev.deliveries >= (uint64_t)max)
+		return true;
+	ctx = job_ctx(j);
+	log_emit(LOG_LEVEL_WARN, &ctx, "advisory.delete_refused",
+	    "dead-lettered, but message %" PRIu64 " of stream %s is kept: "
+	    "the advisory says %" PRIu64 " deliveries and the consumer's "
+	    "max_deliver is %" PRId64,
+	    j->ev.stream_seq, j->ev.stream, j->ev.deliveries, max);
+	return false;
 }
 
 /* The dead letter is stored, or could not be. */
@@ -288,11 +338,12 @@ on_dead_letter(void *arg, const char *error)
 	struct job *j = arg;
 
 	j->request = 0;
+	j->publishing = false;
 	if (error != NULL) {
 		job_warn(j, "advisory.dead_letter_failed",
 		    "cannot dead-letter: %s", error);
 		retry_later(j, OUTCOME_FAILED);
-	} else if (j->w->dlq->delete_original)
+	} else if (j->w->dlq->delete_original && may_delete(j))
 		delete_original(j);
 	else
 		dead_lettered(j);
@@ -302,7 +353,7 @@ on_dead_letter(void *arg, const char *error)
 static void
 publish_dead_letter(struct job *j, const struct jsapi_stream_msg *m)
 {
-	struct advisory *a = j->a;
+	struct advisory *a = j->w->a;
 	struct dlq_source src = {
 		.subject = m->subject,
 		.stream = j->ev.stream,
@@ -349,6 +400,7 @@ publish_dead_letter(struct job *j, const struct jsapi_stream_msg *m)
 	j->request = dlq_publish_source(a->bus, j->w->dlq, &src, subject, v,
 	    a->cfg->instance_id, a->cfg->nats.publish_timeout, on_dead_letter,
 	    j);
+	j->publishing = j->request != 0;
 	if (j->request == 0) {
 		job_warn(j, "advisory.dead_letter_failed",
 		    "cannot dead-letter: NATS is not reachable");
@@ -357,33 +409,44 @@ publish_dead_letter(struct job *j, const struct jsapi_stream_msg *m)
 }
 
 static void
+gone(struct job *j)
+{
+	struct log_ctx ctx = job_ctx(j);
+
+	/* Acked meanwhile, deleted, aged out, or its stream deleted. */
+	log_emit(LOG_LEVEL_INFO, &ctx, "advisory.gone",
+	    "the server gave up on message %" PRIu64 " of stream %s, "
+	    "which is no longer there: nothing to dead-letter",
+	    j->ev.stream_seq, j->ev.stream);
+	finish(j, "+ACK", OUTCOME_GONE);
+}
+
+static void
 on_msg_get(void *arg, natsMsg *reply)
 {
 	struct job *j = arg;
 	struct jsapi_stream_msg m;
 	struct jsapi_error e;
-	struct log_ctx ctx;
 	int r;
 
 	j->request = 0;
-	if (reply == NULL) {
-		job_warn(
-		    j, "advisory.read_failed", "no answer reading the message");
+	if (reply == NULL || bus_msg_status(reply) == 503) {
+		job_warn(j, "advisory.read_failed",
+		    reply == NULL ? "no answer reading the message"
+				  : "JetStream is not available (no "
+				    "responders)");
+		natsMsg_Destroy(reply);
 		retry_later(j, OUTCOME_FAILED);
 		return;
 	}
 	r = jsapi_stream_msg(natsMsg_GetData(reply),
 	    (size_t)natsMsg_GetDataLength(reply), &m, &e);
 	natsMsg_Destroy(reply);
-	if (r == 1 && e.err_code == JSAPI_ERR_NO_MESSAGE_FOUND) {
-		/* Acked meanwhile, deleted or aged out: nothing to keep. */
-		ctx = job_ctx(j);
-		log_emit(LOG_LEVEL_INFO, &ctx, "advisory.gone",
-		    "the server gave up on message %" PRIu64 " of stream %s, "
-		    "which is no longer there: nothing to dead-letter",
-		    j->ev.stream_seq, j->ev.stream);
-		finish(j, "+ACK", OUTCOME_GONE);
-	} else if (r == 1) {
+	if (r == 1 &&
+	    (e.err_code == JSAPI_ERR_NO_MESSAGE_FOUND ||
+		e.err_code == JSAPI_ERR_STREAM_NOT_FOUND))
+		gone(j);
+	else if (r == 1) {
 		job_warn(j, "advisory.read_failed",
 		    "cannot read the message: %s (code %d)", e.description,
 		    e.err_code);
@@ -398,50 +461,44 @@ on_msg_get(void *arg, natsMsg *reply)
 	}
 }
 
-static const struct watch *
-find_watch(const struct advisory *a, const struct advisory_event *ev)
+/* An advisory, not a user message: nothing is lost by ending one that
+ * cannot be acted on, and it would never get better. */
+static void
+invalid(struct job *j, const char *why)
 {
-	for (size_t i = 0; i < a->nwatches; i++) {
-		if (strcmp(a->watches[i].sub->stream, ev->stream) == 0 &&
-		    strcmp(a->watches[i].sub->durable, ev->consumer) == 0)
-			return &a->watches[i];
-	}
-	return NULL;
+	log_warnx("advisory.invalid", "advisory on %s terminated: %s",
+	    natsMsg_GetSubject(j->msg), why);
+	finish(j, "+TERM", OUTCOME_INVALID);
 }
 
 static void
 on_pull_message(void *arg, natsMsg *msg)
 {
-	struct advisory *a = arg;
+	struct watch *w = arg;
+	struct advisory *a = w->a;
 	struct job *j = xcalloc(1, sizeof *j);
-	char why[256], api[256], body[64];
+	char why[1024], api[512], body[64];
 	size_t len;
 
-	j->a = a;
+	j->w = w;
 	j->msg = msg;
 	j->size = bus_msg_size(msg);
 	TAILQ_INSERT_TAIL(&a->jobs, j, link);
-	a->held++;
-	a->held_bytes += j->size;
+	w->held++;
+	w->held_bytes += j->size;
 	if (advisory_parse(natsMsg_GetData(msg),
 		(size_t)natsMsg_GetDataLength(msg), &j->ev, why,
 		sizeof why) == -1) {
-		/* An advisory, not a user message: nothing is lost by ending
-		 * one that cannot be read, and it would never get better. */
-		log_warnx("advisory.invalid",
-		    "unreadable advisory on %s, terminated: %s",
-		    natsMsg_GetSubject(msg), why);
-		finish(j, "+TERM", OUTCOME_INVALID);
+		invalid(j, why);
 		return;
 	}
-	if ((j->w = find_watch(a, &j->ev)) == NULL) {
-		/* Captured for a pod of another configuration that shares
-		 * the stream: it comes back, and reaches one in the end. */
-		log_debug("advisory.not_watched",
-		    "advisory for consumer %s of stream %s, which no "
-		    "subscription here watches: returned",
-		    j->ev.consumer, j->ev.stream);
-		retry_later(j, OUTCOME_NOT_OURS);
+	if (strcmp(j->ev.stream, w->sub->stream) != 0 ||
+	    strcmp(j->ev.consumer, w->sub->durable) != 0) {
+		snprintf(why, sizeof why,
+		    "it names consumer %s of stream %s, not the one %s "
+		    "captures",
+		    j->ev.consumer, j->ev.stream, w->stream);
+		invalid(j, why);
 		return;
 	}
 	len = jsapi_msg_request(body, sizeof body, j->ev.stream_seq, false);
@@ -454,88 +511,101 @@ on_pull_message(void *arg, natsMsg *msg)
 	}
 }
 
+static void stream_ensure(struct watch *);
+
 static void
 on_pull_lost(void *arg, const char *why)
 {
-	struct advisory *a = arg;
+	struct watch *w = arg;
 
-	consumer_lost(a->consumer, why);
+	consumer_lost(w->consumer, why);
+	/* Perhaps the stream went with it: look now, not at the recheck. */
+	stream_ensure(w);
 }
 
 static void
 on_consumer_bound(void *arg)
 {
-	struct advisory *a = arg;
+	struct watch *w = arg;
 
-	if (pull_start(a->pull) == 0)
-		pull_refill(a->pull, a->held, a->held_bytes);
+	if (w->a->draining || pull_start(w->pull) == -1)
+		return;
+	log_info("advisory.watching",
+	    "subscription %s: taking the server's MAX_DELIVERIES advisories "
+	    "for consumer %s of stream %s from stream %s",
+	    w->sub->name, w->sub->durable, w->sub->stream, w->stream);
+	pull_refill(w->pull, w->held, w->held_bytes);
 }
 
 static void
-on_turn(struct ev_loop *loop, ev_prepare *w, int revents)
+on_turn(struct ev_loop *loop, ev_prepare *p, int revents)
 {
-	struct advisory *a = w->data;
+	struct advisory *a = p->data;
 
-	pull_refill(a->pull, a->held, a->held_bytes);
+	if (a->draining)
+		return;
+	for (size_t i = 0; i < a->nwatches; i++)
+		pull_refill(a->watches[i].pull, a->watches[i].held,
+		    a->watches[i].held_bytes);
 }
 
-static void stream_info(struct advisory *);
-
-/* The stream is not ready: say why (once per reason), ask again later. */
+/* The stream is not right: say why (once per reason), look again later. */
 static void
-stream_failed(struct advisory *a, const char *why, double after_s)
+stream_failed(struct watch *w, const char *why, double after_s)
 {
 	if (why != NULL &&
-	    (a->stream_problem == NULL ||
-		strcmp(a->stream_problem, why) != 0)) {
+	    (w->stream_problem == NULL ||
+		strcmp(w->stream_problem, why) != 0)) {
 		log_warnx("advisory.stream",
-		    "advisory stream %s: %s; trying again", a->opt->stream,
-		    why);
-		free(a->stream_problem);
-		a->stream_problem = xstrdup(why);
+		    "advisory stream %s of subscription %s: %s; trying again",
+		    w->stream, w->sub->name, why);
+		free(w->stream_problem);
+		w->stream_problem = xstrdup(why);
 	}
-	ev_timer_set(&a->stream_retry, after_s, 0);
-	ev_timer_start(a->loop, &a->stream_retry);
+	ev_timer_stop(w->a->loop, &w->stream_timer);
+	ev_timer_set(&w->stream_timer, after_s, 0);
+	ev_timer_start(w->a->loop, &w->stream_timer);
 }
 
 static void
-stream_ok(struct advisory *a, const char *how)
+stream_ok(struct watch *w, const char *how)
 {
-	if (how != NULL || a->stream_problem != NULL)
+	if (how != NULL || w->stream_problem != NULL)
 		log_info("advisory.stream",
-		    "advisory stream %s %s, capturing %zu subject(s)",
-		    a->opt->stream, how != NULL ? how : "is there",
-		    a->nwatches);
-	free(a->stream_problem);
-	a->stream_problem = NULL;
-	if (!consumer_is_bound(a->consumer))
-		consumer_bind(a->consumer);
+		    "advisory stream %s %s, capturing %s", w->stream,
+		    how != NULL ? how : "is there", w->subject);
+	free(w->stream_problem);
+	w->stream_problem = NULL;
+	if (!consumer_is_bound(w->consumer))
+		consumer_bind(w->consumer);
+	ev_timer_stop(w->a->loop, &w->stream_timer);
+	ev_timer_set(&w->stream_timer, STREAM_RECHECK_S, 0);
+	ev_timer_start(w->a->loop, &w->stream_timer);
 }
 
 /* Reads a stream API reply: 0 with |*root|, 1 for an error in |e|, -1 when
  * there is nothing usable (the retry is arranged). */
 static int
 stream_reply(
-    struct advisory *a, natsMsg *reply, json_t **root, struct jsapi_error *e)
+    struct watch *w, natsMsg *reply, json_t **root, struct jsapi_error *e)
 {
-	a->stream_request = 0;
+	w->stream_request = 0;
 	*root = NULL;
 	if (reply == NULL) {
 		stream_failed(
-		    a, "no answer from the JetStream API", STREAM_RETRY_S);
+		    w, "no answer from the JetStream API", STREAM_RETRY_S);
 		return -1;
 	}
 	if (bus_msg_status(reply) == 503) {
-		stream_failed(a, "JetStream is not available (no responders)",
+		stream_failed(w, "JetStream is not available (no responders)",
 		    STREAM_RETRY_S);
 		return -1;
 	}
 	*root = json_loadb(natsMsg_GetData(reply),
 	    (size_t)natsMsg_GetDataLength(reply), 0, NULL);
 	if (*root == NULL) {
-		stream_failed(a,
-		    "the JetStream API answered with something "
-		    "not JSON",
+		stream_failed(w,
+		    "the JetStream API answered with something not JSON",
 		    STREAM_RETRY_S);
 		return -1;
 	}
@@ -549,142 +619,142 @@ stream_reply(
 }
 
 static void
-on_stream_changed(void *arg, natsMsg *reply)
+on_stream_created(void *arg, natsMsg *reply)
 {
-	struct advisory *a = arg;
+	struct watch *w = arg;
 	struct jsapi_error e;
 	json_t *root;
 	char *why;
-	int r = stream_reply(a, reply, &root, &e);
+	int r = stream_reply(w, reply, &root, &e);
 
 	if (r == 0)
-		stream_ok(a, "created or extended");
+		stream_ok(w, "created");
 	else if (r == 1 && e.err_code == JSAPI_ERR_STREAM_NAME_IN_USE)
-		stream_failed(a, NULL, STREAM_RACE_S); /* created meanwhile */
+		stream_failed(w, NULL, STREAM_RACE_S); /* created meanwhile */
 	else if (r == 1) {
-		why = xasprintf("cannot create or extend it: %s (code %d)",
-		    e.description, e.err_code);
-		stream_failed(a, why, STREAM_RETRY_S);
+		why = xasprintf("cannot create it: %s (code %d)", e.description,
+		    e.err_code);
+		stream_failed(w, why, STREAM_RETRY_S);
 		free(why);
 	}
 	json_decref(root);
 	natsMsg_Destroy(reply);
 }
 
-/* Sends |config| to STREAM.|verb| (CREATE or UPDATE). */
 static void
-stream_send(struct advisory *a, const char *verb, json_t *config)
+stream_create(struct watch *w)
 {
-	char api[256], *body = json_dumps(config, JSON_COMPACT);
+	const struct config_advisories *o = w->a->opt;
+	char api[512], *body;
+	json_t *config;
 
-	if (body == NULL)
+	/* Small: advisories are a few hundred bytes, one per given-up
+	 * message. */
+	config = json_pack("{s:s, s:[s], s:s, s:s, s:s, s:I, s:I}", "name",
+	    w->stream, "subjects", w->subject, "retention", "limits", "storage",
+	    "file", "discard", "old", "max_age", (json_int_t)o->max_age,
+	    "num_replicas", (json_int_t)o->replicas);
+	if (config == NULL || (body = json_dumps(config, JSON_COMPACT)) == NULL)
 		fatalx("out of memory encoding a stream configuration");
-	snprintf(api, sizeof api, "$JS.API.STREAM.%s.%s", verb, a->opt->stream);
-	a->stream_request = bus_request(a->bus, api, NULL, 0, body,
-	    strlen(body), API_TIMEOUT_NS, on_stream_changed, a);
-	free(body);
-	if (a->stream_request == 0)
-		stream_failed(a, "not connected", STREAM_RETRY_S);
-}
-
-static void
-stream_create(struct advisory *a)
-{
-	json_t *subjects = json_array(), *config;
-
-	for (size_t i = 0; i < a->nwatches; i++)
-		json_array_append_new(
-		    subjects, json_string(a->watches[i].subject));
-	/* Small and short-lived: advisories are a few hundred bytes. */
-	config =
-	    json_pack("{s:s, s:o, s:s, s:s, s:s, s:I}", "name", a->opt->stream,
-		"subjects", subjects, "retention", "limits", "storage", "file",
-		"discard", "old", "max_age", (json_int_t)a->opt->max_age);
-	if (config == NULL)
-		fatalx("out of memory encoding a stream configuration");
-	stream_send(a, "CREATE", config);
 	json_decref(config);
+	snprintf(api, sizeof api, "$JS.API.STREAM.CREATE.%s", w->stream);
+	w->stream_request = bus_request(w->a->bus, api, NULL, 0, body,
+	    strlen(body), API_TIMEOUT_NS, on_stream_created, w);
+	free(body);
+	if (w->stream_request == 0)
+		stream_failed(w, "not connected", STREAM_RETRY_S);
 }
 
-/* The stream exists: add the subjects it lacks, keeping the rest of its
- * configuration (pods of other configurations share it). */
-static void
-stream_extend(struct advisory *a, json_t *config)
+/* Whether subject filter |filter| takes every subject |s| matches (|s| has
+ * no wildcards here). */
+static bool
+subject_covers(const char *filter, const char *s)
 {
-	json_t *subjects = json_object_get(config, "subjects"), *s;
-	size_t added = 0, k;
-	bool have;
+	for (;;) {
+		size_t fl = strcspn(filter, "."), sl = strcspn(s, ".");
 
-	if (!json_is_array(subjects)) {
-		subjects = json_array();
-		json_object_set_new(config, "subjects", subjects);
+		if (fl == 1 && filter[0] == '>')
+			return true;
+		if (!(fl == 1 && filter[0] == '*') &&
+		    (fl != sl || memcmp(filter, s, fl) != 0))
+			return false;
+		filter += fl;
+		s += sl;
+		if (*filter == '\0' || *s == '\0')
+			return *filter == '\0' && *s == '\0';
+		filter++;
+		s++;
 	}
-	for (size_t i = 0; i < a->nwatches; i++) {
-		have = false;
-		json_array_foreach(subjects, k, s)
-		{
-			const char *v = json_string_value(s);
+}
 
-			have = have ||
-			    (v != NULL &&
-				strcmp(v, a->watches[i].subject) == 0);
-		}
-		if (!have) {
-			json_array_append_new(
-			    subjects, json_string(a->watches[i].subject));
-			added++;
+/* The stream exists: it must capture the subject. It is not changed if
+ * it does not (someone made it so; rewriting it would undo their work). */
+static void
+stream_check(struct watch *w, json_t *config)
+{
+	json_t *subjects = json_object_get(config, "subjects"), *v;
+	size_t k;
+	char *why;
+
+	json_array_foreach(subjects, k, v)
+	{
+		if (json_is_string(v) &&
+		    subject_covers(json_string_value(v), w->subject)) {
+			stream_ok(w, NULL);
+			return;
 		}
 	}
-	if (added == 0)
-		stream_ok(a, NULL);
-	else
-		stream_send(a, "UPDATE", config);
+	why = xasprintf("exists, but does not capture %s: add it to its "
+			"subjects, or delete the stream to have it created",
+	    w->subject);
+	stream_failed(w, why, STREAM_RECHECK_S);
+	free(why);
 }
 
 static void
 on_stream_info(void *arg, natsMsg *reply)
 {
-	struct advisory *a = arg;
+	struct watch *w = arg;
 	struct jsapi_error e;
 	json_t *root, *config;
 	char *why;
-	int r = stream_reply(a, reply, &root, &e);
+	int r = stream_reply(w, reply, &root, &e);
 
 	if (r == 1 && e.err_code == JSAPI_ERR_STREAM_NOT_FOUND)
-		stream_create(a);
+		stream_create(w);
 	else if (r == 1) {
 		why = xasprintf("%s (code %d)", e.description, e.err_code);
-		stream_failed(a, why, STREAM_RETRY_S);
+		stream_failed(w, why, STREAM_RETRY_S);
 		free(why);
 	} else if (r == 0 &&
 	    !json_is_object(config = json_object_get(root, "config")))
-		stream_failed(a, "the stream info holds no configuration",
+		stream_failed(w, "the stream info holds no configuration",
 		    STREAM_RETRY_S);
 	else if (r == 0)
-		stream_extend(a, config);
+		stream_check(w, config);
 	json_decref(root);
 	natsMsg_Destroy(reply);
 }
 
 static void
-stream_info(struct advisory *a)
+stream_ensure(struct watch *w)
 {
-	char api[256];
+	char api[512];
 
-	if (a->stream_request != 0)
+	if (w->stream_request != 0)
 		return;
-	ev_timer_stop(a->loop, &a->stream_retry);
-	snprintf(api, sizeof api, "$JS.API.STREAM.INFO.%s", a->opt->stream);
-	a->stream_request = bus_request(
-	    a->bus, api, NULL, 0, "", 0, API_TIMEOUT_NS, on_stream_info, a);
-	if (a->stream_request == 0)
-		stream_failed(a, "not connected", STREAM_RETRY_S);
+	ev_timer_stop(w->a->loop, &w->stream_timer);
+	snprintf(api, sizeof api, "$JS.API.STREAM.INFO.%s", w->stream);
+	w->stream_request = bus_request(
+	    w->a->bus, api, NULL, 0, "", 0, API_TIMEOUT_NS, on_stream_info, w);
+	if (w->stream_request == 0)
+		stream_failed(w, "not connected", STREAM_RETRY_S);
 }
 
 static void
-on_stream_retry(struct ev_loop *loop, ev_timer *w, int revents)
+on_stream_timer(struct ev_loop *loop, ev_timer *t, int revents)
 {
-	stream_info(w->data);
+	stream_ensure(t->data);
 }
 
 static void
@@ -726,13 +796,51 @@ deadletter_of(const struct config_subscription *s)
 	return NULL;
 }
 
+static void
+watch_init(struct advisory *a, struct watch *w,
+    const struct config_subscription *s, const struct deadletter_options *dlq)
+{
+	struct config_subscription *c = &w->capture;
+
+	w->a = a;
+	w->sub = s;
+	w->dlq = dlq;
+	snprintf(w->subject, sizeof w->subject, "%s%s.%s", SUBJECT_PREFIX,
+	    s->stream, s->durable);
+	/* The configuration checked that it fits. */
+	snprintf(w->stream, sizeof w->stream, "%s_%s_%s", a->opt->stream_prefix,
+	    s->stream, s->durable);
+	/* Explicit acks, never given up on by the server, few at a time
+	 * (each is a read and a publish), and an ack wait longer than the
+	 * slowest job, so no other pod takes one over while it runs. */
+	c->name = s->name;
+	c->stream = w->stream;
+	c->durable = a->opt->durable;
+	c->consumer_policy = CONSUMER_POLICY_UPDATE;
+	c->deliver_policy = DELIVER_POLICY_ALL;
+	c->ack_wait =
+	    2 * API_TIMEOUT_NS + a->cfg->nats.publish_timeout + 30 * NS_PER_S;
+	c->max_deliver = -1;
+	c->max_in_flight = 16;
+	c->max_in_flight_bytes = 1024 * 1024;
+	c->max_ack_pending = 1024;
+	c->pull_expires = 30 * NS_PER_S;
+	c->pull_heartbeat = 5 * NS_PER_S;
+	w->consumer = consumer_new(a->loop, a->bus, c,
+	    &(struct consumer_events){ .bound = on_consumer_bound, .arg = w });
+	w->pull = pull_new(a->loop, a->bus, c,
+	    &(struct pull_events){
+		.message = on_pull_message, .lost = on_pull_lost, .arg = w });
+	ev_timer_init(&w->stream_timer, on_stream_timer, 0, 0);
+	w->stream_timer.data = w;
+}
+
 struct advisory *
 advisory_new(struct ev_loop *loop, struct bus *bus, const struct config *cfg,
     struct metrics *metrics)
 {
+	const struct deadletter_options *dlq;
 	struct advisory *a;
-	struct consumer_events cev;
-	struct pull_events pev;
 	size_t n = 0;
 
 	if (!cfg->advisories.enabled)
@@ -747,42 +855,15 @@ advisory_new(struct ev_loop *loop, struct bus *bus, const struct config *cfg,
 	a->cfg = cfg;
 	a->opt = &cfg->advisories;
 	a->watches = xcalloc(n, sizeof *a->watches);
+	TAILQ_INIT(&a->jobs);
 	for (size_t i = 0; i < cfg->subscriptions.n; i++) {
 		const struct config_subscription *s =
 		    config_subscription(cfg, i);
-		struct watch *w = &a->watches[a->nwatches];
 
-		if ((w->dlq = deadletter_of(s)) == NULL)
-			continue;
-		w->sub = s;
-		snprintf(w->subject, sizeof w->subject, "%s%s.%s",
-		    SUBJECT_PREFIX, s->stream, s->durable);
-		a->nwatches++;
+		if ((dlq = deadletter_of(s)) != NULL)
+			watch_init(a, &a->watches[a->nwatches++], s, dlq);
 	}
-	TAILQ_INIT(&a->jobs);
 	register_metrics(a, metrics);
-
-	/* Explicit acks, never given up on by the server, few at a time:
-	 * each one is a read and a publish. */
-	a->sub.name = "(advisories)";
-	a->sub.stream = a->opt->stream;
-	a->sub.durable = a->opt->durable;
-	a->sub.consumer_policy = CONSUMER_POLICY_UPDATE;
-	a->sub.deliver_policy = DELIVER_POLICY_ALL;
-	a->sub.ack_wait = 30 * NS_PER_S;
-	a->sub.max_deliver = -1;
-	a->sub.max_in_flight = 16;
-	a->sub.max_in_flight_bytes = 1024 * 1024;
-	a->sub.pull_expires = 30 * NS_PER_S;
-	a->sub.pull_heartbeat = 5 * NS_PER_S;
-	cev = (struct consumer_events){ .bound = on_consumer_bound, .arg = a };
-	pev = (struct pull_events){
-		.message = on_pull_message, .lost = on_pull_lost, .arg = a
-	};
-	a->consumer = consumer_new(loop, bus, &a->sub, &cev);
-	a->pull = pull_new(loop, bus, &a->sub, &pev);
-	ev_timer_init(&a->stream_retry, on_stream_retry, 0, 0);
-	a->stream_retry.data = a;
 	ev_prepare_init(&a->turn, on_turn);
 	a->turn.data = a;
 	ev_prepare_start(loop, &a->turn);
@@ -797,14 +878,20 @@ advisory_free(struct advisory *a)
 	if (a == NULL)
 		return;
 	ev_prepare_stop(a->loop, &a->turn);
-	ev_timer_stop(a->loop, &a->stream_retry);
-	bus_request_cancel(a->bus, a->stream_request);
+	/* The pulls first: what is returned below must not come back to
+	 * this pod's inbox. */
+	for (size_t i = 0; i < a->nwatches; i++) {
+		struct watch *w = &a->watches[i];
+
+		ev_timer_stop(a->loop, &w->stream_timer);
+		bus_request_cancel(a->bus, w->stream_request);
+		pull_free(w->pull);
+		consumer_free(w->consumer);
+		free(w->stream_problem);
+	}
 	/* Unfinished: straight back, for another pod. */
 	while ((j = TAILQ_FIRST(&a->jobs)) != NULL)
 		finish(j, "-NAK", OUTCOME_FAILED);
-	pull_free(a->pull);
-	consumer_free(a->consumer);
-	free(a->stream_problem);
 	free(a->watches);
 	free(a);
 }
@@ -812,10 +899,36 @@ advisory_free(struct advisory *a)
 void
 advisory_connected(struct advisory *a)
 {
+	if (a == NULL || a->draining)
+		return;
+	for (size_t i = 0; i < a->nwatches; i++) {
+		struct watch *w = &a->watches[i];
+
+		/* The stream may have been deleted while away: look again. */
+		if (consumer_is_bound(w->consumer))
+			pull_reset(w->pull);
+		stream_ensure(w);
+	}
+}
+
+void
+advisory_drain(struct advisory *a)
+{
 	if (a == NULL)
 		return;
-	/* The stream may have been deleted while away: look again. */
-	if (consumer_is_bound(a->consumer))
-		pull_reset(a->pull);
-	stream_info(a);
+	a->draining = true;
+	for (size_t i = 0; i < a->nwatches; i++)
+		pull_stop(a->watches[i].pull);
+}
+
+bool
+advisory_drained(const struct advisory *a)
+{
+	if (a == NULL)
+		return true;
+	for (size_t i = 0; i < a->nwatches; i++) {
+		if (!pull_drained(a->watches[i].pull))
+			return false;
+	}
+	return TAILQ_EMPTY(&a->jobs);
 }

@@ -198,10 +198,14 @@ struct config_dedup {
 
 /* Catching what the server gives up on: MAX_DELIVERIES advisories of
  * every subscription with a dead-letter filter (sidecar/advisory.h). */
+/* The longest capture stream name asked for (nats-server's limit). */
+#define ADVISORY_STREAM_NAME_MAX 255
+
 struct config_advisories {
 	bool enabled;
-	char *stream; /* the capture stream, shared by every pod */
-	char *durable; /* its consumer, shared by every pod */
+	char *stream_prefix; /* capture streams: PREFIX_STREAM_DURABLE */
+	int64_t replicas; /* of a created capture stream */
+	char *durable; /* their consumer, shared by every pod */
 	int64_t max_age; /* how long the stream keeps an advisory */
 	int64_t retry_delay; /* an advisory that failed comes back after */
 };

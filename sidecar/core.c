@@ -202,7 +202,7 @@ release(struct delivery *d, enum outcome o)
 	struct subscription *s = d->sub;
 
 	if (d->pending_request != 0)
-		bus_request_cancel(s->core->bus, d->pending_request);
+		dlq_cancel(s->core->bus, d->pending_request);
 	chain_done(s->chain, d);
 	metric_inc(s->outcomes[o]);
 	TAILQ_REMOVE(&s->all, d, all);
@@ -975,7 +975,7 @@ drained(const struct core *c)
 		if (c->subs[i].held > 0 || !pull_drained(c->subs[i].pull))
 			return false;
 	}
-	return c->publishes_pending == 0;
+	return c->publishes_pending == 0 && advisory_drained(c->advisory);
 }
 
 /* Once per loop turn: batched filter work, dispatch, credits, output. */
@@ -1044,6 +1044,7 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 		while ((d = TAILQ_FIRST(&s->queue)) != NULL)
 			give_back(c, d, 0);
 	}
+	advisory_drain(c->advisory);
 	appchan_drain(
 	    c->appchan, (uint32_t)(c->cfg->shutdown_grace / NS_PER_MS));
 	ev_timer_set(&c->grace, (double)c->cfg->shutdown_grace / 1e9, 0);
@@ -1496,6 +1497,7 @@ core_free(struct core *c)
 		free(s->filters.v);
 	}
 	advisory_free(c->advisory);
+	c->advisory = NULL; /* bus_free may still report a state */
 	/* After the chains: it commits what they queued last. */
 	store_close(c->store);
 	/* PubAcks still to come must find no app to answer. */

@@ -215,6 +215,12 @@ dlq_publish_source(struct bus *bus, const struct deadletter_options *o,
 	return id;
 }
 
+void
+dlq_cancel(struct bus *bus, uint64_t id)
+{
+	free(bus_request_cancel(bus, id));
+}
+
 static void
 on_stream_created(void *arg, natsMsg *reply)
 {

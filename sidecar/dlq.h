@@ -54,7 +54,7 @@ typedef void (*dlq_done_fn)(void *arg, const char *error);
 /*
  * Publishes the dead letter of |d| to |subject| and calls |done| with the
  * outcome within |timeout_ns|. Returns the bus request id (cancel it with
- * bus_request_cancel()), or 0 if nothing could be sent; |done| is then not
+ * dlq_cancel()), or 0 if nothing could be sent; |done| is then not
  * called.
  */
 uint64_t dlq_publish(struct bus *, const struct deadletter_options *,
@@ -64,6 +64,9 @@ uint64_t dlq_publish(struct bus *, const struct deadletter_options *,
 uint64_t dlq_publish_source(struct bus *, const struct deadletter_options *,
     const struct dlq_source *src, const char *subject, struct filter_verdict v,
     const char *instance_id, int64_t timeout_ns, dlq_done_fn done, void *arg);
+
+/* Forgets a publish of dlq_publish*() under way: |done| is not called. */
+void dlq_cancel(struct bus *, uint64_t id);
 
 /* Creates the options' stream if they name one (asynchronously; the
  * outcome is logged). */

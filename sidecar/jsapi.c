@@ -395,7 +395,6 @@ jsapi_stream_msg(const char *json, size_t len, struct jsapi_stream_msg *m,
 	    strlen(subject) !=
 		json_string_length(json_object_get(msg, "subject")) ||
 	    !json_is_integer(seq) || json_integer_value(seq) <= 0 ||
-	    time == NULL || (m->time_ns = rfc3339_parse(time)) == -1 ||
 	    bytes_field(msg, "hdrs", &hdrs, &hlen) == -1 ||
 	    bytes_field(msg, "data", &m->data, &m->len) == -1)
 		goto out;
@@ -405,6 +404,8 @@ jsapi_stream_msg(const char *json, size_t len, struct jsapi_stream_msg *m,
 		goto out;
 	m->subject = xstrdup(subject);
 	m->seq = (uint64_t)json_integer_value(seq);
+	if (time == NULL || (m->time_ns = rfc3339_parse(time)) == -1)
+		m->time_ns = 0;
 	r = 0;
 out:
 	free(hdrs);

@@ -18,6 +18,8 @@ struct config_subscription;
 #define JSAPI_ERR_STREAM_NOT_FOUND 10059
 #define JSAPI_ERR_NO_MESSAGE_FOUND 10037
 #define JSAPI_ERR_STREAM_NAME_IN_USE 10058
+#define JSAPI_ERR_SEQUENCE_NOT_FOUND 10043
+#define JSAPI_ERR_MSG_DELETE_FAILED 10057
 
 struct jsapi_error {
 	int code; /* HTTP-like: 400, 404, 503 */
@@ -75,7 +77,9 @@ size_t jsapi_pull_request(char *buf, size_t cap, int64_t batch,
 struct jsapi_stream_msg {
 	char *subject;
 	uint64_t seq;
-	int64_t time_ns; /* when the stream stored it (ns since the epoch) */
+	/* When the stream stored it (ns since the epoch); 0 when the answer
+	 * says nothing readable: it is only context. */
+	int64_t time_ns;
 	/* The message's headers in order, pointing into storage the
 	 * struct owns. */
 	struct bus_header *headers;

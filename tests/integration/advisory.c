@@ -22,7 +22,7 @@
 #include "harness/testjs.h"
 #include "sidecar/xmalloc.h"
 
-#define CAPTURE "NATS_SIDECAR_ADVISORIES"
+#define CAPTURE "NATS_SIDECAR_ADVISORIES_ORDERS_orders-app"
 #define ADVISORY_SUBJECT                                                       \
 	"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.ORDERS.orders-app"
 
@@ -136,9 +136,14 @@ given_up_message_is_dead_lettered_once(void **state)
 	}
 	assert_int_equal(fixture_stream_msgs(f, "DLQ"), 0);
 
-	/* Two sidecars pull again; the server gives the message up. */
+	/* Two sidecars pull again, both on the shared capture consumer; the
+	 * server gives the message up. */
 	assert_int_equal(daemon_restart(f->d), 0);
 	assert_non_null(second = daemon_start(&cfg));
+	assert_int_equal(
+	    daemon_log_wait(f->d, "advisory.watching", 4, 20000), 0);
+	assert_int_equal(
+	    daemon_log_wait(second, "advisory.watching", 1, 20000), 0);
 	fixture_wait_stream_msgs(f, "DLQ", 1);
 	fixture_sleep_ms(2000);
 	assert_int_equal(fixture_stream_msgs(f, "DLQ"), 1);
@@ -245,9 +250,14 @@ advisories_by_hand(void **state)
 	    "{\"type\":\"io.nats.jetstream.advisory.v1.max_deliver\","
 	    "\"stream\":\"ORDERS\"}");
 	forge(f, "not json");
+	/* On the subject of orders-app, but naming another consumer. */
+	forge(f,
+	    "{\"type\":\"io.nats.jetstream.advisory.v1.max_deliver\","
+	    "\"stream\":\"ORDERS\",\"consumer\":\"billing\","
+	    "\"stream_seq\":1,\"deliveries\":9}");
 	assert_int_equal(daemon_log_wait(f->d, "advisory.gone", 1, 20000), 0);
 	assert_int_equal(
-	    daemon_log_wait(f->d, "advisory.invalid", 2, 20000), 0);
+	    daemon_log_wait(f->d, "advisory.invalid", 3, 20000), 0);
 	assert_advisories_settle(f);
 	assert_int_equal(fixture_stream_msgs(f, "DLQ"), 1);
 	assert_int_equal(daemon_log_count(f->d, "advisory.dead_lettered"), 2);
@@ -269,6 +279,8 @@ delete_original_after_the_copy(void **state)
 	struct fixture *f = *state;
 
 	start_idle_daemon(f,
+	    "max_attempts: 1\n"
+	    "max_deliver: 3\n"
 	    "filters:\n"
 	    "  - deadletter: {stream: DLQ, delete_original: "
 	    "true}");
@@ -286,8 +298,14 @@ delete_original_after_the_copy(void **state)
 	/* Once deleted, a second advisory finds nothing to copy. */
 	forge_for(f, 1, 4);
 	assert_int_equal(daemon_log_wait(f->d, "advisory.gone", 1, 20000), 0);
+	/* One claiming fewer deliveries than max_deliver is stale or
+	 * forged: the copy is made, the original kept. */
+	forge_for(f, 2, 1);
+	assert_int_equal(
+	    daemon_log_wait(f->d, "advisory.delete_refused", 1, 20000), 0);
+	fixture_wait_stream_msgs(f, "DLQ", 2);
 	assert_advisories_settle(f);
-	assert_int_equal(fixture_stream_msgs(f, "DLQ"), 1);
+	assert_int_equal(fixture_stream_msgs(f, "DLQ"), 2);
 	assert_int_equal(fixture_stream_msgs(f, "ORDERS"), 1);
 }
 
