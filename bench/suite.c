@@ -115,9 +115,19 @@ static struct bcase cases[] = {
 	{ .name = "ceiling-push", .kind = K_PUSH, .latency = true },
 	{ .name = "ceiling-pull", .kind = K_PULL, .latency = true },
 	{ .name = "sidecar-bare", .kind = K_SIDECAR, .latency = true },
-	{ .name = "sidecar-dedup", .kind = K_SIDECAR, .sub_yaml = DEDUP_FILTERS, .durability = "os" },
-	{ .name = "sidecar-fsync", .kind = K_SIDECAR, .sub_yaml = DEDUP_FILTERS, .durability = "fsync" },
-	{ .name = "sidecar-full", .kind = K_SIDECAR, .sub_yaml = FULL_FILTERS, .durability = "os", .latency = true },
+	{ .name = "sidecar-dedup",
+	    .kind = K_SIDECAR,
+	    .sub_yaml = DEDUP_FILTERS,
+	    .durability = "os" },
+	{ .name = "sidecar-fsync",
+	    .kind = K_SIDECAR,
+	    .sub_yaml = DEDUP_FILTERS,
+	    .durability = "fsync" },
+	{ .name = "sidecar-full",
+	    .kind = K_SIDECAR,
+	    .sub_yaml = FULL_FILTERS,
+	    .durability = "os",
+	    .latency = true },
 	{ .name = "publish-direct", .kind = K_PUB_DIRECT },
 	{ .name = "publish-sidecar", .kind = K_PUB_SIDECAR },
 };
@@ -174,15 +184,16 @@ nats_fail(const char *what, natsStatus s, jsErrCode jerr)
 	    natsStatus_GetText(s), nats_GetLastError(NULL), (int)jerr);
 }
 
-/* The order event |i| (v1 JSON) into |buf|; returns its length. */
+/* The order event |i| as orders.v1.OrderCreated JSON (about 190 bytes)
+ * into |buf|; returns its length. */
 static int
 order_payload(char *buf, size_t len, const char *prefix, long i)
 {
 	return snprintf(buf, len,
-	    "{\"message_id\":\"%s-%012ld\",\"order_id\":\"order-2026-%012ld\","
-	    "\"customer_id\":\"customer-%08ld-eu-west-retail\","
-	    "\"total_amount\":%ld.%02ld,\"created_at\":%ld,"
-	    "\"_schema\":\"orders.created.v1\"}",
+	    "{\"message_id\":\"%s-%012ld\","
+	    "\"order_id\":\"order-2026-12-03-%012ld\","
+	    "\"customer_id\":\"customer-%08ld-eu-west-1-retail-web-checkout\","
+	    "\"total_amount\":%ld.%02ld,\"created_at\":%ld}",
 	    prefix, i, i, i % 100000, 10 + i % 9000, i % 100,
 	    1764720000000L + i);
 }
@@ -405,7 +416,8 @@ pacer_main(void *arg)
 		goto out;
 	t0 = now_s();
 	for (long i = 1; i <= p->count; i++) {
-		double due = t0 + (double)(i - 1) / p->rate, wait = due - now_s();
+		double due = t0 + (double)(i - 1) / p->rate,
+		       wait = due - now_s();
 
 		if (wait > 0) {
 			struct timespec ts = { (time_t)wait,
@@ -473,8 +485,7 @@ sampler_read(struct sampler *sm)
 		if (sscanf(line, "RssAnon: %ld", &v) == 1 &&
 		    v > sm->rss_anon_kib)
 			sm->rss_anon_kib = v;
-		else if (sscanf(line, "VmHWM: %ld", &v) == 1 &&
-		    v > sm->hwm_kib)
+		else if (sscanf(line, "VmHWM: %ld", &v) == 1 && v > sm->hwm_kib)
 			sm->hwm_kib = v;
 	}
 	fclose(f);
@@ -591,8 +602,8 @@ ceiling_consume(enum kind kind, const char *stream, const char *subject,
 	if (kind == K_PUSH)
 		natsSubscription_SetPendingLimits(
 		    sub, 4 * CEIL_MAX_ACK_PENDING, 1 << 30);
-	if (pacer != NULL && pacer_start(pacer, subject, pacer->rate,
-				 pacer->count) == -1)
+	if (pacer != NULL &&
+	    pacer_start(pacer, subject, pacer->rate, pacer->count) == -1)
 		goto out;
 	deadline = now_s() + 30 + (double)s->want / 1000;
 	while (kind == K_PULL && sink_got(s) < s->want && now_s() < deadline) {
@@ -611,8 +622,8 @@ ceiling_consume(enum kind kind, const char *stream, const char *subject,
 
 			if (natsMsg_GetMetaData(&meta, list.Msgs[i]) ==
 			    NATS_OK) {
-				sink_record(s, meta->Sequence.Stream,
-				    meta->Timestamp);
+				sink_record(
+				    s, meta->Sequence.Stream, meta->Timestamp);
 				jsMsgMetaData_Destroy(meta);
 			}
 			natsMsg_Ack(list.Msgs[i], NULL);
@@ -786,8 +797,8 @@ app_publish(struct nsc *app, const char *subject, const char *prefix, long n)
 			snprintf(id, sizeof id, "%s-%ld", prefix, sent);
 			if (nsc_publish(app, (uint64_t)sent, subject, NULL, 0,
 				payload, (size_t)len, id, NULL) == -1)
-				return fail("app: publish: %s",
-				    nsc_last_error(app));
+				return fail(
+				    "app: publish: %s", nsc_last_error(app));
 		}
 		switch (nsc_next(app, 100, &ev)) {
 		case NSC_NEXT_CLOSED:
@@ -808,8 +819,8 @@ app_publish(struct nsc *app, const char *subject, const char *prefix, long n)
 			break;
 		default:
 			if (now_s() > deadline)
-				rc = fail("app: %ld of %ld PublishAcks", acked,
-				    n);
+				rc = fail(
+				    "app: %ld of %ld PublishAcks", acked, n);
 		}
 	}
 	nsc_event_clear(&ev);
@@ -897,8 +908,8 @@ run_throughput(struct bcase *bc, int run)
 				secs = s.t_last - t0;
 				sink_free(&s);
 			} else {
-				rc = app_publish(
-				    app, "pub.orders", name, opt.n);
+				rc =
+				    app_publish(app, "pub.orders", name, opt.n);
 				secs = now_s() - t0;
 			}
 			rate = (double)opt.n / secs;
@@ -939,8 +950,8 @@ run_case(struct bcase *bc, int run)
 		rc = run_latency(bc, run, 10000, M_L10_50);
 	if (rc != 0)
 		bc->failures++;
-	fprintf(stderr, " %s (%.1f s)\n", rc == 0 ? "ok" : "FAILED",
-	    now_s() - t0);
+	fprintf(
+	    stderr, " %s (%.1f s)\n", rc == 0 ? "ok" : "FAILED", now_s() - t0);
 }
 
 /* ---- report ---- */
@@ -1012,9 +1023,17 @@ static struct derived derived[] = {
 	{ .name = "ceiling_msgs_per_s" },
 	{ .name = "bare_over_ceiling", .target = ">= 0.8", .limit = 0.8 },
 	{ .name = "full_over_ceiling", .target = ">= 0.6", .limit = 0.6 },
-	{ .name = "publish_sidecar_over_direct", .target = ">= 0.8", .limit = 0.8 },
-	{ .name = "full_p99_10k_minus_ceiling_ms", .target = "<= 1 ms", .limit = 1.0, .at_most = true },
-	{ .name = "bare_rss_anon_peak_mib", .target = "<= 24 MiB", .limit = 24, .at_most = true },
+	{ .name = "publish_sidecar_over_direct",
+	    .target = ">= 0.8",
+	    .limit = 0.8 },
+	{ .name = "full_p99_10k_minus_ceiling_ms",
+	    .target = "<= 1 ms",
+	    .limit = 1.0,
+	    .at_most = true },
+	{ .name = "bare_rss_anon_peak_mib",
+	    .target = "<= 24 MiB",
+	    .limit = 24,
+	    .at_most = true },
 	{ .name = "dedup_over_bare", .target = ">= 0.9", .limit = 0.9 },
 	{ .name = "fsync_over_bare" },
 };
@@ -1027,9 +1046,9 @@ derive(void)
 		     *pull = find_case("ceiling-pull");
 
 	for (int r = 0; r < opt.runs; r++) {
-		double c = fmax(isnan(push->v[M_RATE][r]) ? 0
-							  : push->v[M_RATE][r],
-		    isnan(pull->v[M_RATE][r]) ? 0 : pull->v[M_RATE][r]);
+		double c =
+		    fmax(isnan(push->v[M_RATE][r]) ? 0 : push->v[M_RATE][r],
+			isnan(pull->v[M_RATE][r]) ? 0 : pull->v[M_RATE][r]);
 		/* The ceiling's p99: that of the faster consumer. */
 		double p99 = push->v[M_RATE][r] >= pull->v[M_RATE][r] ||
 			isnan(pull->v[M_RATE][r])
@@ -1039,21 +1058,27 @@ derive(void)
 		derived[0].v[r] = c > 0 ? c : NAN;
 		derived[1].v[r] = ratio_to_ceiling("sidecar-bare", r);
 		derived[2].v[r] = ratio_to_ceiling("sidecar-full", r);
-		derived[3].v[r] = ratio(
-		    "publish-sidecar", "publish-direct", M_RATE, r);
-		derived[4].v[r] = find_case("sidecar-full")->v[M_L10_99][r] -
-		    p99;
-		derived[5].v[r] = find_case("sidecar-bare")->v[M_RSS][r] /
-		    1024;
-		derived[6].v[r] = ratio(
-		    "sidecar-dedup", "sidecar-bare", M_RATE, r);
-		derived[7].v[r] = ratio(
-		    "sidecar-fsync", "sidecar-bare", M_RATE, r);
+		derived[3].v[r] =
+		    ratio("publish-sidecar", "publish-direct", M_RATE, r);
+		derived[4].v[r] =
+		    find_case("sidecar-full")->v[M_L10_99][r] - p99;
+		derived[5].v[r] = find_case("sidecar-bare")->v[M_RSS][r] / 1024;
+		derived[6].v[r] =
+		    ratio("sidecar-dedup", "sidecar-bare", M_RATE, r);
+		derived[7].v[r] =
+		    ratio("sidecar-fsync", "sidecar-bare", M_RATE, r);
 	}
 }
 
+/* Decimals worth printing for a figure of |v|'s size. */
+static int
+prec(double v)
+{
+	return fabs(v) >= 100 ? 0 : fabs(v) >= 10 ? 1 : 3;
+}
+
 static void
-print_cell(const struct bcase *bc, enum metric m, int prec)
+print_cell(const struct bcase *bc, enum metric m, int decimals)
 {
 	double s[3];
 	char buf[64];
@@ -1062,8 +1087,8 @@ print_cell(const struct bcase *bc, enum metric m, int prec)
 		printf(" %20s", "-");
 		return;
 	}
-	snprintf(buf, sizeof buf, "%.*f (%.*f-%.*f)", prec, s[0], prec, s[1],
-	    prec, s[2]);
+	snprintf(buf, sizeof buf, "%.*f (%.*f-%.*f)", decimals, s[0], decimals,
+	    s[1], decimals, s[2]);
 	printf(" %20s", buf);
 }
 
@@ -1073,8 +1098,8 @@ print_table(void)
 	printf("\n%ld messages, %d run(s), latency phases of %.1f s; median "
 	       "(min-max)\n\n",
 	    opt.n, opt.runs, opt.lat_secs);
-	printf("%-16s %20s %20s %20s %20s\n", "case", "msgs/s",
-	    "cpu s/M msgs", "RssAnon peak KiB", "VmHWM KiB");
+	printf("%-16s %20s %20s %20s %20s\n", "case", "msgs/s", "cpu s/M msgs",
+	    "RssAnon peak KiB", "VmHWM KiB");
 	for (size_t i = 0; i < NCASES; i++) {
 		if (!cases[i].selected)
 			continue;
@@ -1106,11 +1131,11 @@ print_table(void)
 
 		if (!stat3(d->v, s))
 			continue;
-		snprintf(buf, sizeof buf, "%.3f (%.3f-%.3f)", s[0], s[1],
-		    s[2]);
+		snprintf(buf, sizeof buf, "%.*f (%.*f-%.*f)", prec(s[0]), s[0],
+		    prec(s[0]), s[1], prec(s[0]), s[2]);
 		if (d->target != NULL)
-			verdict = (d->at_most ? s[0] <= d->limit
-					      : s[0] >= d->limit)
+			verdict =
+			    (d->at_most ? s[0] <= d->limit : s[0] >= d->limit)
 			    ? "met"
 			    : "MISSED";
 		printf("%-30s %24s %10s %8s\n", d->name, buf,
@@ -1160,9 +1185,10 @@ write_json(const char *path)
 		return fail("%s: %s", path, strerror(errno));
 	fprintf(f, "{\"messages\":%ld,\"runs\":%d,\"latency_seconds\":%g,",
 	    opt.n, opt.runs, opt.lat_secs);
-	fprintf(f, "\"settings\":{\"ceiling_max_ack_pending\":%d,"
-		   "\"ceiling_fetch_batch\":%d,\"publish_window\":%d,"
-		   "\"app_capacity\":%d,\"full_has_translate\":false},",
+	fprintf(f,
+	    "\"settings\":{\"ceiling_max_ack_pending\":%d,"
+	    "\"ceiling_fetch_batch\":%d,\"publish_window\":%d,"
+	    "\"app_capacity\":%d,\"full_has_translate\":false},",
 	    CEIL_MAX_ACK_PENDING, CEIL_FETCH_BATCH, PUB_WINDOW, APP_CAPACITY);
 	fputs("\"cases\":{", f);
 	for (size_t i = 0, first = 1; i < NCASES; i++) {
@@ -1226,9 +1252,9 @@ usage(void)
 int
 main(int argc, char **argv)
 {
-	static const struct option longopts[] = { { "smoke", no_argument,
-						      NULL, 's' },
-		{ NULL, 0, NULL, 0 } };
+	static const struct option longopts[] = {
+		{ "smoke", no_argument, NULL, 's' }, { NULL, 0, NULL, 0 }
+	};
 	static const char *const orders[] = { "orders.>", NULL },
 				 *const pub[] = { "pub.>", NULL },
 				 *const idle[] = { "idle.>", NULL };
@@ -1236,8 +1262,8 @@ main(int argc, char **argv)
 	double rate = 0;
 	int c, failed = 0;
 
-	while ((c = getopt_long(argc, argv, "n:r:c:l:j:", longopts, NULL)) !=
-	    -1) {
+	while (
+	    (c = getopt_long(argc, argv, "n:r:c:l:j:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			opt.n = atol(optarg);
