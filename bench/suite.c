@@ -2,7 +2,7 @@
  * suite: nats-sidecar against the raw JetStream ceiling, in one run.
  *
  *   bench/suite [-n MSGS] [-r RUNS] [-c CASE,CASE...] [-l SECONDS]
- *               [-j results.json] [--smoke]
+ *               [-i IN_FLIGHT] [-j results.json] [--smoke]
  *
  * Starts its own nats-server (JetStream, file storage, loopback, a
  * temporary store), fills stream ORDERS with MSGS order events (about 200
@@ -13,8 +13,9 @@
  *                    MaxAckPending 65,536
  *   ceiling-pull     nats.c pull consumer, Fetch(1024), ack per message,
  *                    MaxAckPending 65,536
- *   sidecar-bare     nats-sidecar, no filters, default limits, to the
- *                    in-process app below, which ACKs everything
+ *   sidecar-bare     nats-sidecar, no filters, default limits (-i sets
+ *                    max_in_flight and the app's capacity; default 256),
+ *                    to the in-process app below, which ACKs everything
  *   sidecar-dedup    the same with the dedup filter (durability os)
  *   sidecar-fsync    the same with durability fsync
  *   sidecar-full     dedup + backoff + deadletter (translate: see FULL_*)
@@ -26,8 +27,9 @@
  * offered rates of 1k and 10k msgs/s for -l seconds each, on a stream of
  * their own. Sidecar cases report the sidecar's CPU seconds per million
  * messages (utime + stime from /proc) and its peak RssAnon (sampled every
- * 10 ms) and VmHWM. The table shows the median of the runs with min-max;
- * -j writes every sample and summary as JSON.
+ * 10 ms) and VmHWM; every case reports the same CPU figure of this
+ * process (the ceiling consumer, the publisher or the app). The table shows the
+ * median of the runs with min-max; -j writes every sample and summary as JSON.
  *
  * Exits 1 if any case fails to complete (a count mismatch, a timeout, an
  * unacknowledged message), so that the smoke mode (--smoke: 2,000
@@ -61,8 +63,9 @@
 #define CEIL_MAX_ACK_PENDING 65536
 #define CEIL_FETCH_BATCH 1024
 #define PUB_WINDOW 4096
-/* The app's capacity: the subscription's default max_in_flight. */
-#define APP_CAPACITY 256
+/* The app's capacity and the subscription's max_in_flight: by default
+ * the option's default, 256 (-i changes both). */
+#define DEFAULT_IN_FLIGHT 256
 
 /*
  * The filter chain of sidecar-full. The translate filter (v1 JSON -> v2
@@ -84,6 +87,7 @@ enum metric {
 	M_CPU, /* sidecar CPU s per million messages */
 	M_RSS, /* sidecar peak RssAnon, KiB */
 	M_HWM, /* sidecar VmHWM, KiB */
+	M_CLIENT_CPU, /* this process's CPU s per million: consumer, app */
 	M_L1_50,
 	M_L1_99,
 	M_L1_999, /* latency at 1k msgs/s, ms */
@@ -94,8 +98,9 @@ enum metric {
 };
 
 static const char *const metric_names[M_COUNT] = { "msgs_per_s",
-	"cpu_s_per_million", "rss_anon_peak_kib", "vm_hwm_kib", "lat_1k_p50_ms",
-	"lat_1k_p99_ms", "lat_1k_p999_ms", "lat_10k_p50_ms", "lat_10k_p99_ms",
+	"cpu_s_per_million", "rss_anon_peak_kib", "vm_hwm_kib",
+	"client_cpu_s_per_million", "lat_1k_p50_ms", "lat_1k_p99_ms",
+	"lat_1k_p999_ms", "lat_10k_p50_ms", "lat_10k_p99_ms",
 	"lat_10k_p999_ms" };
 
 enum kind { K_PUSH, K_PULL, K_SIDECAR, K_PUB_DIRECT, K_PUB_SIDECAR };
@@ -139,7 +144,8 @@ static struct {
 	double lat_secs;
 	const char *json;
 	bool smoke;
-} opt = { 200000, 3, 5.0, NULL, false };
+	int in_flight;
+} opt = { 200000, 3, 5.0, NULL, false, DEFAULT_IN_FLIGHT };
 
 static struct natsserver *srv;
 static struct testjs *ctl;
@@ -658,17 +664,19 @@ static int
 sidecar_start(struct sidecar *sc, const struct bcase *bc, const char *stream,
     const char *durable)
 {
-	struct daemon_subscription sub = { .name = "bench",
-		.stream = stream,
-		.durable = durable,
-		.yaml = bc->sub_yaml };
+	struct daemon_subscription sub = {
+		.name = "bench", .stream = stream, .durable = durable
+	};
 	struct daemon_config cfg = { .nats_url = natsserver_url(srv),
 		.subscriptions = &sub,
 		.nsubscriptions = 1,
 		.log_level = "warn" };
-	char yaml[512];
+	char yaml[512], sub_yaml[512];
 
 	memset(sc, 0, sizeof *sc);
+	snprintf(sub_yaml, sizeof sub_yaml, "max_in_flight: %d\n%s",
+	    opt.in_flight, bc->sub_yaml != NULL ? bc->sub_yaml : "");
+	sub.yaml = sub_yaml;
 	if (proc_tmpdir(sc->store, sizeof sc->store, "bench-dedup") == -1)
 		return -1;
 	snprintf(yaml, sizeof yaml,
@@ -731,7 +739,7 @@ settled(const char *stream, const char *durable)
 static struct nsc *
 app_connect(struct sidecar *sc)
 {
-	struct nsc_options o = { .capacity = APP_CAPACITY,
+	struct nsc_options o = { .capacity = (uint32_t)opt.in_flight,
 		.app_name = "bench" };
 	struct nsc *app;
 	char *err = NULL;
@@ -874,12 +882,13 @@ run_throughput(struct bcase *bc, int run)
 	struct nsc *app = NULL;
 	struct sink s;
 	char name[64];
-	double t0, secs = 0, cpu = 0, rate = NAN;
+	double t0, secs = 0, cpu = 0, rate = NAN, self0, self = 0;
 	jsErrCode jerr = 0;
 	int rc = -1;
 
 	/* The durable and the message id prefix of this case and run. */
 	snprintf(name, sizeof name, "%s-%d", bc->name, run);
+	self0 = cpu_seconds(getpid());
 	switch (bc->kind) {
 	case K_PUSH:
 	case K_PULL:
@@ -887,10 +896,12 @@ run_throughput(struct bcase *bc, int run)
 		rc = ceiling_consume(
 		    bc->kind, "ORDERS", "orders.>", name, &s, NULL, &secs);
 		rate = (double)opt.n / secs;
+		self = cpu_seconds(getpid()) - self0;
 		sink_free(&s);
 		break;
 	case K_PUB_DIRECT:
 		rc = publish_direct("pub.orders", name, opt.n, &rate);
+		self = cpu_seconds(getpid()) - self0;
 		js_PurgeStream(testjs_ctx(ctl), "PUB", NULL, &jerr);
 		break;
 	case K_SIDECAR:
@@ -900,6 +911,7 @@ run_throughput(struct bcase *bc, int run)
 			return -1;
 		if ((app = app_connect(&sc)) != NULL) {
 			sidecar_mark(&sc);
+			self0 = cpu_seconds(getpid());
 			t0 = now_s();
 			if (bc->kind == K_SIDECAR) {
 				sink_init(&s, opt.n, false);
@@ -914,6 +926,7 @@ run_throughput(struct bcase *bc, int run)
 			}
 			rate = (double)opt.n / secs;
 			cpu = sidecar_cpu(&sc);
+			self = cpu_seconds(getpid()) - self0;
 			if (rc == 0 && bc->kind == K_SIDECAR)
 				rc = settled("ORDERS", name);
 		}
@@ -931,8 +944,10 @@ run_throughput(struct bcase *bc, int run)
 			js_PurgeStream(testjs_ctx(ctl), "PUB", NULL, &jerr);
 		break;
 	}
-	if (rc == 0)
+	if (rc == 0) {
 		bc->v[M_RATE][run] = rate;
+		bc->v[M_CLIENT_CPU][run] = self / (double)opt.n * 1e6;
+	}
 	return rc;
 }
 
@@ -1098,8 +1113,9 @@ print_table(void)
 	printf("\n%ld messages, %d run(s), latency phases of %.1f s; median "
 	       "(min-max)\n\n",
 	    opt.n, opt.runs, opt.lat_secs);
-	printf("%-16s %20s %20s %20s %20s\n", "case", "msgs/s", "cpu s/M msgs",
-	    "RssAnon peak KiB", "VmHWM KiB");
+	printf("%-16s %20s %20s %20s %20s %20s\n", "case", "msgs/s",
+	    "sidecar cpu s/M", "RssAnon peak KiB", "VmHWM KiB",
+	    "client cpu s/M");
 	for (size_t i = 0; i < NCASES; i++) {
 		if (!cases[i].selected)
 			continue;
@@ -1108,6 +1124,7 @@ print_table(void)
 		print_cell(&cases[i], M_CPU, 2);
 		print_cell(&cases[i], M_RSS, 0);
 		print_cell(&cases[i], M_HWM, 0);
+		print_cell(&cases[i], M_CLIENT_CPU, 2);
 		printf("\n");
 	}
 	printf("\nlatency, ms (JetStream timestamp -> receipt)\n");
@@ -1188,8 +1205,8 @@ write_json(const char *path)
 	fprintf(f,
 	    "\"settings\":{\"ceiling_max_ack_pending\":%d,"
 	    "\"ceiling_fetch_batch\":%d,\"publish_window\":%d,"
-	    "\"app_capacity\":%d,\"full_has_translate\":false},",
-	    CEIL_MAX_ACK_PENDING, CEIL_FETCH_BATCH, PUB_WINDOW, APP_CAPACITY);
+	    "\"in_flight\":%d,\"full_has_translate\":false},",
+	    CEIL_MAX_ACK_PENDING, CEIL_FETCH_BATCH, PUB_WINDOW, opt.in_flight);
 	fputs("\"cases\":{", f);
 	for (size_t i = 0, first = 1; i < NCASES; i++) {
 		if (!cases[i].selected)
@@ -1242,7 +1259,7 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: suite [-n MSGS] [-r RUNS] [-c CASE,...] [-l SECONDS] "
-	    "[-j FILE] [--smoke]\ncases:");
+	    "[-i IN_FLIGHT] [-j FILE] [--smoke]\ncases:");
 	for (size_t i = 0; i < NCASES; i++)
 		fprintf(stderr, " %s", cases[i].name);
 	fputc('\n', stderr);
@@ -1262,8 +1279,8 @@ main(int argc, char **argv)
 	double rate = 0;
 	int c, failed = 0;
 
-	while (
-	    (c = getopt_long(argc, argv, "n:r:c:l:j:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:r:c:l:j:i:", longopts, NULL)) !=
+	    -1) {
 		switch (c) {
 		case 'n':
 			opt.n = atol(optarg);
@@ -1280,6 +1297,9 @@ main(int argc, char **argv)
 		case 'j':
 			opt.json = optarg;
 			break;
+		case 'i':
+			opt.in_flight = atoi(optarg);
+			break;
 		case 's':
 			opt.smoke = true;
 			break;
@@ -1292,7 +1312,8 @@ main(int argc, char **argv)
 		opt.runs = 1;
 		opt.lat_secs = 0.5;
 	}
-	if (opt.n < 1 || opt.runs < 1 || opt.runs > 16 || opt.lat_secs <= 0)
+	if (opt.n < 1 || opt.runs < 1 || opt.runs > 16 || opt.lat_secs <= 0 ||
+	    opt.in_flight < 1 || opt.in_flight > 65536)
 		usage();
 	if (list == NULL)
 		for (size_t i = 0; i < NCASES; i++)
