@@ -54,6 +54,7 @@
 #include <nats/nats.h>
 
 #include "harness/daemon.h"
+#include "harness/fixture.h"
 #include "harness/natsserver.h"
 #include "harness/proc.h"
 #include "harness/testjs.h"
@@ -150,16 +151,6 @@ static struct {
 static struct natsserver *srv;
 static struct testjs *ctl;
 
-/* CLOCK_MONOTONIC in seconds. */
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* CLOCK_REALTIME in ns, comparable with JetStream timestamps. */
 static int64_t
 wall_ns(void)
@@ -213,7 +204,7 @@ struct sink {
 	long got; /* unique sequences so far */
 	long repeats;
 	unsigned char *seen; /* bit per stream sequence, 1..want */
-	int64_t *lat_ns; /* NULL: no latency samples */
+	double *lat_ns; /* NULL: no latency samples */
 	double t_last;
 };
 
@@ -256,9 +247,9 @@ sink_record(struct sink *s, uint64_t seq, int64_t ts_ns)
 	}
 	s->seen[seq / 8] |= (unsigned char)(1u << (seq % 8));
 	if (s->lat_ns != NULL)
-		s->lat_ns[got] = now - ts_ns;
+		s->lat_ns[got] = (double)(now - ts_ns);
 	if (got + 1 == s->want)
-		s->t_last = now_s();
+		s->t_last = fixture_now();
 	__atomic_store_n(&s->got, got + 1, __ATOMIC_RELEASE);
 }
 
@@ -267,7 +258,7 @@ static int
 sink_wait(struct sink *s, double deadline)
 {
 	while (sink_got(s) < s->want) {
-		if (now_s() > deadline)
+		if (fixture_now() > deadline)
 			return fail("%ld of %ld messages by the deadline",
 			    sink_got(s), s->want);
 		proc_sleep_ms(1);
@@ -276,9 +267,9 @@ sink_wait(struct sink *s, double deadline)
 }
 
 static int
-cmp_i64(const void *a, const void *b)
+cmp_double(const void *a, const void *b)
 {
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	double x = *(const double *)a, y = *(const double *)b;
 
 	return x < y ? -1 : x > y;
 }
@@ -290,11 +281,11 @@ sink_percentiles(struct sink *s, double out[3])
 	static const double q[3] = { 0.50, 0.99, 0.999 };
 	size_t n = (size_t)s->got;
 
-	qsort(s->lat_ns, n, sizeof *s->lat_ns, cmp_i64);
+	qsort(s->lat_ns, n, sizeof *s->lat_ns, cmp_double);
 	for (int i = 0; i < 3; i++) {
 		size_t k = (size_t)(q[i] * (double)(n - 1) + 0.5);
 
-		out[i] = n > 0 ? (double)s->lat_ns[k] / 1e6 : NAN;
+		out[i] = n > 0 ? s->lat_ns[k] / 1e6 : NAN;
 	}
 }
 
@@ -387,14 +378,14 @@ publish_direct(const char *subject, const char *prefix, long n, double *rate)
 
 	if (jsconn_open(&c) == -1)
 		goto out;
-	t0 = now_s();
+	t0 = fixture_now();
 	for (long i = 1; i <= n; i++)
 		if (publish_one(&c, subject, prefix, i) == -1)
 			goto out;
 	if (publish_complete(&c) == -1)
 		goto out;
 	if (rate != NULL)
-		*rate = (double)n / (now_s() - t0);
+		*rate = (double)n / (fixture_now() - t0);
 	rc = 0;
 out:
 	jsconn_close(&c);
@@ -420,10 +411,10 @@ pacer_main(void *arg)
 	p->rc = -1;
 	if (jsconn_open(&c) == -1)
 		goto out;
-	t0 = now_s();
+	t0 = fixture_now();
 	for (long i = 1; i <= p->count; i++) {
 		double due = t0 + (double)(i - 1) / p->rate,
-		       wait = due - now_s();
+		       wait = due - fixture_now();
 
 		if (wait > 0) {
 			struct timespec ts = { (time_t)wait,
@@ -594,7 +585,7 @@ ceiling_consume(enum kind kind, const char *stream, const char *subject,
 	so.Config.DeliverPolicy = js_DeliverAll;
 	so.Config.MaxAckPending = CEIL_MAX_ACK_PENDING;
 	so.Config.AckWait = (int64_t)60 * 1000000000;
-	t0 = now_s();
+	t0 = fixture_now();
 	if (kind == K_PUSH)
 		st = js_Subscribe(
 		    &sub, c.js, subject, push_cb, s, NULL, &so, &jerr);
@@ -611,8 +602,9 @@ ceiling_consume(enum kind kind, const char *stream, const char *subject,
 	if (pacer != NULL &&
 	    pacer_start(pacer, subject, pacer->rate, pacer->count) == -1)
 		goto out;
-	deadline = now_s() + 30 + (double)s->want / 1000;
-	while (kind == K_PULL && sink_got(s) < s->want && now_s() < deadline) {
+	deadline = fixture_now() + 30 + (double)s->want / 1000;
+	while (kind == K_PULL && sink_got(s) < s->want &&
+	    fixture_now() < deadline) {
 		natsMsgList list = { 0 };
 
 		st = natsSubscription_Fetch(
@@ -671,7 +663,7 @@ sidecar_start(struct sidecar *sc, const struct bcase *bc, const char *stream,
 		.subscriptions = &sub,
 		.nsubscriptions = 1,
 		.log_level = "warn" };
-	char yaml[512], sub_yaml[512];
+	char yaml[512], sub_yaml[512], nats_yaml[64];
 
 	memset(sc, 0, sizeof *sc);
 	snprintf(sub_yaml, sizeof sub_yaml, "max_in_flight: %d\n%s",
@@ -679,6 +671,12 @@ sidecar_start(struct sidecar *sc, const struct bcase *bc, const char *stream,
 	sub.yaml = sub_yaml;
 	if (proc_tmpdir(sc->store, sizeof sc->store, "bench-dedup") == -1)
 		return -1;
+	/* publish_max_pending above the app's window: the limit also counts
+	 * the sidecar's own API requests (CONSUMER.INFO polls), so an app
+	 * exactly at it is sometimes refused (REJECTED). */
+	snprintf(nats_yaml, sizeof nats_yaml, "publish_max_pending: %d",
+	    2 * PUB_WINDOW);
+	cfg.nats_yaml = nats_yaml;
 	snprintf(yaml, sizeof yaml,
 	    "shutdown_grace: 2s\n"
 	    "dedup:\n  path: \"%s\"\n  durability: %s\n",
@@ -722,9 +720,9 @@ static int
 settled(const char *stream, const char *durable)
 {
 	uint64_t pending = 0, ack_pending = 0;
-	double deadline = now_s() + 15;
+	double deadline = fixture_now() + 15;
 
-	while (now_s() < deadline) {
+	while (fixture_now() < deadline) {
 		if (testjs_consumer_pending(
 			ctl, stream, durable, &pending, &ack_pending) == -1)
 			return -1;
@@ -773,7 +771,7 @@ app_consume(struct nsc *app, struct sink *s, double deadline)
 			}
 			break;
 		default:
-			if (now_s() > deadline)
+			if (fixture_now() > deadline)
 				rc = fail("app: %ld of %ld deliveries",
 				    sink_got(s), s->want);
 		}
@@ -791,7 +789,7 @@ app_publish(struct nsc *app, const char *subject, const char *prefix, long n)
 {
 	struct nsc_event ev = NSC_EVENT_INIT;
 	long sent = 0, acked = 0;
-	double deadline = now_s() + 30 + (double)n / 1000;
+	double deadline = fixture_now() + 30 + (double)n / 1000;
 	char payload[512], id[128];
 	int rc = 0;
 
@@ -826,7 +824,7 @@ app_publish(struct nsc *app, const char *subject, const char *prefix, long n)
 			acked++;
 			break;
 		default:
-			if (now_s() > deadline)
+			if (fixture_now() > deadline)
 				rc = fail(
 				    "app: %ld of %ld PublishAcks", acked, n);
 		}
@@ -858,7 +856,8 @@ run_latency(struct bcase *bc, int run, double rate, enum metric first)
 	} else if (sidecar_start(&sc, bc, "LAT", "lat") == 0) {
 		if ((app = app_connect(&sc)) != NULL &&
 		    pacer_start(&p, "lat.orders", rate, count) == 0) {
-			rc = app_consume(app, &s, now_s() + 30 + opt.lat_secs);
+			rc = app_consume(
+			    app, &s, fixture_now() + 30 + opt.lat_secs);
 			if (pacer_join(&p) == -1)
 				rc = -1;
 		}
@@ -912,17 +911,17 @@ run_throughput(struct bcase *bc, int run)
 		if ((app = app_connect(&sc)) != NULL) {
 			sidecar_mark(&sc);
 			self0 = cpu_seconds(getpid());
-			t0 = now_s();
+			t0 = fixture_now();
 			if (bc->kind == K_SIDECAR) {
 				sink_init(&s, opt.n, false);
 				rc = app_consume(app, &s,
-				    now_s() + 60 + (double)opt.n / 1000);
+				    fixture_now() + 60 + (double)opt.n / 1000);
 				secs = s.t_last - t0;
 				sink_free(&s);
 			} else {
 				rc =
 				    app_publish(app, "pub.orders", name, opt.n);
-				secs = now_s() - t0;
+				secs = fixture_now() - t0;
 			}
 			rate = (double)opt.n / secs;
 			cpu = sidecar_cpu(&sc);
@@ -954,7 +953,7 @@ run_throughput(struct bcase *bc, int run)
 static void
 run_case(struct bcase *bc, int run)
 {
-	double t0 = now_s();
+	double t0 = fixture_now();
 	int rc;
 
 	fprintf(stderr, "suite: run %d: %s ...", run + 1, bc->name);
@@ -965,19 +964,11 @@ run_case(struct bcase *bc, int run)
 		rc = run_latency(bc, run, 10000, M_L10_50);
 	if (rc != 0)
 		bc->failures++;
-	fprintf(
-	    stderr, " %s (%.1f s)\n", rc == 0 ? "ok" : "FAILED", now_s() - t0);
+	fprintf(stderr, " %s (%.1f s)\n", rc == 0 ? "ok" : "FAILED",
+	    fixture_now() - t0);
 }
 
 /* ---- report ---- */
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 /* Median, min and max of the measured values among |v|; false if none. */
 static bool
