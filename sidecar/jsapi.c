@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
 
@@ -11,6 +10,7 @@
 #include "bus.h"
 #include "config.h"
 #include "jsapi.h"
+#include "pbjson.h"
 #include "xmalloc.h"
 
 static const char *const deliver_policies[] = {
@@ -21,6 +21,7 @@ static const char *const deliver_policies[] = {
 
 /* Waiting pull requests the consumer accepts: 2.9's default. */
 #define MAX_WAITING 512
+#define NS_PER_S INT64_C(1000000000)
 
 int64_t
 jsapi_max_ack_pending(const struct config_subscription *sub)
@@ -313,45 +314,18 @@ bad:
 	return -1;
 }
 
-/* RFC 3339 as Go writes it ("2026-12-03T13:25:56.123456789Z" or with an
- * offset); returns ns since the epoch, or -1. */
+/* When the stream stored a message: Go's RFC 3339 as ns since the epoch,
+ * or 0 when there is none that fits (it is only context). */
 static int64_t
-rfc3339_parse(const char *s)
+stored_time(const char *s)
 {
-	struct tm tm = { 0 };
-	int64_t frac = 0, scale = 1000000000, ns;
-	int off = 0, hh, mm, n = 0;
-	time_t t;
+	int64_t sec;
+	int32_t nanos;
 
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
-		&tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 ||
-	    n != 19)
-		return -1;
-	s += n;
-	if (*s == '.') {
-		for (s++; *s >= '0' && *s <= '9'; s++) {
-			if (scale > 1) {
-				scale /= 10;
-				frac += (*s - '0') * scale;
-			}
-		}
-	}
-	if ((*s == '+' || *s == '-') && strlen(s) == 6 &&
-	    sscanf(s + 1, "%2d:%2d", &hh, &mm) == 2)
-		off = (*s == '-' ? -1 : 1) * (hh * 3600 + mm * 60);
-	else if (strcmp(s, "Z") != 0)
-		return -1;
-	if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
-	    tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
-	    tm.tm_sec > 60 || tm.tm_year < 1970)
-		return -1;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	if ((t = timegm(&tm)) == (time_t)-1 || t - off < 0 ||
-	    t - off > INT64_MAX / 1000000000 - 1)
-		return -1;
-	ns = ((int64_t)t - off) * 1000000000 + frac;
-	return ns;
+	if (s == NULL || pbjson_parse_timestamp(s, &sec, &nanos) == -1 ||
+	    sec < 0 || sec >= INT64_MAX / NS_PER_S)
+		return 0;
+	return sec * NS_PER_S + nanos;
 }
 
 /* Decodes the base64 string field |name| of |o|, if there is one. */
@@ -404,8 +378,7 @@ jsapi_stream_msg(const char *json, size_t len, struct jsapi_stream_msg *m,
 		goto out;
 	m->subject = xstrdup(subject);
 	m->seq = (uint64_t)json_integer_value(seq);
-	if (time == NULL || (m->time_ns = rfc3339_parse(time)) == -1)
-		m->time_ns = 0;
+	m->time_ns = stored_time(time);
 	r = 0;
 out:
 	free(hdrs);

@@ -912,11 +912,8 @@ digits(const char *s, int n)
 	return v;
 }
 
-/* Parses an RFC 3339 date-time ("1972-01-01T10:00:20.021Z", or with an
- * offset such as "+01:00") into seconds and nanoseconds since the
- * epoch. */
-static int
-parse_timestamp(const char *s, int64_t *sec, int32_t *nanos)
+int
+pbjson_parse_timestamp(const char *s, int64_t *sec, int32_t *nanos)
 {
 	static const unsigned mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30,
 		31, 30, 31 };
@@ -981,7 +978,7 @@ dec_time(struct dec *d, const struct schema_type *t, const json_t *v,
 	if (!json_is_string(v))
 		return dec_fail(d, p, "expected %s string, got %s",
 		    timestamp ? "an RFC 3339" : "a duration", json_kind(v));
-	if ((timestamp ? parse_timestamp : parse_duration)(
+	if ((timestamp ? pbjson_parse_timestamp : parse_duration)(
 		json_string_value(v), &sec, &nanos) == -1)
 		return dec_fail(d, p,
 		    timestamp ? "\"%.40s\" is not an RFC 3339 time from year 1 "
