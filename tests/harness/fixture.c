@@ -115,3 +115,22 @@ fixture_assert_header(natsMsg *m, const char *name, const char *want)
 	if (want != NULL && strcmp(v, want) != 0)
 		fail_msg("header %s is \"%s\", want \"%s\"", name, v, want);
 }
+
+void
+fixture_assert_dead_letter(
+    natsMsg *m, const char *reason, const char *deliveries, const char *msg_id)
+{
+	assert_string_equal(natsMsg_GetSubject(m), "dlq.orders.created.v1");
+	fixture_assert_header(m, "Nats-Sidecar-Reason", reason);
+	fixture_assert_header(m, "Nats-Sidecar-Reason-Text", NULL);
+	fixture_assert_header(m, "Nats-Sidecar-Subject", "orders.created.v1");
+	fixture_assert_header(m, "Nats-Sidecar-Stream", "ORDERS");
+	fixture_assert_header(m, "Nats-Sidecar-Sequence", "1");
+	fixture_assert_header(m, "Nats-Sidecar-Consumer", "orders-app");
+	fixture_assert_header(m, "Nats-Sidecar-Deliveries", deliveries);
+	fixture_assert_header(m, "Nats-Sidecar-Published", NULL);
+	fixture_assert_header(m, "Nats-Sidecar-Failed", NULL);
+	fixture_assert_header(m, "Nats-Sidecar-Instance", NULL);
+	fixture_assert_header(m, "Nats-Msg-Id", "dlq:ORDERS:1");
+	fixture_assert_header(m, "Nats-Sidecar-Original-Nats-Msg-Id", msg_id);
+}

@@ -41,6 +41,15 @@ void fixture_wait_stream_msgs(
  * that is NULL. */
 void fixture_assert_header(natsMsg *m, const char *name, const char *want);
 
+/*
+ * Fails the test unless |m| is the dead letter of message 1 of ORDERS
+ * (orders.created.v1, consumed by orders-app) after |deliveries|
+ * deliveries, for |reason|, with every context header the sidecar sets
+ * and the original |msg_id| under the prefix.
+ */
+void fixture_assert_dead_letter(
+    natsMsg *m, const char *reason, const char *deliveries, const char *msg_id);
+
 void fixture_sleep_ms(int ms);
 /* CLOCK_MONOTONIC in seconds. */
 double fixture_now(void);
