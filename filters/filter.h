@@ -20,6 +20,7 @@ struct config_subscription;
 struct delivery;
 struct metrics;
 struct publication;
+struct schema;
 struct store;
 
 enum filter_action {
@@ -70,6 +71,8 @@ struct filter_host {
 	/* Added to `now` gives wall-clock ns, for what outlives the process
 	 * (a dedup entry's expiry). */
 	int64_t wall_offset;
+	/* The loaded event schemas, or NULL when none are configured. */
+	const struct schema *schemas;
 };
 
 /* What the core lends every filter of a chain; see struct filter_host. */
@@ -77,6 +80,7 @@ struct filter_services {
 	struct metrics *metrics;
 	struct store *store;
 	int64_t wall_offset;
+	const struct schema *schemas;
 };
 
 struct filter {

@@ -21,6 +21,7 @@
 #include "filters/deadletter.h"
 #include "filters/dedup.h"
 #include "filters/serial.h"
+#include "filters/translate.h"
 #include "frame.h"
 #include "httpd.h"
 #include "idmap.h"
@@ -92,6 +93,7 @@ struct subscription {
 	struct view_spec view_spec;
 	bool typed;
 	bool dedup; /* its chain has a dedup filter */
+	bool translate; /* ... a translate filter, which decodes */
 	size_t held, held_bytes; /* deliveries the sidecar holds, any state */
 	struct delivery_list queue; /* waiting for app capacity */
 	struct delivery_list all;
@@ -526,6 +528,13 @@ send_delivery(struct app_state *a, struct delivery *d)
 	v = delivery_header(d, "Content-Type");
 	f.content_type = (char *)(v != NULL ? v : c->content_type);
 	f.schema_version = (char *)schema_version(f.subject);
+	if (d->app_payload != NULL) {
+		/* Translated: the payload in the version the app declared. */
+		f.payload.data = d->app_payload;
+		f.payload.len = d->app_payload_len;
+		f.content_type = (char *)d->app_content_type;
+		f.schema_version = (char *)d->app_version;
+	}
 	f.attempt = (uint32_t)d->meta.num_delivered;
 	f.stream_sequence = d->meta.stream_seq;
 	f.stream = d->meta.stream;
@@ -1222,8 +1231,19 @@ build_filters(struct subscription *s)
 		s->filters.v[0].ops = &serial_filter;
 		s->filters.v[0].options = &s->serial;
 	}
-	for (size_t i = 0; i < cf->n; i++) {
-		s->filters.v[s->filters.n - cf->n + i] = cf->v[i];
+	for (size_t i = 0, k = s->filters.n - cf->n; i < cf->n; i++) {
+		/* Translation first: every other filter reads the message in
+		 * the version the app wants. */
+		if (cf->v[i].ops == &translate_filter) {
+			memmove(&s->filters.v[s->filters.n - cf->n + 1],
+			    &s->filters.v[s->filters.n - cf->n],
+			    (k - (s->filters.n - cf->n)) *
+				sizeof *s->filters.v);
+			s->filters.v[s->filters.n - cf->n] = cf->v[i];
+			s->translate = true;
+		} else
+			s->filters.v[k] = cf->v[i];
+		k++;
 		if (cf->v[i].ops == &deadletter_filter)
 			s->dlq = cf->v[i].options;
 		s->dedup |= cf->v[i].ops == &dedup_filter;
@@ -1381,7 +1401,8 @@ core_new(struct ev_loop *loop, const struct config *cfg,
 	}
 	if (cfg->dedup.path != NULL && open_store(c) == -1)
 		goto fail;
-	fs = (struct filter_services){ c->metrics, c->store, wall_offset() };
+	fs = (struct filter_services){ c->metrics, c->store, wall_offset(),
+		schemas };
 	c->nsubs = cfg->subscriptions.n;
 	c->subs = xcalloc(c->nsubs, sizeof *c->subs);
 	for (size_t i = 0; i < c->nsubs; i++) {
@@ -1406,6 +1427,8 @@ core_new(struct ev_loop *loop, const struct config *cfg,
 			s->view_spec.limits = schema_limits_default;
 		}
 		build_filters(s);
+		if (s->translate)
+			s->typed = false; /* the translate filter decodes */
 		s->chain = chain_new(&s->filters, s->cfg, &fs, &cev);
 		if (s->chain == NULL)
 			goto fail;

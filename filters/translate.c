@@ -1,0 +1,498 @@
+/*
+ * The translate filter: upcasts (and downcasts) every delivery to the
+ * schema version the app declared, before it is assigned to an app.
+ *
+ *   filters:
+ *     - translate:
+ *         version: v2                   # what the app gets
+ *         encoding: json                # ... and how
+ *         version_from: subject         # or header:Schema-Version
+ *         versions:
+ *           - { version: v1, type: orders.v1.OrderCreated }
+ *           - { version: v2, type: orders.v2.OrderCreated }
+ *         mappings: [orders-v1-v2.yaml]
+ *         unknown_version: retry        # or dead_letter
+ *
+ * At startup every declared version gets its route, the chain of
+ * mappings from its type to the wanted one (found breadth-first, so
+ * v1 -> v2 -> v3 composes); per message the work is one decode, the
+ * route's mappings and one encode, with no YAML and no name lookups.
+ * The translated message becomes the delivery's view, so later filters
+ * read fields of the wanted version; a message that does not decode or
+ * translate is dead-lettered with the reason naming the field.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "delivery.h"
+#include "filter.h"
+#include "log.h"
+#include "mapping.h"
+#include "pbjson.h"
+#include "pbwire.h"
+#include "schema.h"
+#include "translate.h"
+#include "view.h"
+#include "xmalloc.h"
+
+#define HEADER_PREFIX "header:"
+#define MS INT64_C(1000000)
+#define S (1000 * MS)
+
+/* How one declared version reaches the wanted one. */
+struct route {
+	const char *version;
+	const struct schema_type *type;
+	const struct mapping **steps;
+	size_t n;
+};
+
+/* What the options compile to: the filter's and --check-config's. */
+struct compiled {
+	struct mapping **mappings;
+	size_t n_mappings;
+	struct route *routes;
+	size_t n_routes;
+	const struct schema_type *want;
+};
+
+struct translate {
+	struct filter base;
+	const struct translate_options *o;
+	struct compiled c;
+	const char *header; /* version_from's header, or NULL: the subject */
+	struct view_spec spec; /* what later filters' view_get() is given */
+	const char *content_type;
+};
+
+static const char *const encodings[] = { "json", "protobuf", NULL };
+_Static_assert(VIEW_JSON == 0 && VIEW_PROTOBUF == 1,
+    "encoding's choices follow enum view_encoding");
+static const char *const unknown_policies[] = { "retry", "dead_letter",
+	NULL };
+
+static const struct config_option version_options[] = {
+	{ .name = "version",
+	    .type = CONFIG_STRING,
+	    .offset = offsetof(struct translate_version, version),
+	    .help = "the version as the subject or header gives it" },
+	{ .name = "type",
+	    .type = CONFIG_STRING,
+	    .offset = offsetof(struct translate_version, type),
+	    .help = "its message type (full name, from the loaded schemas)" },
+	{ .name = NULL },
+};
+
+static const struct config_option translate_options_table[] = {
+	{ .name = "version",
+	    .type = CONFIG_STRING,
+	    .offset = offsetof(struct translate_options, version),
+	    .help = "the schema version the app gets" },
+	{ .name = "encoding",
+	    .type = CONFIG_ENUM,
+	    .offset = offsetof(struct translate_options, encoding),
+	    .def = "json",
+	    .choices = encodings,
+	    .help = "the encoding the app gets" },
+	{ .name = "version_from",
+	    .type = CONFIG_STRING,
+	    .offset = offsetof(struct translate_options, version_from),
+	    .def = "subject",
+	    .help = "where a message's version is: \"subject\" (its last "
+		    "token) or \"header:NAME\"" },
+	{ .name = "versions",
+	    .type = CONFIG_TABLES,
+	    .offset = offsetof(struct translate_options, versions),
+	    .sub = version_options,
+	    .sub_size = sizeof(struct translate_version),
+	    .help = "every version the subscription may see, with its "
+		    "message type" },
+	{ .name = "mappings",
+	    .type = CONFIG_STRINGS,
+	    .offset = offsetof(struct translate_options, mappings),
+	    .optional = true,
+	    .help = "mapping files (docs/translation.md)" },
+	{ .name = "unknown_version",
+	    .type = CONFIG_ENUM,
+	    .offset = offsetof(struct translate_options, unknown_version),
+	    .def = "retry",
+	    .choices = unknown_policies,
+	    .help = "a message of a version not declared: retry later (its "
+		    "consumers are being upgraded) or dead-letter it" },
+	{ .name = "unknown_delay",
+	    .type = CONFIG_DURATION,
+	    .offset = offsetof(struct translate_options, unknown_delay),
+	    .def = "1m",
+	    .min = 100 * MS,
+	    .max = 24 * 3600 * S,
+	    .help = "retry: the redelivery delay of an unknown version" },
+	{ .name = NULL },
+};
+
+static const struct translate_version *
+version_at(const struct translate_options *o, size_t i)
+{
+	return (const struct translate_version *)o->versions.v + i;
+}
+
+static int
+translate_validate(const void *options, char **err)
+{
+	const struct translate_options *o = options;
+	bool wanted = false;
+
+	if (strcmp(o->version_from, "subject") != 0 &&
+	    (strncmp(o->version_from, HEADER_PREFIX, strlen(HEADER_PREFIX)) !=
+		    0 ||
+		o->version_from[strlen(HEADER_PREFIX)] == '\0')) {
+		*err = xasprintf("version_from: expected \"subject\" or "
+				 "\"header:NAME\", got \"%s\"",
+		    o->version_from);
+		return -1;
+	}
+	for (size_t i = 0; i < o->versions.n; i++) {
+		wanted |= strcmp(version_at(o, i)->version, o->version) == 0;
+		for (size_t k = 0; k < i; k++) {
+			if (strcmp(version_at(o, i)->version,
+				version_at(o, k)->version) == 0) {
+				*err = xasprintf("versions: %s is declared "
+						 "twice",
+				    version_at(o, i)->version);
+				return -1;
+			}
+		}
+	}
+	if (!wanted) {
+		*err = xasprintf("versions: the wanted version %s is not "
+				 "declared",
+		    o->version);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+compiled_free(struct compiled *c)
+{
+	for (size_t i = 0; i < c->n_mappings; i++)
+		mapping_free(c->mappings[i]);
+	free(c->mappings);
+	for (size_t i = 0; i < c->n_routes; i++)
+		free(c->routes[i].steps);
+	free(c->routes);
+	memset(c, 0, sizeof *c);
+}
+
+/* The shortest chain of mappings from |from| to c->want, breadth-first
+ * over the mappings as edges. */
+static int
+route_find(struct compiled *c, const struct schema_type *from, struct route *r)
+{
+	size_t n = c->n_mappings, head = 0, tail = 0;
+	/* Per mapping: reached, and the mapping before it (n: none). */
+	size_t *prev = xcalloc(n + 1, sizeof *prev);
+	size_t *queue = xcalloc(n + 1, sizeof *queue);
+	bool *seen = xcalloc(n + 1, sizeof *seen);
+	int rc = -1;
+
+	r->type = from;
+	if (from == c->want) {
+		rc = 0;
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (mapping_from(c->mappings[i]) == from) {
+			seen[i] = true;
+			prev[i] = n;
+			queue[tail++] = i;
+		}
+	}
+	while (head < tail) {
+		size_t i = queue[head++], len = 0;
+
+		if (mapping_to(c->mappings[i]) == c->want) {
+			for (size_t k = i; k != n; k = prev[k])
+				len++;
+			r->steps = xcalloc(len, sizeof *r->steps);
+			r->n = len;
+			for (size_t k = i; k != n; k = prev[k])
+				r->steps[--len] = c->mappings[k];
+			rc = 0;
+			goto done;
+		}
+		for (size_t k = 0; k < n; k++) {
+			if (!seen[k] &&
+			    mapping_from(c->mappings[k]) ==
+				mapping_to(c->mappings[i])) {
+				seen[k] = true;
+				prev[k] = i;
+				queue[tail++] = k;
+			}
+		}
+	}
+done:
+	free(prev);
+	free(queue);
+	free(seen);
+	return rc;
+}
+
+/* Loads the mappings and finds every version's route; -1 with |*err|. */
+static int
+compile(const struct translate_options *o, const struct schema *schemas,
+    struct compiled *c, char **err)
+{
+	memset(c, 0, sizeof *c);
+	if (schemas == NULL) {
+		*err = xstrdup("no schemas are loaded (set schemas)");
+		return -1;
+	}
+	c->mappings = xcalloc(o->mappings.n + 1, sizeof *c->mappings);
+	for (size_t i = 0; i < o->mappings.n; i++) {
+		if ((c->mappings[i] = mapping_load(
+			 o->mappings.v[i], schemas, err)) == NULL)
+			goto fail;
+		c->n_mappings++;
+	}
+	c->routes = xcalloc(o->versions.n, sizeof *c->routes);
+	for (size_t i = 0; i < o->versions.n; i++) {
+		const struct translate_version *v = version_at(o, i);
+
+		if (strcmp(v->version, o->version) == 0 &&
+		    (c->want = schema_lookup(schemas, v->type)) == NULL) {
+			*err = xasprintf("versions: %s: no message type %s in "
+					 "the schemas",
+			    v->version, v->type);
+			goto fail;
+		}
+	}
+	for (size_t i = 0; i < o->versions.n; i++) {
+		const struct translate_version *v = version_at(o, i);
+		const struct schema_type *t = schema_lookup(schemas, v->type);
+		struct route *r = &c->routes[c->n_routes];
+
+		if (t == NULL) {
+			*err = xasprintf("versions: %s: no message type %s in "
+					 "the schemas",
+			    v->version, v->type);
+			goto fail;
+		}
+		r->version = v->version;
+		if (route_find(c, t, r) == -1) {
+			*err = xasprintf("versions: %s: no mapping, nor chain "
+					 "of mappings, from %s to %s",
+			    v->version, v->type, schema_type_name(c->want));
+			goto fail;
+		}
+		c->n_routes++;
+	}
+	return 0;
+fail:
+	compiled_free(c);
+	return -1;
+}
+
+int
+translate_check(const struct translate_options *o,
+    const struct schema *schemas, const char *prefix, FILE *out)
+{
+	struct compiled c;
+	char *err = NULL;
+
+	if (compile(o, schemas, &c, &err) == -1) {
+		fprintf(out, "%s%s\n", prefix, err);
+		free(err);
+		return -1;
+	}
+	for (size_t i = 0; i < c.n_mappings; i++)
+		mapping_report(c.mappings[i], prefix, out);
+	compiled_free(&c);
+	return 0;
+}
+
+static struct filter *
+translate_init(const void *options, const struct filter_host *host)
+{
+	const struct translate_options *o = options;
+	struct translate *f = xcalloc(1, sizeof *f);
+	char *err = NULL;
+
+	f->o = o;
+	if (compile(o, host->schemas, &f->c, &err) == -1) {
+		log_errorx("translate.config", "subscription %s: translate: %s",
+		    host->subscription, err);
+		free(err);
+		free(f);
+		return NULL;
+	}
+	if (strncmp(o->version_from, HEADER_PREFIX, strlen(HEADER_PREFIX)) == 0)
+		f->header = o->version_from + strlen(HEADER_PREFIX);
+	f->content_type = o->encoding == VIEW_JSON ? "application/json"
+						   : "application/protobuf";
+	f->spec.type_of = view_type_fixed;
+	f->spec.arg = (void *)f->c.want;
+	f->spec.default_content_type = f->content_type;
+	f->spec.limits = schema_limits_default;
+	for (size_t i = 0; i < f->c.n_mappings; i++) {
+		FILE *mem;
+		char *text = NULL;
+		size_t len = 0;
+
+		/* Fields a mapping loses or leaves empty: said once. */
+		if ((mem = open_memstream(&text, &len)) == NULL)
+			continue;
+		mapping_report(f->c.mappings[i], "", mem);
+		fclose(mem);
+		for (char *line = strtok(text, "\n"); line != NULL;
+		     line = strtok(NULL, "\n"))
+			log_info("translate.mapping_gap", "subscription %s: %s",
+			    host->subscription, line);
+		free(text);
+	}
+	return &f->base;
+}
+
+static void
+translate_free(struct filter *base)
+{
+	struct translate *f = (struct translate *)base;
+
+	if (f == NULL)
+		return;
+	compiled_free(&f->c);
+	free(f);
+}
+
+/* The version |d| carries, or NULL. */
+static const char *
+version_of(const struct translate *f, const struct delivery *d)
+{
+	const char *subject, *last;
+
+	if (f->header != NULL)
+		return delivery_header(d, f->header);
+	subject = delivery_subject(d);
+	last = strrchr(subject, '.');
+	return last != NULL ? last + 1 : subject;
+}
+
+static struct filter_verdict
+dead_letter(struct delivery *d, enum filter_reason reason, const char *text)
+{
+	struct filter_verdict v = { .action = FILTER_DEAD_LETTER,
+		.reason = reason };
+
+	v.text = delivery_set_text(d, text);
+	return v;
+}
+
+static struct filter_verdict
+translate_on_delivery(struct filter *base, struct delivery *d, int64_t now)
+{
+	struct translate *f = (struct translate *)base;
+	struct filter_verdict ok = { .action = FILTER_DELIVER };
+	const struct route *r = NULL;
+	const char *version = version_of(f, d), *ct;
+	enum view_encoding enc;
+	ProtobufCMessage *msg = NULL, *next;
+	struct view *src;
+	const void *data;
+	char *err = NULL, *text;
+	void *out;
+	size_t len;
+
+	(void)now;
+	for (size_t i = 0; version != NULL && i < f->c.n_routes; i++) {
+		if (strcmp(f->c.routes[i].version, version) == 0)
+			r = &f->c.routes[i];
+	}
+	if (r == NULL) {
+		text = xasprintf("schema version \"%.40s\" is not declared",
+		    version != NULL ? version : "");
+		if (f->o->unknown_version == TRANSLATE_UNKNOWN_RETRY) {
+			struct filter_verdict v = { .action = FILTER_RETRY,
+				.delay_ns = f->o->unknown_delay,
+				.reason = FILTER_REASON_UNTRANSLATABLE };
+
+			v.text = delivery_set_text(d, text);
+			free(text);
+			return v;
+		}
+		ok = dead_letter(d, FILTER_REASON_UNTRANSLATABLE, text);
+		free(text);
+		return ok;
+	}
+	if ((ct = delivery_header(d, "Content-Type")) == NULL)
+		ct = f->base.host->config != NULL
+		    ? f->base.host->config->content_type
+		    : NULL;
+	if (ct == NULL || view_encoding_parse(ct, &enc) == -1) {
+		text = xasprintf("%s: unsupported content type \"%.80s\"",
+		    schema_type_name(r->type), ct != NULL ? ct : "");
+		ok = dead_letter(d, FILTER_REASON_UNDECODABLE, text);
+		free(text);
+		return ok;
+	}
+	data = delivery_payload(d, &len);
+	src = view_new(r->type, enc, data, len, &f->spec.limits);
+	if (view_error(src) != NULL) {
+		ok = dead_letter(d, FILTER_REASON_UNDECODABLE, view_error(src));
+		view_free(src);
+		return ok;
+	}
+	if (r->n == 0) {
+		/* The wanted version already: at most re-encoded. */
+		view_free(d->view);
+		d->view = src;
+		d->view_spec = &f->spec;
+		if (enc == (enum view_encoding)f->o->encoding)
+			return ok;
+		if (view_encode(src, (enum view_encoding)f->o->encoding, &out,
+			&len, &err) == -1)
+			goto encode_failed;
+		delivery_set_payload(d, out, len, f->content_type, f->o->version);
+		return ok;
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		const ProtobufCMessage *in = msg != NULL ? msg : view_message(src);
+
+		if (mapping_apply(r->steps[i], in, &next, &err) == -1)
+			break;
+		schema_message_free(msg);
+		msg = next;
+	}
+	view_free(src);
+	if (err != NULL) {
+		schema_message_free(msg);
+		ok = dead_letter(d, FILTER_REASON_UNTRANSLATABLE, err);
+		free(err);
+		return ok;
+	}
+	view_free(d->view);
+	d->view = view_wrap(f->c.want, (enum view_encoding)f->o->encoding, msg);
+	d->view_spec = &f->spec;
+	if (view_encode(d->view, (enum view_encoding)f->o->encoding, &out, &len,
+		&err) == -1)
+		goto encode_failed;
+	delivery_set_payload(d, out, len, f->content_type, f->o->version);
+	return ok;
+encode_failed:
+	text = xasprintf("%s: %s", schema_type_name(f->c.want), err);
+	free(err);
+	ok = dead_letter(d, FILTER_REASON_UNTRANSLATABLE, text);
+	free(text);
+	return ok;
+}
+
+const struct filter_ops translate_filter = {
+	.name = "translate",
+	.options = translate_options_table,
+	.options_size = sizeof(struct translate_options),
+	.validate = translate_validate,
+	.init = translate_init,
+	.free = translate_free,
+	.on_delivery = translate_on_delivery,
+};
