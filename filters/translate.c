@@ -71,8 +71,7 @@ struct translate {
 static const char *const encodings[] = { "json", "protobuf", NULL };
 _Static_assert(VIEW_JSON == 0 && VIEW_PROTOBUF == 1,
     "encoding's choices follow enum view_encoding");
-static const char *const unknown_policies[] = { "retry", "dead_letter",
-	NULL };
+static const char *const unknown_policies[] = { "retry", "dead_letter", NULL };
 
 static const struct config_option version_options[] = {
 	{ .name = "version",
@@ -296,8 +295,8 @@ fail:
 }
 
 int
-translate_check(const struct translate_options *o,
-    const struct schema *schemas, const char *prefix, FILE *out)
+translate_check(const struct translate_options *o, const struct schema *schemas,
+    const char *prefix, FILE *out)
 {
 	struct compiled c;
 	char *err = NULL;
@@ -453,11 +452,13 @@ translate_on_delivery(struct filter *base, struct delivery *d, int64_t now)
 		if (view_encode(src, (enum view_encoding)f->o->encoding, &out,
 			&len, &err) == -1)
 			goto encode_failed;
-		delivery_set_payload(d, out, len, f->content_type, f->o->version);
+		delivery_set_payload(
+		    d, out, len, f->content_type, f->o->version);
 		return ok;
 	}
 	for (size_t i = 0; i < r->n; i++) {
-		const ProtobufCMessage *in = msg != NULL ? msg : view_message(src);
+		const ProtobufCMessage *in =
+		    msg != NULL ? msg : view_message(src);
 
 		if (mapping_apply(r->steps[i], in, &next, &err) == -1)
 			break;

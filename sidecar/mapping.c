@@ -153,8 +153,8 @@ money_compile(const struct mapping_args *a, void **state, char **err)
 {
 	static const char *const known[] = { "exponent", "rounding", "min",
 		"max", NULL };
-	static const char *const roundings[] = { "half_even", "half_up",
-		"down", "exact", NULL };
+	static const char *const roundings[] = { "half_even", "half_up", "down",
+		"exact", NULL };
 	/* Beyond 2^53 a double no longer holds every integer. */
 	const int64_t limit = INT64_C(1) << 53;
 	struct money *m = xcalloc(1, sizeof *m);
@@ -227,8 +227,8 @@ major_to_minor(const void *state, const struct mapping_value *in,
 	if (frac < 1e-9 || frac > 1 - 1e-9)
 		r = round(x);
 	else if (m->rounding == ROUND_EXACT)
-		return fail(err, "%.17g has more than %d decimals", in->d,
-		    m->exponent);
+		return fail(
+		    err, "%.17g has more than %d decimals", in->d, m->exponent);
 	else if (m->rounding == ROUND_DOWN)
 		r = trunc(x);
 	else if (fabs(frac - 0.5) < 1e-9) {
@@ -244,8 +244,9 @@ major_to_minor(const void *state, const struct mapping_value *in,
 	out->i = (int64_t)r;
 	return 0;
 range:
-	return fail(err, "%.17g is out of range [%" PRId64 ", %" PRId64 "] in "
-			 "minor units",
+	return fail(err,
+	    "%.17g is out of range [%" PRId64 ", %" PRId64 "] in "
+	    "minor units",
 	    in->d, m->min, m->max);
 }
 
@@ -295,8 +296,9 @@ timestamp_to_ms(const void *state, const struct mapping_value *in,
 	(void)state;
 	if (in->i < TS_MIN || in->i > TS_MAX || in->nanos < 0 ||
 	    in->nanos > 999999999)
-		return fail(err, "%" PRId64 "s %" PRId32 "ns is not a valid "
-				 "timestamp",
+		return fail(err,
+		    "%" PRId64 "s %" PRId32 "ns is not a valid "
+		    "timestamp",
 		    in->i, in->nanos);
 	out->kind = MAPPING_INT;
 	/* Whole milliseconds, toward the past. */
@@ -352,8 +354,8 @@ string_to_enum(const void *state, const struct mapping_value *in,
 	char name[128];
 
 	if (plen + len >= sizeof name)
-		return fail(err, "\"%.40s...\" is too long for an enum name",
-		    in->s);
+		return fail(
+		    err, "\"%.40s...\" is too long for an enum name", in->s);
 	memcpy(name, n->prefix, plen);
 	for (size_t i = 0; i <= len; i++) {
 		char c = in->s[i];
@@ -362,8 +364,8 @@ string_to_enum(const void *state, const struct mapping_value *in,
 	}
 	if ((ev = protobuf_c_enum_descriptor_get_value_by_name(n->e, name)) ==
 	    NULL)
-		return fail(err, "\"%.80s\" names no value of %s", in->s,
-		    n->e->name);
+		return fail(
+		    err, "\"%.80s\" names no value of %s", in->s, n->e->name);
 	out->kind = MAPPING_ENUM;
 	out->i = ev->value;
 	return 0;
@@ -378,8 +380,8 @@ enum_to_string(const void *state, const struct mapping_value *in,
 	const char *s = in->s;
 
 	if (s == NULL)
-		return fail(err, "%" PRId64 " is not a value of %s", in->i,
-		    n->e->name);
+		return fail(
+		    err, "%" PRId64 " is not a value of %s", in->i, n->e->name);
 	if (strncmp(s, n->prefix, plen) == 0)
 		s += plen;
 	snprintf(n->buf, sizeof n->buf, "%s", s);
@@ -599,7 +601,8 @@ value_read(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
 		break;
 	}
 	case PROTOBUF_C_TYPE_MESSAGE: {
-		const ProtobufCMessage *ts = *(const ProtobufCMessage *const *)p;
+		const ProtobufCMessage *ts =
+		    *(const ProtobufCMessage *const *)p;
 		const ProtobufCFieldDescriptor *sf, *nf;
 
 		if (ts == NULL)
@@ -633,13 +636,13 @@ mark_present(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, char **err)
 }
 
 static int
-int_store(void *p, const ProtobufCFieldDescriptor *f, const struct mapping_value *v,
-    char **err)
+int_store(void *p, const ProtobufCFieldDescriptor *f,
+    const struct mapping_value *v, char **err)
 {
 	bool neg = v->kind != MAPPING_UINT && v->i < 0;
 	uint64_t mag = v->kind == MAPPING_UINT ? v->u
-	    : neg				   ? 0 - (uint64_t)v->i
-						   : (uint64_t)v->i;
+	    : neg			       ? 0 - (uint64_t)v->i
+					       : (uint64_t)v->i;
 	char text[32];
 
 	if (v->kind == MAPPING_UINT)
@@ -691,7 +694,8 @@ value_write(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
 	switch (f->type) {
 	case PROTOBUF_C_TYPE_FLOAT:
 		if (isfinite(v->d) && fabs(v->d) > FLT_MAX)
-			return fail(err, "%g is out of range for a float", v->d);
+			return fail(
+			    err, "%g is out of range for a float", v->d);
 		*(float *)p = (float)v->d;
 		break;
 	case PROTOBUF_C_TYPE_DOUBLE:
@@ -735,8 +739,8 @@ field_named(const struct schema_type *t, const char *name, size_t len)
 
 /* Resolves "a.b.c" in |t|: every field but the last a singular message. */
 static int
-path_resolve(const struct schema_type *t, const char *text, struct path *p,
-    char **err)
+path_resolve(
+    const struct schema_type *t, const char *text, struct path *p, char **err)
 {
 	const char *s = text;
 
@@ -775,7 +779,8 @@ path_owner(const struct path *p, const ProtobufCMessage *m)
 	for (unsigned i = 0; i + 1 < p->n && m != NULL; i++) {
 		if (!present(m, p->f[i]))
 			return NULL;
-		m = *(const ProtobufCMessage *const *)MEMBER(m, p->f[i]->offset);
+		m = *(const ProtobufCMessage *const *)MEMBER(
+		    m, p->f[i]->offset);
 	}
 	return m;
 }
@@ -809,7 +814,8 @@ message_clone(const ProtobufCMessage *m)
 	ProtobufCMessage *c;
 
 	protobuf_c_message_pack(m, buf);
-	c = protobuf_c_message_unpack(m->descriptor, &schema_allocator, len, buf);
+	c = protobuf_c_message_unpack(
+	    m->descriptor, &schema_allocator, len, buf);
 	free(buf);
 	return c;
 }
@@ -837,7 +843,8 @@ element_copy(const struct rule *r, const ProtobufCFieldDescriptor *sf,
 		return 0;
 	}
 	case PROTOBUF_C_TYPE_MESSAGE: {
-		const ProtobufCMessage *s = *(const ProtobufCMessage *const *)sp;
+		const ProtobufCMessage *s =
+		    *(const ProtobufCMessage *const *)sp;
 		ProtobufCMessage *d;
 
 		if (s == NULL)
@@ -849,7 +856,8 @@ element_copy(const struct rule *r, const ProtobufCFieldDescriptor *sf,
 			d = schema_message_new(r->nested->to);
 			char *sub = NULL;
 
-			if (apply_into(r->nested, s, d, depth + 1, &sub) == -1) {
+			if (apply_into(r->nested, s, d, depth + 1, &sub) ==
+			    -1) {
 				fail(err, ".%s", sub);
 				free(sub);
 				schema_message_free(d);
@@ -878,7 +886,7 @@ element_copy(const struct rule *r, const ProtobufCFieldDescriptor *sf,
 					    ev->name,
 					    ((const ProtobufCEnumDescriptor *)
 						    r->to.f[r->to.n - 1]
-						    ->descriptor)
+							->descriptor)
 						->name);
 				n = r->enum_map[k];
 			}
@@ -917,8 +925,8 @@ field_copy(const struct rule *r, const ProtobufCMessage *s,
 	*(char **)MEMBER(d, df->offset) = arr;
 	for (size_t i = 0; i < n; i++) {
 		sub = NULL;
-		rc = element_copy(r, sf, src + i * size, arr + i * size, depth,
-		    &sub);
+		rc = element_copy(
+		    r, sf, src + i * size, arr + i * size, depth, &sub);
 		if (rc == -1) {
 			fail(err, "[%zu]%s", i, sub);
 			free(sub);
@@ -954,9 +962,10 @@ static int
 rule_apply(const struct rule *r, const ProtobufCMessage *src,
     ProtobufCMessage *dst, unsigned depth, char **err)
 {
-	const ProtobufCFieldDescriptor *sf = r->from.n ? r->from.f[r->from.n - 1]
-						       : NULL;
-	const ProtobufCFieldDescriptor *df = r->to.n ? r->to.f[r->to.n - 1] : NULL;
+	const ProtobufCFieldDescriptor *sf =
+	    r->from.n ? r->from.f[r->from.n - 1] : NULL;
+	const ProtobufCFieldDescriptor *df =
+	    r->to.n ? r->to.f[r->to.n - 1] : NULL;
 	const ProtobufCMessage *so = NULL;
 	struct mapping_value in, out;
 	ProtobufCMessage *dm;
@@ -972,8 +981,9 @@ rule_apply(const struct rule *r, const ProtobufCMessage *src,
 	case RULE_EXPECT:
 		value_read(so, sf, &in);
 		if (!value_equal(&in, &r->value))
-			return fail(err, "holds another value than \"%s\", "
-					 "the only one the mapping drops",
+			return fail(err,
+			    "holds another value than \"%s\", "
+			    "the only one the mapping drops",
 			    r->value_text);
 		return 0;
 	case RULE_DEFAULT:
@@ -992,15 +1002,15 @@ rule_apply(const struct rule *r, const ProtobufCMessage *src,
 		value_read(so, sf, &in);
 		if (r->conv->in == MAPPING_INT && in.kind == MAPPING_UINT) {
 			if (in.u > INT64_MAX)
-				return fail(err, "%" PRIu64 " is too large",
-				    in.u);
+				return fail(
+				    err, "%" PRIu64 " is too large", in.u);
 			in.kind = MAPPING_INT;
 			in.i = (int64_t)in.u;
 		} else if (r->conv->in == MAPPING_UINT &&
 		    in.kind == MAPPING_INT) {
 			if (in.i < 0)
-				return fail(err, "%" PRId64 " is negative",
-				    in.i);
+				return fail(
+				    err, "%" PRId64 " is negative", in.i);
 			in.kind = MAPPING_UINT;
 			in.u = (uint64_t)in.i;
 		}
@@ -1050,8 +1060,8 @@ mapping_apply(const struct mapping *m, const ProtobufCMessage *src,
 	*out = NULL;
 	if (src->descriptor != &m->from->pb) {
 		schema_message_free(dst);
-		return fail(err, "%s -> %s: the message is a %s", m->from->pb.name,
-		    m->to->pb.name, src->descriptor->name);
+		return fail(err, "%s -> %s: the message is a %s",
+		    m->from->pb.name, m->to->pb.name, src->descriptor->name);
 	}
 	if (apply_into(m, src, dst, 0, &sub) == -1) {
 		fail(err, "%s -> %s: field %s", schema_type_name(m->from),
@@ -1121,10 +1131,12 @@ copy_compile(struct mapping *top, struct rule *r,
 		return fail(err, "one of %s and %s is repeated, the other not",
 		    sf->name, df->name);
 	if (sf->type != df->type)
-		return fail(err, "%s and %s have different types (use a "
-				 "converter)",
+		return fail(err,
+		    "%s and %s have different types (use a "
+		    "converter)",
 		    sf->name, df->name);
-	if (sf->type == PROTOBUF_C_TYPE_ENUM && sf->descriptor != df->descriptor) {
+	if (sf->type == PROTOBUF_C_TYPE_ENUM &&
+	    sf->descriptor != df->descriptor) {
 		const ProtobufCEnumDescriptor *se = sf->descriptor;
 
 		r->enum_map = xcalloc(se->n_values + 1, sizeof *r->enum_map);
@@ -1141,15 +1153,17 @@ copy_compile(struct mapping *top, struct rule *r,
 			}
 		}
 	}
-	if (sf->type == PROTOBUF_C_TYPE_MESSAGE && sf->descriptor != df->descriptor) {
+	if (sf->type == PROTOBUF_C_TYPE_MESSAGE &&
+	    sf->descriptor != df->descriptor) {
 		if (schema_type_of(sf->descriptor)->wkt !=
 		    schema_type_of(df->descriptor)->wkt)
-			return fail(err, "%s and %s are different kinds of "
-					 "message",
+			return fail(err,
+			    "%s and %s are different kinds of "
+			    "message",
 			    sf->name, df->name);
-		r->nested = implicit_mapping(top,
-		    schema_type_of(sf->descriptor),
-		    schema_type_of(df->descriptor));
+		r->nested =
+		    implicit_mapping(top, schema_type_of(sf->descriptor),
+			schema_type_of(df->descriptor));
 	}
 	return 0;
 }
@@ -1234,8 +1248,8 @@ constant_parse(const ProtobufCFieldDescriptor *f, const char *text,
 		errno = 0;
 		v->u = strtoull(text, &end, 10);
 		if (errno != 0 || end == text || *end != '\0' || text[0] == '-')
-			return fail(err, "\"%s\" is not an unsigned integer",
-			    text);
+			return fail(
+			    err, "\"%s\" is not an unsigned integer", text);
 		break;
 	case MAPPING_DOUBLE:
 		v->kind = MAPPING_DOUBLE;
@@ -1317,7 +1331,8 @@ rule_compile(struct mapping *m, const struct rule_text *t, char **err)
 		for (size_t k = 0; k < m->n_from; k++) {
 			if (strcmp(m->used_from[k], from) == 0 &&
 			    t->drop != NULL)
-				return fail(err, "%s is dropped and read", from);
+				return fail(
+				    err, "%s is dropped and read", from);
 		}
 		used_add(&m->used_from, &m->n_from, from);
 	}
@@ -1340,8 +1355,8 @@ rule_compile(struct mapping *m, const struct rule_text *t, char **err)
 		}
 		r->kind = RULE_EXPECT;
 		r->value_text = xstrdup(t->expect);
-		return constant_parse(r->from.f[r->from.n - 1], r->value_text,
-		    &r->value, err);
+		return constant_parse(
+		    r->from.f[r->from.n - 1], r->value_text, &r->value, err);
 	}
 	if (t->def != NULL) {
 		ProtobufCMessage *scratch, *dm;
@@ -1417,8 +1432,9 @@ rule_read(yaml_document_t *doc, yaml_node_t *n, struct rule_text *t, char **err)
 		size_t i;
 
 		if (k == NULL || v == NULL)
-			return fail(err, "keys and values of a rule are "
-					 "scalars");
+			return fail(err,
+			    "keys and values of a rule are "
+			    "scalars");
 		for (i = 0; i < sizeof names / sizeof *names; i++) {
 			if (strcmp(k, names[i]) == 0)
 				break;
@@ -1448,8 +1464,9 @@ doc_compile(const char *name, yaml_document_t *doc,
 	int line = 1;
 
 	if (root == NULL || root->type != YAML_MAPPING_NODE)
-		return fail(err, "%s:1: expected a mapping with from, to and "
-				 "fields",
+		return fail(err,
+		    "%s:1: expected a mapping with from, to and "
+		    "fields",
 		    name);
 	for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
 	     p < root->data.mapping.pairs.top; p++) {
@@ -1469,8 +1486,9 @@ doc_compile(const char *name, yaml_document_t *doc,
 			    k != NULL ? k : "(not a scalar)");
 	}
 	if (from == NULL || to == NULL)
-		return fail(err, "%s:1: from and to (message types) are "
-				 "required",
+		return fail(err,
+		    "%s:1: from and to (message types) are "
+		    "required",
 		    name);
 	if ((ft = schema_lookup(schemas, from)) == NULL ||
 	    (tt = schema_lookup(schemas, to)) == NULL)
@@ -1478,20 +1496,20 @@ doc_compile(const char *name, yaml_document_t *doc,
 		    name, ft == NULL ? from : to);
 	m = mapping_new(name, ft, tt);
 	if (fields != NULL &&
-	    fields->data.sequence.items.top - fields->data.sequence.items.start >
+	    fields->data.sequence.items.top -
+		    fields->data.sequence.items.start >
 		RULES_MAX) {
 		fail(err, "%s: more than %d rules", name, RULES_MAX);
 		goto fail;
 	}
-	for (yaml_node_item_t *i = fields != NULL
-		 ? fields->data.sequence.items.start
-		 : NULL;
+	for (yaml_node_item_t *i =
+		 fields != NULL ? fields->data.sequence.items.start : NULL;
 	     fields != NULL && i < fields->data.sequence.items.top; i++) {
 		struct rule_text t;
 		char *sub = NULL;
 
-		if (rule_read(doc, yaml_document_get_node(doc, *i), &t,
-			&sub) == -1 ||
+		if (rule_read(doc, yaml_document_get_node(doc, *i), &t, &sub) ==
+			-1 ||
 		    rule_compile(m, &t, &sub) == -1) {
 			fail(err, "%s:%d: %s", name, t.line, sub);
 			free(sub);

@@ -74,12 +74,12 @@ world_new(const char *version, int unknown)
 
 	w->events = protoc_events();
 	w->metrics = metrics_new();
-	w->versions[0] = (struct translate_version){ "v1",
-		"orders.v1.OrderCreated" };
-	w->versions[1] = (struct translate_version){ "v2",
-		"orders.v2.OrderCreated" };
-	w->versions[2] = (struct translate_version){ "v3",
-		"orders.v3.OrderCreated" };
+	w->versions[0] =
+	    (struct translate_version){ "v1", "orders.v1.OrderCreated" };
+	w->versions[1] =
+	    (struct translate_version){ "v2", "orders.v2.OrderCreated" };
+	w->versions[2] =
+	    (struct translate_version){ "v3", "orders.v3.OrderCreated" };
 	w->files[0] = tree_file("examples/mappings/orders-v1-to-v2.yaml");
 	w->files[1] = tree_file("examples/mappings/orders-v2-to-v3.yaml");
 	w->opt.version = (char *)version;
@@ -178,8 +178,8 @@ test_upcast_json_and_protobuf(void **state)
 	assert_string_equal(v.s, "c-1");
 	delivery_free(d);
 
-	d = delivery("orders.created.v1", "application/protobuf", v1_pb,
-	    sizeof v1_pb);
+	d = delivery(
+	    "orders.created.v1", "application/protobuf", v1_pb, sizeof v1_pb);
 	assert_int_equal(run(w, d).action, FILTER_DELIVER);
 	assert_app_json(d, v2_json);
 	delivery_free(d);

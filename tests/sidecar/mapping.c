@@ -121,8 +121,8 @@ static void
 test_v1_json_to_v2_protobuf(void **state)
 {
 	struct fixture *f = *state;
-	ProtobufCMessage *in = json_in(f->events, "orders.v1.OrderCreated",
-			     v1_json),
+	ProtobufCMessage *in = json_in(
+			     f->events, "orders.v1.OrderCreated", v1_json),
 			 *out = apply(f->up, in);
 	size_t len;
 	uint8_t *bytes = pbwire_encode(out, &len);
@@ -164,9 +164,9 @@ test_v1_protobuf_to_v2_json(void **state)
 	v1.total_amount = 0.125; /* a tie: half_even rounds to 12 */
 	v1.created_at = -1; /* 1969-12-31T23:59:59.999Z */
 	len = orders__v1__order_created__pack(&v1, buf);
-	assert_int_equal(pbwire_decode(schema_lookup(f->events,
-					   "orders.v1.OrderCreated"),
-			     buf, len, &schema_limits_default, &in, &err),
+	assert_int_equal(
+	    pbwire_decode(schema_lookup(f->events, "orders.v1.OrderCreated"),
+		buf, len, &schema_limits_default, &in, &err),
 	    0);
 	out = apply(f->up, in);
 	json = json_out(out);
@@ -191,13 +191,14 @@ static void
 test_v2_to_v1_downcast(void **state)
 {
 	struct fixture *f = *state;
-	ProtobufCMessage *in = json_in(f->events, "orders.v2.OrderCreated",
-			     v2_json_ok),
+	ProtobufCMessage *in = json_in(
+			     f->events, "orders.v2.OrderCreated", v2_json_ok),
 			 *out = apply(f->down, in);
 	char *json = json_out(out), *err;
 
 	assert_string_equal(json,
-	    "{\"messageId\":\"m-3\",\"orderId\":\"o-44\",\"customerId\":\"c-9\","
+	    "{\"messageId\":\"m-3\",\"orderId\":\"o-44\",\"customerId\":\"c-"
+	    "9\","
 	    "\"totalAmount\":19.99,\"createdAt\":\"1732356000250\"}");
 	free(json);
 	schema_message_free(in);
@@ -205,8 +206,9 @@ test_v2_to_v1_downcast(void **state)
 	/* Another currency cannot be said in v1's euros. */
 	err = apply_error(f->events, f->down, "orders.v2.OrderCreated",
 	    "{\"totalMinor\":\"5\",\"currency\":\"USD\"}");
-	assert_non_null(strstr(err, "field currency: holds another value than "
-				    "\"EUR\""));
+	assert_non_null(strstr(err,
+	    "field currency: holds another value than "
+	    "\"EUR\""));
 	free(err);
 }
 
@@ -214,8 +216,8 @@ static void
 test_chain_v1_v2_v3(void **state)
 {
 	struct fixture *f = *state;
-	ProtobufCMessage *in = json_in(f->events, "orders.v1.OrderCreated",
-			     v1_json),
+	ProtobufCMessage *in = json_in(
+			     f->events, "orders.v1.OrderCreated", v1_json),
 			 *mid = apply(f->up, in), *out = apply(f->v3, mid);
 	char *json = json_out(out);
 
@@ -239,8 +241,8 @@ test_chain_v1_v2_v3(void **state)
 	    "\"2024-11-23T10:00:00.250Z\",\"items\":[{\"sku\":\"A\","
 	    "\"quantity\":2,\"unitPriceMinor\":\"1000\"},{\"sku\":\"B\","
 	    "\"quantity\":1}],\"channel\":\"mobile\",\"source\":\"upcast\"}");
-	assert_string_equal(schema_type_name(mapping_to(f->v3)),
-	    "orders.v3.OrderCreated");
+	assert_string_equal(
+	    schema_type_name(mapping_to(f->v3)), "orders.v3.OrderCreated");
 	free(json);
 	schema_message_free(in);
 	schema_message_free(out);
@@ -343,7 +345,8 @@ test_bad_values(void **state)
 		    "range [0, 100000000000] in minor units" },
 		{ "{\"customerId\":\"c\",\"totalAmount\":-0.01}",
 		    "field total_amount: -0.01 is out of range" },
-		{ "{\"customerId\":\"c\",\"createdAt\":\"9223372036854775807\"}",
+		{ "{\"customerId\":\"c\",\"createdAt\":"
+		  "\"9223372036854775807\"}",
 		    "field created_at: 9223372036854775807 ms is outside the "
 		    "years 1 to 9999" },
 		{ "{\"orderId\":\"o\"}",
@@ -351,8 +354,8 @@ test_bad_values(void **state)
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-		char *err = apply_error(f->events, f->up,
-		    "orders.v1.OrderCreated", cases[i].json);
+		char *err = apply_error(
+		    f->events, f->up, "orders.v1.OrderCreated", cases[i].json);
 
 		if (strstr(err, cases[i].want) == NULL)
 			fail_msg("%s: got \"%s\", want \"%s\"", cases[i].json,
@@ -399,8 +402,8 @@ test_user_schema_at_run_time(void **state)
 	char *err = NULL, *json;
 
 	(void)state;
-	m = mapping_parse("shop.yaml", shop_mapping, strlen(shop_mapping), s,
-	    &err);
+	m = mapping_parse(
+	    "shop.yaml", shop_mapping, strlen(shop_mapping), s, &err);
 	if (m == NULL)
 		fail_msg("%s", err);
 	in = json_in(s, "shop.OrderV1",
@@ -410,7 +413,8 @@ test_user_schema_at_run_time(void **state)
 	out = apply(m, in);
 	json = json_out(out);
 	assert_string_equal(json,
-	    "{\"id\":\"x\",\"state\":\"STATE_PAID\",\"city\":\"Lyon\",\"lines\":"
+	    "{\"id\":\"x\",\"state\":\"STATE_PAID\",\"city\":\"Lyon\","
+	    "\"lines\":"
 	    "[{\"sku\":\"a\",\"qty\":3},{}],\"iban\":\"FR76\",\"feeCents\":13,"
 	    "\"migrated\":true}");
 	free(json);
@@ -455,7 +459,8 @@ test_compile_errors(void **state)
 		  "ms_to_timestamp, zone: utc }\n",
 		    "m.yaml:4: ms_to_timestamp: unknown parameter zone" },
 		{ "from: orders.v1.OrderCreated\nto: orders.v2.OrderCreated\n"
-		  "fields:\n  - { from: total_amount, to: total_minor, convert: "
+		  "fields:\n  - { from: total_amount, to: total_minor, "
+		  "convert: "
 		  "major_to_minor, rounding: bankers }\n",
 		    "m.yaml:4: major_to_minor: rounding: expected half_even" },
 		{ "from: orders.v1.OrderCreated\nto: orders.v2.OrderCreated\n"
@@ -503,8 +508,9 @@ test_report(void **state)
 	n = mapping_report(f->up, "# ", out);
 	fclose(out);
 	assert_int_equal(n, 4);
-	assert_non_null(strstr(text, "customer.email (target): nothing fills "
-				     "it\n"));
+	assert_non_null(strstr(text,
+	    "customer.email (target): nothing fills "
+	    "it\n"));
 	assert_non_null(strstr(text, "customer.country (target)"));
 	assert_non_null(strstr(text, "items (target)"));
 	assert_non_null(strstr(text, "channel (target)"));
