@@ -52,6 +52,28 @@ struct filter_verdict {
 	const char *text;
 };
 
+/* One message to publish: a copy a filter made of the app's publish. */
+struct publication_copy {
+	char *subject;
+	char *message_id; /* "" for none */
+	void *payload;
+	size_t len;
+};
+
+/* A publish from an app on its way to NATS, as on_publish sees it. */
+struct publication {
+	const char *subject;
+	const char *message_id; /* "" when none */
+	const char *content_type; /* its Content-Type header, or NULL */
+	const void *payload;
+	size_t len;
+	/* Set by a filter: send these instead of the app's message, with
+	 * the app's headers; the core frees them, and |text|. */
+	struct publication_copy *copies;
+	size_t n_copies;
+	char *text; /* behind a refusal's verdict.text */
+};
+
 /* What a filter instance may call back into; valid for its lifetime. */
 struct filter_host {
 	/*

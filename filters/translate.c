@@ -12,6 +12,8 @@
  *           - { version: v2, type: orders.v2.OrderCreated }
  *         mappings: [orders-v1-v2.yaml]
  *         unknown_version: retry        # or dead_letter
+ *         publish_subject: orders.created.{version}
+ *         publish_versions: [v1, v2]    # what the app publishes on v2
  *
  * At startup every declared version gets its route, the chain of
  * mappings from its type to the wanted one (found breadth-first, so
@@ -20,6 +22,13 @@
  * The translated message becomes the delivery's view, so later filters
  * read fields of the wanted version; a message that does not decode or
  * translate is dead-lettered with the reason naming the field.
+ *
+ * A publish of the app to publish_subject in its own version is sent
+ * once per publish_versions entry instead, downcast where needed, each
+ * copy with its own Nats-Msg-Id (the app's, or the app's with
+ * ":VERSION" for other versions) so stream deduplication keeps them all.
+ * A publish that does not decode or translate is refused, and nothing
+ * of it is sent.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -57,6 +66,9 @@ struct compiled {
 	struct route *routes;
 	size_t n_routes;
 	const struct schema_type *want;
+	/* From the wanted version to each of publish_versions. */
+	struct route *publish;
+	size_t n_publish;
 };
 
 struct translate {
@@ -66,6 +78,8 @@ struct translate {
 	const char *header; /* version_from's header, or NULL: the subject */
 	struct view_spec spec; /* what later filters' view_get() is given */
 	const char *content_type;
+	char **subjects; /* publish_subject in each publish version */
+	char *own_subject; /* ... in the app's version */
 };
 
 static const char *const encodings[] = { "json", "protobuf", NULL };
@@ -128,6 +142,18 @@ static const struct config_option translate_options_table[] = {
 	    .min = 100 * MS,
 	    .max = 24 * 3600 * S,
 	    .help = "retry: the redelivery delay of an unknown version" },
+	{ .name = "publish_subject",
+	    .type = CONFIG_STRING,
+	    .offset = offsetof(struct translate_options, publish_subject),
+	    .optional = true,
+	    .help = "the app's publishes to this subject, with {version} "
+		    "its own version, go out in publish_versions" },
+	{ .name = "publish_versions",
+	    .type = CONFIG_STRINGS,
+	    .offset = offsetof(struct translate_options, publish_versions),
+	    .optional = true,
+	    .help = "the versions an app's publish is sent in, each to "
+		    "publish_subject with its {version}" },
 	{ .name = NULL },
 };
 
@@ -170,6 +196,28 @@ translate_validate(const void *options, char **err)
 		    o->version);
 		return -1;
 	}
+	if ((o->publish_versions.n > 0) != (o->publish_subject != NULL) ||
+	    (o->publish_subject != NULL &&
+		strstr(o->publish_subject, "{version}") == NULL)) {
+		*err = xstrdup("publish_subject (with {version}) and "
+			       "publish_versions go together");
+		return -1;
+	}
+	for (size_t i = 0; i < o->publish_versions.n; i++) {
+		size_t k;
+
+		for (k = 0; k < o->versions.n; k++) {
+			if (strcmp(version_at(o, k)->version,
+				o->publish_versions.v[i]) == 0)
+				break;
+		}
+		if (k == o->versions.n) {
+			*err = xasprintf("publish_versions: %s is not declared "
+					 "in versions",
+			    o->publish_versions.v[i]);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -182,13 +230,17 @@ compiled_free(struct compiled *c)
 	for (size_t i = 0; i < c->n_routes; i++)
 		free(c->routes[i].steps);
 	free(c->routes);
+	for (size_t i = 0; i < c->n_publish; i++)
+		free(c->publish[i].steps);
+	free(c->publish);
 	memset(c, 0, sizeof *c);
 }
 
-/* The shortest chain of mappings from |from| to c->want, breadth-first
+/* The shortest chain of mappings from |from| to |to|, breadth-first
  * over the mappings as edges. */
 static int
-route_find(struct compiled *c, const struct schema_type *from, struct route *r)
+route_find(struct compiled *c, const struct schema_type *from,
+    const struct schema_type *to, struct route *r)
 {
 	size_t n = c->n_mappings, head = 0, tail = 0;
 	/* Per mapping: reached, and the mapping before it (n: none). */
@@ -198,7 +250,7 @@ route_find(struct compiled *c, const struct schema_type *from, struct route *r)
 	int rc = -1;
 
 	r->type = from;
-	if (from == c->want) {
+	if (from == to) {
 		rc = 0;
 		goto done;
 	}
@@ -212,7 +264,7 @@ route_find(struct compiled *c, const struct schema_type *from, struct route *r)
 	while (head < tail) {
 		size_t i = queue[head++], len = 0;
 
-		if (mapping_to(c->mappings[i]) == c->want) {
+		if (mapping_to(c->mappings[i]) == to) {
 			for (size_t k = i; k != n; k = prev[k])
 				len++;
 			r->steps = xcalloc(len, sizeof *r->steps);
@@ -280,13 +332,32 @@ compile(const struct translate_options *o, const struct schema *schemas,
 			goto fail;
 		}
 		r->version = v->version;
-		if (route_find(c, t, r) == -1) {
+		if (route_find(c, t, c->want, r) == -1) {
 			*err = xasprintf("versions: %s: no mapping, nor chain "
 					 "of mappings, from %s to %s",
 			    v->version, v->type, schema_type_name(c->want));
 			goto fail;
 		}
 		c->n_routes++;
+	}
+	c->publish = xcalloc(o->publish_versions.n + 1, sizeof *c->publish);
+	for (size_t i = 0; i < o->publish_versions.n; i++) {
+		struct route *r = &c->publish[c->n_publish];
+		size_t k = 0;
+
+		while (strcmp(c->routes[k].version, o->publish_versions.v[i]))
+			k++;
+		r->version = c->routes[k].version;
+		if (route_find(c, c->want, c->routes[k].type, r) == -1) {
+			*err =
+			    xasprintf("publish_versions: %s: no mapping, nor "
+				      "chain of mappings, from %s to %s",
+				r->version, schema_type_name(c->want),
+				schema_type_name(c->routes[k].type));
+			goto fail;
+		}
+		r->type = c->routes[k].type;
+		c->n_publish++;
 	}
 	return 0;
 fail:
@@ -312,6 +383,16 @@ translate_check(const struct translate_options *o, const struct schema *schemas,
 	return 0;
 }
 
+/* |template| with its first "{version}" replaced by |version|. */
+static char *
+subject_for(const char *template, const char *version)
+{
+	const char *at = strstr(template, "{version}");
+
+	return xasprintf("%.*s%s%s", (int)(at - template), template, version,
+	    at + strlen("{version}"));
+}
+
 static struct filter *
 translate_init(const void *options, const struct filter_host *host)
 {
@@ -335,6 +416,13 @@ translate_init(const void *options, const struct filter_host *host)
 	f->spec.arg = (void *)f->c.want;
 	f->spec.default_content_type = f->content_type;
 	f->spec.limits = schema_limits_default;
+	if (o->publish_subject != NULL) {
+		f->own_subject = subject_for(o->publish_subject, o->version);
+		f->subjects = xcalloc(f->c.n_publish, sizeof *f->subjects);
+		for (size_t i = 0; i < f->c.n_publish; i++)
+			f->subjects[i] = subject_for(
+			    o->publish_subject, f->c.publish[i].version);
+	}
 	for (size_t i = 0; i < f->c.n_mappings; i++) {
 		FILE *mem;
 		char *text = NULL;
@@ -361,6 +449,10 @@ translate_free(struct filter *base)
 
 	if (f == NULL)
 		return;
+	for (size_t i = 0; f->subjects != NULL && i < f->c.n_publish; i++)
+		free(f->subjects[i]);
+	free(f->subjects);
+	free(f->own_subject);
 	compiled_free(&f->c);
 	free(f);
 }
@@ -488,6 +580,112 @@ encode_failed:
 	return ok;
 }
 
+/* Refuses a publish with |text|. */
+static struct filter_verdict
+refuse(struct publication *p, char *text)
+{
+	struct filter_verdict v = { .action = FILTER_DEAD_LETTER,
+		.reason = FILTER_REASON_UNTRANSLATABLE };
+
+	free(p->text);
+	p->text = text;
+	v.text = text;
+	return v;
+}
+
+/* |m| in |enc|, in a new buffer; NULL with |*err|. */
+static void *
+encode(
+    const ProtobufCMessage *m, enum view_encoding enc, size_t *len, char **err)
+{
+	if (enc == VIEW_JSON)
+		return pbjson_encode(m, len, err);
+	return pbwire_encode(m, len);
+}
+
+/* Translates |in| along |r| into |*out| (NULL: |in| itself). */
+static int
+route_apply(const struct route *r, const ProtobufCMessage *in,
+    ProtobufCMessage **out, char **err)
+{
+	ProtobufCMessage *msg = NULL, *next;
+
+	for (size_t i = 0; i < r->n; i++) {
+		if (mapping_apply(r->steps[i], msg != NULL ? msg : in, &next,
+			err) == -1) {
+			schema_message_free(msg);
+			return -1;
+		}
+		schema_message_free(msg);
+		msg = next;
+	}
+	*out = msg;
+	return 0;
+}
+
+static struct filter_verdict
+translate_on_publish(struct filter *base, struct publication *p, int64_t now)
+{
+	struct translate *f = (struct translate *)base;
+	struct filter_verdict pass = { .action = FILTER_DELIVER };
+	struct publication_copy *copies;
+	const char *ct = p->content_type;
+	enum view_encoding enc;
+	struct view *src;
+	char *err = NULL, *text;
+	size_t n = 0;
+
+	(void)now;
+	if (f->own_subject == NULL || strcmp(p->subject, f->own_subject) != 0)
+		return pass;
+	if (ct == NULL && f->base.host->config != NULL)
+		ct = f->base.host->config->content_type;
+	if (ct == NULL || view_encoding_parse(ct, &enc) == -1)
+		return refuse(p,
+		    xasprintf("%s: unsupported content type \"%.80s\"",
+			schema_type_name(f->c.want), ct != NULL ? ct : ""));
+	src = view_new(f->c.want, enc, p->payload, p->len, &f->spec.limits);
+	if (view_error(src) != NULL) {
+		text = xstrdup(view_error(src));
+		view_free(src);
+		return refuse(p, text);
+	}
+	copies = xcalloc(f->c.n_publish, sizeof *copies);
+	for (; n < f->c.n_publish; n++) {
+		const struct route *r = &f->c.publish[n];
+		struct publication_copy *cp = &copies[n];
+		ProtobufCMessage *msg;
+
+		if (route_apply(r, view_message(src), &msg, &err) == -1)
+			break;
+		cp->payload = encode(
+		    msg != NULL ? msg : view_message(src), enc, &cp->len, &err);
+		schema_message_free(msg);
+		if (cp->payload == NULL)
+			break;
+		cp->subject = xstrdup(f->subjects[n]);
+		/* Copies in other versions get ids of their own, or stream
+		 * deduplication would keep only the first. */
+		cp->message_id = p->message_id[0] == '\0' ||
+			strcmp(r->version, f->o->version) == 0
+		    ? xstrdup(p->message_id)
+		    : xasprintf("%s:%s", p->message_id, r->version);
+	}
+	view_free(src);
+	if (n < f->c.n_publish) {
+		for (size_t i = 0; i <= n && i < f->c.n_publish; i++) {
+			free(copies[i].subject);
+			free(copies[i].message_id);
+			free(copies[i].payload);
+		}
+		free(copies);
+		return refuse(p, err);
+	}
+	p->copies = copies;
+	p->n_copies = n;
+	return pass;
+}
+
 const struct filter_ops translate_filter = {
 	.name = "translate",
 	.options = translate_options_table,
@@ -496,4 +694,5 @@ const struct filter_ops translate_filter = {
 	.init = translate_init,
 	.free = translate_free,
 	.on_delivery = translate_on_delivery,
+	.on_publish = translate_on_publish,
 };

@@ -32,6 +32,10 @@ struct translate_options {
 	struct config_strings mappings; /* mapping files */
 	int unknown_version; /* enum translate_unknown */
 	int64_t unknown_delay;
+	/* The app's publishes to publish_subject (with {version} its own
+	 * version) go out in each of publish_versions instead. */
+	char *publish_subject;
+	struct config_strings publish_versions;
 };
 
 extern const struct filter_ops translate_filter;

@@ -30,7 +30,7 @@ struct world {
 	struct metrics *metrics;
 	struct translate_options opt;
 	struct translate_version versions[3];
-	char *files[2];
+	char *files[3];
 	struct chain *chain;
 	struct filter_verdict last;
 };
@@ -82,12 +82,19 @@ world_new(const char *version, int unknown)
 	    (struct translate_version){ "v3", "orders.v3.OrderCreated" };
 	w->files[0] = tree_file("examples/mappings/orders-v1-to-v2.yaml");
 	w->files[1] = tree_file("examples/mappings/orders-v2-to-v3.yaml");
+	w->files[2] = tree_file("examples/mappings/orders-v2-to-v1.yaml");
 	w->opt.version = (char *)version;
 	w->opt.encoding = VIEW_JSON;
 	w->opt.version_from = "subject";
 	w->opt.versions = (struct config_tables){ w->versions,
 		strcmp(version, "v3") == 0 ? 3 : 2 };
-	w->opt.mappings = (struct config_strings){ w->files, 2 };
+	w->opt.mappings = (struct config_strings){ w->files, 3 };
+	if (strcmp(version, "v2") == 0) {
+		static char *pv[] = { "v2", "v1" };
+
+		w->opt.publish_subject = "orders.created.{version}";
+		w->opt.publish_versions = (struct config_strings){ pv, 2 };
+	}
 	w->opt.unknown_version = unknown;
 	w->opt.unknown_delay = 60000000000LL;
 	fs = (struct filter_services){ w->metrics, NULL, 0, w->events };
@@ -103,6 +110,7 @@ world_free(struct world *w)
 	schema_free(w->events);
 	free(w->files[0]);
 	free(w->files[1]);
+	free(w->files[2]);
 	free(w);
 }
 
@@ -271,6 +279,59 @@ test_bad_messages(void **state)
 	world_free(w);
 }
 
+/* An app on v2 publishes once; v1 and v2 copies go out, each with its
+ * own Nats-Msg-Id. */
+static void
+test_publish_downcast(void **state)
+{
+	struct world *w = world_new("v2", TRANSLATE_UNKNOWN_RETRY);
+	struct publication p = { .subject = "orders.created.v2",
+		.message_id = "ord-1",
+		.payload = v2_json,
+		.len = strlen(v2_json) };
+	struct publication other = { .subject = "payments.v2",
+		.message_id = "",
+		.payload = "x",
+		.len = 1 };
+	struct filter_verdict v;
+
+	(void)state;
+	assert_non_null(w->chain);
+	v = chain_publish(w->chain, &p, 0);
+	assert_int_equal(v.action, FILTER_DELIVER);
+	assert_int_equal(p.n_copies, 2);
+	assert_string_equal(p.copies[0].subject, "orders.created.v2");
+	assert_string_equal(p.copies[0].message_id, "ord-1");
+	assert_int_equal(p.copies[0].len, strlen(v2_json));
+	assert_string_equal(p.copies[1].subject, "orders.created.v1");
+	assert_string_equal(p.copies[1].message_id, "ord-1:v1");
+	assert_memory_equal(p.copies[1].payload,
+	    "{\"messageId\":\"m-1\",\"orderId\":\"o-1\",\"customerId\":"
+	    "\"c-1\",\"totalAmount\":1.5,\"createdAt\":\"1000\"}",
+	    p.copies[1].len);
+	for (size_t i = 0; i < p.n_copies; i++) {
+		free(p.copies[i].subject);
+		free(p.copies[i].message_id);
+		free(p.copies[i].payload);
+	}
+	free(p.copies);
+	/* Other subjects pass as they are. */
+	assert_int_equal(
+	    chain_publish(w->chain, &other, 0).action, FILTER_DELIVER);
+	assert_int_equal(other.n_copies, 0);
+	/* A v2 publish that v1 cannot carry is refused whole. */
+	p.payload = "{\"currency\":\"USD\",\"totalMinor\":\"1\"}";
+	p.len = strlen(p.payload);
+	p.copies = NULL;
+	p.n_copies = 0;
+	v = chain_publish(w->chain, &p, 0);
+	assert_int_equal(v.action, FILTER_DEAD_LETTER);
+	assert_non_null(strstr(v.text, "field currency"));
+	assert_int_equal(p.n_copies, 0);
+	free(p.text);
+	world_free(w);
+}
+
 static void
 test_no_route(void **state)
 {
@@ -302,6 +363,7 @@ main(void)
 		cmocka_unit_test(test_chain_to_v3),
 		cmocka_unit_test(test_unknown_version),
 		cmocka_unit_test(test_bad_messages),
+		cmocka_unit_test(test_publish_downcast),
 		cmocka_unit_test(test_no_route),
 	};
 
