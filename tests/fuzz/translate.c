@@ -86,7 +86,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			free(err);
 			return 0;
 		}
-		if (devnull == NULL && (devnull = fopen("/dev/null", "w")) == NULL)
+		if (devnull == NULL &&
+		    (devnull = fopen("/dev/null", "w")) == NULL)
 			abort();
 		mapping_report(user, "", devnull);
 		in = schema_message_new(mapping_from(user));

@@ -129,8 +129,7 @@ mixed_stream_reaches_the_app_as_v2_json(void **state)
 		if (e->payload_len != strlen(v2_json) ||
 		    memcmp(e->payload, v2_json, e->payload_len) != 0)
 			fail_msg("delivery %zu (stream sequence %llu) is %s", i,
-			    (unsigned long long)e->stream_sequence,
-			    e->payload);
+			    (unsigned long long)e->stream_sequence, e->payload);
 	}
 	/* The dead letter keeps the original payload and says why. */
 	assert_int_equal(testjs_get(f->js, "DLQ", 1, &m), 0);

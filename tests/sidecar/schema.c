@@ -73,12 +73,12 @@ loads_the_reference_events(void **state)
 {
 	static const char *const names[] = { "orders.v1.OrderCreated",
 		"orders.v2.OrderCreated", "orders.v2.Customer",
-		"orders.v2.LineItem", "orders.v3.OrderCreated", "orders.v3.Money",
-		"orders.v3.Customer", "orders.v3.LineItem",
-		"payments.v1.PaymentCompleted",
-		"payments.v1.PaymentFailed", "inventory.v1.InventoryReserved",
-		"inventory.v1.Reservation", "google.protobuf.Timestamp",
-		"google.protobuf.Duration", "google.protobuf.StringValue" };
+		"orders.v2.LineItem", "orders.v3.OrderCreated",
+		"orders.v3.Money", "orders.v3.Customer", "orders.v3.LineItem",
+		"payments.v1.PaymentCompleted", "payments.v1.PaymentFailed",
+		"inventory.v1.InventoryReserved", "inventory.v1.Reservation",
+		"google.protobuf.Timestamp", "google.protobuf.Duration",
+		"google.protobuf.StringValue" };
 	struct schema *s = protoc_events();
 	char dotted[128];
 
