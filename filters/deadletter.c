@@ -63,6 +63,13 @@ static const struct config_option deadletter_options_table[] = {
 	    .offset = offsetof(struct deadletter_options, header_prefix),
 	    .def = "Nats-Sidecar-Original-",
 	    .help = "the original headers are copied under this prefix" },
+	{ .name = "delete_original",
+	    .type = CONFIG_BOOL,
+	    .offset = offsetof(struct deadletter_options, delete_original),
+	    .def = "false",
+	    .help = "after a MAX_DELIVERIES advisory, delete the original "
+		    "from its stream once copied (for work-queue streams, "
+		    "where it would stay)" },
 	{ .name = NULL },
 };
 
@@ -92,10 +99,18 @@ int
 deadletter_subject(const struct deadletter_options *o, const struct delivery *d,
     const char *subscription, char *buf, size_t cap)
 {
+	return deadletter_subject_for(o, delivery_subject(d), d->meta.stream,
+	    d->meta.consumer, subscription, buf, cap);
+}
+
+int
+deadletter_subject_for(const struct deadletter_options *o, const char *subject,
+    const char *stream, const char *consumer, const char *subscription,
+    char *buf, size_t cap)
+{
 	static const char *const names[] = { "{subject}", "{stream}",
 		"{consumer}", "{subscription}" };
-	const char *values[] = { delivery_subject(d), d->meta.stream,
-		d->meta.consumer, subscription };
+	const char *values[] = { subject, stream, consumer, subscription };
 	const char *t = o->subject;
 	size_t n = 0;
 

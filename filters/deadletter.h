@@ -6,6 +6,7 @@
 #ifndef FILTERS_DEADLETTER_H
 #define FILTERS_DEADLETTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +19,9 @@ struct deadletter_options {
 	int64_t max_age;
 	int64_t duplicate_window;
 	char *header_prefix; /* original headers are copied under it */
+	/* After a MAX_DELIVERIES advisory: delete the original from its
+	 * stream once the dead letter is stored (work-queue streams). */
+	bool delete_original;
 };
 
 extern const struct filter_ops deadletter_filter;
@@ -26,6 +30,10 @@ extern const struct filter_ops deadletter_filter;
  * does not fit or would not be a valid subject. */
 int deadletter_subject(const struct deadletter_options *,
     const struct delivery *d, const char *subscription, char *buf, size_t cap);
+/* The same for a message known by its subject, stream and consumer. */
+int deadletter_subject_for(const struct deadletter_options *,
+    const char *subject, const char *stream, const char *consumer,
+    const char *subscription, char *buf, size_t cap);
 /* The subject filter a dead-letter stream needs to capture every expansion
  * of the template, e.g. "dlq.>" for "dlq.{subject}". */
 void deadletter_stream_subjects(

@@ -714,15 +714,18 @@ bus_request(struct bus *b, const char *subject, const struct bus_header *hdrs,
 	return id;
 }
 
-void
+void *
 bus_request_cancel(struct bus *b, uint64_t id)
 {
 	struct request *r = idmap_del(b->requests, id);
+	void *arg;
 
 	if (r == NULL)
-		return;
+		return NULL;
 	ev_timer_stop(b->loop, &r->timer);
+	arg = r->arg;
 	free(r);
+	return arg;
 }
 
 int64_t

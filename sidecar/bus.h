@@ -90,8 +90,9 @@ int bus_publish(struct bus *, const char *subject, const char *reply,
 uint64_t bus_request(struct bus *, const char *subject,
     const struct bus_header *hdrs, size_t nhdrs, const void *data, size_t len,
     int64_t timeout_ns, bus_reply_fn fn, void *arg);
-/* Forgets a request: its callback will not be called. */
-void bus_request_cancel(struct bus *, uint64_t id);
+/* Forgets a request: its callback will not be called. Returns the arg
+ * it was given (for the caller to free), or NULL if it was not pending. */
+void *bus_request_cancel(struct bus *, uint64_t id);
 /* Requests waiting for a reply. */
 size_t bus_requests_pending(const struct bus *);
 

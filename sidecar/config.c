@@ -533,6 +533,51 @@ static const struct config_option subscription_options[] = {
 	{ .name = NULL },
 };
 
+static const struct config_option advisories_options[] = {
+	{ .name = "enabled",
+	    .type = CONFIG_BOOL,
+	    .offset = offsetof(struct config_advisories, enabled),
+	    .def = "true",
+	    .help = "dead-letter messages the server gave up on, from its "
+		    "MAX_DELIVERIES advisories" },
+	{ .name = "stream_prefix",
+	    .type = CONFIG_STRING,
+	    .offset = offsetof(struct config_advisories, stream_prefix),
+	    .def = "NATS_SIDECAR_ADVISORIES",
+	    .help = "each watched consumer's advisories are captured by the "
+		    "stream PREFIX_STREAM_DURABLE, created if missing" },
+	{ .name = "replicas",
+	    .type = CONFIG_INT,
+	    .offset = offsetof(struct config_advisories, replicas),
+	    .def = "1",
+	    .min = 1,
+	    .max = 5,
+	    .help = "replicas of a created capture stream (the server "
+		    "sends each advisory once: use 3 in a cluster)" },
+	{ .name = "durable",
+	    .type = CONFIG_STRING,
+	    .offset = offsetof(struct config_advisories, durable),
+	    .def = "nats-sidecar",
+	    .help = "the capture streams' durable consumer, shared by "
+		    "every pod" },
+	{ .name = "max_age",
+	    .type = CONFIG_DURATION,
+	    .offset = offsetof(struct config_advisories, max_age),
+	    .def = "7d",
+	    .min = MINUTE,
+	    .max = 365 * DAY,
+	    .help = "how long the created stream keeps an advisory" },
+	{ .name = "retry_delay",
+	    .type = CONFIG_DURATION,
+	    .offset = offsetof(struct config_advisories, retry_delay),
+	    .def = "10s",
+	    .min = 100 * MSEC,
+	    .max = DAY,
+	    .help = "an advisory that could not be handled comes back after "
+		    "this" },
+	{ .name = NULL },
+};
+
 static const struct config_option config_options[] = {
 	{ .name = "instance_id",
 	    .type = CONFIG_STRING,
@@ -595,6 +640,11 @@ static const struct config_option config_options[] = {
 	    .offset = offsetof(struct config, metrics),
 	    .sub = metrics_options,
 	    .help = "metrics polled from JetStream" },
+	{ .name = "advisories",
+	    .type = CONFIG_TABLE,
+	    .offset = offsetof(struct config, advisories),
+	    .sub = advisories_options,
+	    .help = "messages the server gives up on" },
 	{ .name = NULL },
 };
 
@@ -1797,6 +1847,25 @@ check_http(struct loader *ld, struct config_http *http)
 	path_pop(ld, old);
 }
 
+static void
+check_advisories(struct loader *ld, struct config_advisories *a)
+{
+	char got[QUOTE_MAX];
+	size_t old = path_push(ld, "advisories");
+
+	if (a->stream_prefix != NULL && !js_name_valid(a->stream_prefix))
+		check_error(ld, a, "stream_prefix", &a->stream_prefix, NULL,
+		    "expected a stream name without spaces, '.', '*' or '>', "
+		    "got %s",
+		    quote(got, a->stream_prefix, strlen(a->stream_prefix)));
+	if (a->durable != NULL && !js_name_valid(a->durable))
+		check_error(ld, a, "durable", &a->durable, NULL,
+		    "expected a consumer name without spaces, '.', '*' or '>', "
+		    "got %s",
+		    quote(got, a->durable, strlen(a->durable)));
+	path_pop(ld, old);
+}
+
 /* The checks of one subscription that need its other values. */
 static void
 check_combinations(struct loader *ld, struct config_subscription *s)
@@ -1846,20 +1915,40 @@ check_combinations(struct loader *ld, struct config_subscription *s)
 		    s->max_in_flight, s->max_ack_pending);
 }
 
-/* A dedup filter needs the store. */
+static bool
+has_filter(const struct config_subscription *s, const char *name)
+{
+	for (size_t i = 0; i < s->filters.n; i++) {
+		if (s->filters.v[i].ops != NULL &&
+		    strcmp(s->filters.v[i].ops->name, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* A dedup filter needs the store; a dead-letter filter's advisory
+ * capture stream needs a name the server takes. */
 static void
-check_dedup(
+check_filter_needs(
     struct loader *ld, struct config *cfg, struct config_subscription *s)
 {
-	for (size_t i = 0; cfg->dedup.path == NULL && i < s->filters.n; i++) {
-		if (s->filters.v[i].ops != NULL &&
-		    strcmp(s->filters.v[i].ops->name, "dedup") == 0) {
-			check_error(ld, s, "filters", &s->filters, NULL,
-			    "the dedup filter needs a store: set dedup.path "
-			    "(a local directory, e.g. a volume)");
-			return;
-		}
-	}
+	const struct config_advisories *a = &cfg->advisories;
+
+	if (cfg->dedup.path == NULL && has_filter(s, "dedup"))
+		check_error(ld, s, "filters", &s->filters, NULL,
+		    "the dedup filter needs a store: set dedup.path "
+		    "(a local directory, e.g. a volume)");
+	if (a->enabled && a->stream_prefix != NULL && s->stream != NULL &&
+	    s->durable != NULL && has_filter(s, "deadletter") &&
+	    strlen(a->stream_prefix) + strlen(s->stream) + strlen(s->durable) +
+		    2 >
+		ADVISORY_STREAM_NAME_MAX)
+		check_error(ld, s, "filters", &s->filters, NULL,
+		    "the advisory capture stream %s_%s_%s would be longer "
+		    "than %d characters: shorten advisories.stream_prefix, "
+		    "or set advisories.enabled: false",
+		    a->stream_prefix, s->stream, s->durable,
+		    ADVISORY_STREAM_NAME_MAX);
 }
 
 static void
@@ -1961,6 +2050,7 @@ config_check(struct loader *ld, struct config *cfg)
 	check_nats(ld, &cfg->nats);
 	check_app(ld, &cfg->app);
 	check_http(ld, &cfg->http);
+	check_advisories(ld, &cfg->advisories);
 	for (size_t i = 0; i < cfg->subscriptions.n; i++) {
 		size_t old = path_push(ld, "subscriptions[%zu]", i);
 
@@ -1969,7 +2059,8 @@ config_check(struct loader *ld, struct config *cfg)
 		    NULL) {
 			check_subscription(ld, config_subscription(cfg, i));
 			check_unique(ld, cfg, i);
-			check_dedup(ld, cfg, config_subscription(cfg, i));
+			check_filter_needs(
+			    ld, cfg, config_subscription(cfg, i));
 		}
 		path_pop(ld, old);
 	}

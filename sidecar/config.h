@@ -196,6 +196,20 @@ struct config_dedup {
 	int64_t sweep_batch;
 };
 
+/* Catching what the server gives up on: MAX_DELIVERIES advisories of
+ * every subscription with a dead-letter filter (sidecar/advisory.h). */
+/* The longest capture stream name asked for (nats-server's limit). */
+#define ADVISORY_STREAM_NAME_MAX 255
+
+struct config_advisories {
+	bool enabled;
+	char *stream_prefix; /* capture streams: PREFIX_STREAM_DURABLE */
+	int64_t replicas; /* of a created capture stream */
+	char *durable; /* their consumer, shared by every pod */
+	int64_t max_age; /* how long the stream keeps an advisory */
+	int64_t retry_delay; /* an advisory that failed comes back after */
+};
+
 struct config {
 	char *path; /* the file it was read from */
 	char *instance_id;
@@ -209,6 +223,7 @@ struct config {
 	struct config_dedup dedup;
 	struct config_trace trace;
 	struct config_metrics metrics;
+	struct config_advisories advisories;
 };
 
 /*

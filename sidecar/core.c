@@ -10,6 +10,7 @@
 
 #include <ev.h>
 
+#include "advisory.h"
 #include "appchan.h"
 #include "buf.h"
 #include "bus.h"
@@ -150,6 +151,7 @@ struct core {
 	struct bus *bus;
 	struct appchan *appchan;
 	struct httpd *httpd; /* metrics and probes, or NULL when off */
+	struct advisory *advisory; /* what the server gives up on, or NULL */
 	struct metrics *metrics;
 	struct subscription *subs;
 	size_t nsubs;
@@ -209,7 +211,7 @@ release(struct delivery *d, enum outcome o)
 	struct subscription *s = d->sub;
 
 	if (d->pending_request != 0)
-		bus_request_cancel(s->core->bus, d->pending_request);
+		dlq_cancel(s->core->bus, d->pending_request);
 	chain_done(s->chain, d);
 	metric_inc(s->outcomes[o]);
 	TAILQ_REMOVE(&s->all, d, all);
@@ -1008,6 +1010,7 @@ on_bus_state(void *arg, enum bus_state state)
 		else
 			consumer_bind(s->consumer);
 	}
+	advisory_connected(c->advisory);
 }
 
 static void
@@ -1079,7 +1082,7 @@ drained(const struct core *c)
 		if (c->subs[i].held > 0 || !pull_drained(c->subs[i].pull))
 			return false;
 	}
-	return c->publishes_pending == 0;
+	return c->publishes_pending == 0 && advisory_drained(c->advisory);
 }
 
 /* Once per loop turn: batched filter work, dispatch, credits, output. */
@@ -1148,6 +1151,7 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 		while ((d = TAILQ_FIRST(&s->queue)) != NULL)
 			give_back(c, d, 0);
 	}
+	advisory_drain(c->advisory);
 	appchan_drain(
 	    c->appchan, (uint32_t)(c->cfg->shutdown_grace / NS_PER_MS));
 	ev_timer_set(&c->grace, (double)c->cfg->shutdown_grace / 1e9, 0);
@@ -1535,6 +1539,7 @@ core_new(struct ev_loop *loop, const struct config *cfg,
 		consumer_poll_pending(
 		    s->consumer, cfg->metrics.consumer_poll_interval);
 	}
+	c->advisory = advisory_new(loop, c->bus, cfg, c->metrics);
 
 	ev_prepare_init(&c->turn, on_turn);
 	c->turn.data = c;
@@ -1612,6 +1617,8 @@ core_free(struct core *c)
 		chain_free(s->chain);
 		free(s->filters.v);
 	}
+	advisory_free(c->advisory);
+	c->advisory = NULL; /* bus_free may still report a state */
 	/* After the chains: it commits what they queued last. */
 	store_close(c->store);
 	/* PubAcks still to come must find no app to answer. */

@@ -79,67 +79,107 @@ on_pub_ack(void *arg, natsMsg *reply)
 	free(w);
 }
 
-uint64_t
-dlq_publish(struct bus *bus, const struct deadletter_options *o,
-    const struct delivery *d, const char *subject, struct filter_verdict v,
-    const char *instance_id, int64_t timeout_ns, dlq_done_fn done, void *arg)
+/* Every value of every header of |d|'s message, at most 8 a name; the
+ * caller frees the array. */
+static struct bus_header *
+delivery_headers(const struct delivery *d, size_t *np)
 {
 	const char **keys = NULL;
 	int nkeys = 0;
 	struct bus_header *h;
-	char **owned, stream_seq[32], deliveries[32], published[48], failed[48],
-	    msg_id[128], truncated[32];
-	size_t nh = 0, nowned = 0, len, room, header_bytes = 0;
-	const void *payload = delivery_payload(d, &len);
-	struct dlq_wait *w;
-	struct timespec now;
-	uint64_t id;
+	size_t n = 0;
 
 	natsMsgHeader_Keys(d->msg, &keys, &nkeys);
-	/* Each original value, under the prefix, plus trace context and ours.
-	 */
-	h = xcalloc((size_t)nkeys * 8 + 16, sizeof *h);
-	owned = xcalloc((size_t)nkeys * 8 + 16, sizeof *owned);
+	h = xcalloc((size_t)nkeys * 8 + 1, sizeof *h);
 	for (int i = 0; i < nkeys; i++) {
 		const char **vals = NULL;
 		int nvals = 0;
 
 		natsMsgHeader_Values(d->msg, keys[i], &vals, &nvals);
-		for (int j = 0; j < nvals && j < 8; j++) {
-			owned[nowned] =
-			    xasprintf("%s%s", o->header_prefix, keys[i]);
-			h[nh++] =
-			    (struct bus_header){ owned[nowned++], vals[j] };
-		}
+		for (int j = 0; j < nvals && j < 8; j++)
+			h[n++] = (struct bus_header){ keys[i], vals[j] };
 		free(vals);
 	}
-	/* The trace context the delivery went with: the message's own when
-	 * valid, or the one the sidecar started for it. */
-	if (d->traceparent[0] != '\0')
-		h[nh++] = (struct bus_header){ "traceparent", d->traceparent };
-	if (delivery_tracestate(d) != NULL)
+	/* The names stay valid with the message; only the array goes. */
+	free(keys);
+	*np = n;
+	return h;
+}
+
+uint64_t
+dlq_publish(struct bus *bus, const struct deadletter_options *o,
+    const struct delivery *d, const char *subject, struct filter_verdict v,
+    const char *instance_id, int64_t timeout_ns, dlq_done_fn done, void *arg)
+{
+	struct dlq_source src = {
+		.subject = delivery_subject(d),
+		.stream = d->meta.stream,
+		.consumer = d->meta.consumer,
+		.stream_seq = d->meta.stream_seq,
+		.deliveries = d->meta.num_delivered,
+		.published_ns = d->meta.timestamp_ns,
+		/* The message's own when valid, or the one the sidecar
+		 * started for it. */
+		.traceparent =
+		    d->traceparent[0] != '\0' ? d->traceparent : NULL,
+		.tracestate = delivery_tracestate(d),
+	};
+	struct bus_header *h = delivery_headers(d, &src.nheaders);
+	uint64_t id;
+
+	src.headers = h;
+	src.payload = delivery_payload(d, &src.len);
+	id = dlq_publish_source(
+	    bus, o, &src, subject, v, instance_id, timeout_ns, done, arg);
+	free(h);
+	return id;
+}
+
+uint64_t
+dlq_publish_source(struct bus *bus, const struct deadletter_options *o,
+    const struct dlq_source *src, const char *subject, struct filter_verdict v,
+    const char *instance_id, int64_t timeout_ns, dlq_done_fn done, void *arg)
+{
+	struct bus_header *h;
+	char **owned, stream_seq[32], deliveries[32], published[48], failed[48],
+	    msg_id[128], truncated[32];
+	size_t nh = 0, nowned = 0, len = src->len, room, header_bytes = 0;
+	struct dlq_wait *w;
+	struct timespec now;
+	uint64_t id;
+
+	/* Each original value, under the prefix, plus trace context and ours.
+	 */
+	h = xcalloc(src->nheaders * 2 + 16, sizeof *h);
+	owned = xcalloc(src->nheaders + 2, sizeof *owned);
+	for (size_t i = 0; i < src->nheaders; i++) {
+		const struct bus_header *oh = &src->headers[i];
+
+		owned[nowned] = xasprintf("%s%s", o->header_prefix, oh->name);
+		h[nh++] = (struct bus_header){ owned[nowned++], oh->value };
+	}
+	if (src->traceparent != NULL)
 		h[nh++] =
-		    (struct bus_header){ "tracestate", delivery_tracestate(d) };
+		    (struct bus_header){ "traceparent", src->traceparent };
+	if (src->tracestate != NULL)
+		h[nh++] = (struct bus_header){ "tracestate", src->tracestate };
 	clock_gettime(CLOCK_REALTIME, &now);
-	snprintf(stream_seq, sizeof stream_seq, "%" PRIu64, d->meta.stream_seq);
-	snprintf(
-	    deliveries, sizeof deliveries, "%" PRIu64, d->meta.num_delivered);
-	rfc3339(d->meta.timestamp_ns, published, sizeof published);
+	snprintf(stream_seq, sizeof stream_seq, "%" PRIu64, src->stream_seq);
+	snprintf(deliveries, sizeof deliveries, "%" PRIu64, src->deliveries);
+	rfc3339(src->published_ns, published, sizeof published);
 	rfc3339((int64_t)now.tv_sec * NS_PER_S + now.tv_nsec, failed,
 	    sizeof failed);
-	snprintf(msg_id, sizeof msg_id, "dlq:%s:%" PRIu64, d->meta.stream,
-	    d->meta.stream_seq);
+	snprintf(msg_id, sizeof msg_id, "dlq:%s:%" PRIu64, src->stream,
+	    src->stream_seq);
 	owned[nowned] = one_line(v.text);
 	h[nh++] = (struct bus_header){ "Nats-Sidecar-Reason",
 		filter_reason_name(v.reason) };
 	h[nh++] =
 	    (struct bus_header){ "Nats-Sidecar-Reason-Text", owned[nowned++] };
-	h[nh++] =
-	    (struct bus_header){ "Nats-Sidecar-Subject", delivery_subject(d) };
-	h[nh++] = (struct bus_header){ "Nats-Sidecar-Stream", d->meta.stream };
+	h[nh++] = (struct bus_header){ "Nats-Sidecar-Subject", src->subject };
+	h[nh++] = (struct bus_header){ "Nats-Sidecar-Stream", src->stream };
 	h[nh++] = (struct bus_header){ "Nats-Sidecar-Sequence", stream_seq };
-	h[nh++] =
-	    (struct bus_header){ "Nats-Sidecar-Consumer", d->meta.consumer };
+	h[nh++] = (struct bus_header){ "Nats-Sidecar-Consumer", src->consumer };
 	h[nh++] = (struct bus_header){ "Nats-Sidecar-Deliveries", deliveries };
 	h[nh++] = (struct bus_header){ "Nats-Sidecar-Published", published };
 	h[nh++] = (struct bus_header){ "Nats-Sidecar-Failed", failed };
@@ -165,15 +205,20 @@ dlq_publish(struct bus *bus, const struct deadletter_options *o,
 	w->arg = arg;
 	snprintf(w->subject, sizeof w->subject, "%s", subject);
 	id = bus_request(
-	    bus, subject, h, nh, payload, len, timeout_ns, on_pub_ack, w);
+	    bus, subject, h, nh, src->payload, len, timeout_ns, on_pub_ack, w);
 	if (id == 0)
 		free(w);
 	for (size_t i = 0; i < nowned; i++)
 		free(owned[i]);
 	free(owned);
 	free(h);
-	free(keys);
 	return id;
+}
+
+void
+dlq_cancel(struct bus *bus, uint64_t id)
+{
+	free(bus_request_cancel(bus, id));
 }
 
 static void

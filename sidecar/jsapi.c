@@ -6,8 +6,11 @@
 
 #include <jansson.h>
 
+#include "base64.h"
+#include "bus.h"
 #include "config.h"
 #include "jsapi.h"
+#include "pbjson.h"
 #include "xmalloc.h"
 
 static const char *const deliver_policies[] = {
@@ -18,6 +21,7 @@ static const char *const deliver_policies[] = {
 
 /* Waiting pull requests the consumer accepts: 2.9's default. */
 #define MAX_WAITING 512
+#define NS_PER_S INT64_C(1000000000)
 
 int64_t
 jsapi_max_ack_pending(const struct config_subscription *sub)
@@ -251,5 +255,156 @@ jsapi_pull_request(char *buf, size_t cap, int64_t batch, int64_t expires_ns,
 		    "{\"batch\":%" PRId64 ",\"expires\":%" PRId64
 		    ",\"idle_heartbeat\":%" PRId64 "}",
 		    batch, expires_ns, heartbeat_ns);
+	return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+}
+
+int
+jsapi_header_block(const uint8_t *block, size_t len, struct bus_header **hp,
+    size_t *np, char **textp)
+{
+	static const char version[] = "NATS/1.0";
+	struct bus_header *h;
+	char *text, *p, *eol, *next, *colon, *v, *e;
+	size_t n = 0, cap;
+
+	if (len < sizeof version - 1 ||
+	    memcmp(block, version, sizeof version - 1) != 0 ||
+	    memchr(block, '\0', len) != NULL)
+		return -1;
+	text = xmalloc(len + 1);
+	memcpy(text, block, len);
+	text[len] = '\0';
+	/* Each header takes at least "a:\r\n". */
+	cap = len / 4 + 1;
+	h = xcalloc(cap, sizeof *h);
+	/* The version line, perhaps with a status, is not a header. */
+	if ((p = strstr(text, "\r\n")) == NULL)
+		goto bad;
+	for (p += 2; *p != '\0'; p = next) {
+		if ((eol = strstr(p, "\r\n")) == NULL)
+			eol = p + strlen(p); /* the last line lacks its CRLF */
+		next = *eol != '\0' ? eol + 2 : eol;
+		*eol = '\0';
+		if (*p == '\0')
+			break; /* the empty line that ends the block */
+		if ((colon = strchr(p, ':')) == NULL || colon == p || n == cap)
+			goto bad;
+		*colon = '\0';
+		for (const char *c = p; *c != '\0'; c++) {
+			if ((unsigned char)*c <= ' ' || *c == 0x7f)
+				goto bad;
+		}
+		for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
+			;
+		for (e = v + strlen(v);
+		     e > v && (e[-1] == ' ' || e[-1] == '\t');)
+			*--e = '\0';
+		if (strpbrk(v, "\r\n") != NULL)
+			goto bad;
+		h[n++] = (struct bus_header){ p, v };
+	}
+	*hp = h;
+	*np = n;
+	*textp = text;
+	return 0;
+
+bad:
+	free(h);
+	free(text);
+	return -1;
+}
+
+/* When the stream stored a message: Go's RFC 3339 as ns since the epoch,
+ * or 0 when there is none that fits (it is only context). */
+static int64_t
+stored_time(const char *s)
+{
+	int64_t sec;
+	int32_t nanos;
+
+	if (s == NULL || pbjson_parse_timestamp(s, &sec, &nanos) == -1 ||
+	    sec < 0 || sec >= INT64_MAX / NS_PER_S)
+		return 0;
+	return sec * NS_PER_S + nanos;
+}
+
+/* Decodes the base64 string field |name| of |o|, if there is one. */
+static int
+bytes_field(json_t *o, const char *name, uint8_t **out, size_t *len)
+{
+	json_t *v = json_object_get(o, name);
+
+	*out = NULL;
+	*len = 0;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return -1;
+	return base64_decode(
+	    json_string_value(v), json_string_length(v), out, len);
+}
+
+int
+jsapi_stream_msg(const char *json, size_t len, struct jsapi_stream_msg *m,
+    struct jsapi_error *e)
+{
+	json_t *root = json_loadb(json, len, 0, NULL), *msg, *seq;
+	const char *subject, *time;
+	uint8_t *hdrs = NULL;
+	size_t hlen = 0;
+	int r = -1;
+
+	memset(m, 0, sizeof *m);
+	if (root == NULL)
+		return -1;
+	if (error_of(root, e)) {
+		json_decref(root);
+		return 1;
+	}
+	msg = json_object_get(root, "message");
+	subject = json_string_value(json_object_get(msg, "subject"));
+	seq = json_object_get(msg, "seq");
+	time = json_string_value(json_object_get(msg, "time"));
+	if (subject == NULL || subject[0] == '\0' ||
+	    strlen(subject) !=
+		json_string_length(json_object_get(msg, "subject")) ||
+	    !json_is_integer(seq) || json_integer_value(seq) <= 0 ||
+	    bytes_field(msg, "hdrs", &hdrs, &hlen) == -1 ||
+	    bytes_field(msg, "data", &m->data, &m->len) == -1)
+		goto out;
+	if (hlen > 0 &&
+	    jsapi_header_block(
+		hdrs, hlen, &m->headers, &m->nheaders, &m->header_text) == -1)
+		goto out;
+	m->subject = xstrdup(subject);
+	m->seq = (uint64_t)json_integer_value(seq);
+	m->time_ns = stored_time(time);
+	r = 0;
+out:
+	free(hdrs);
+	if (r == -1) {
+		free(m->data);
+		memset(m, 0, sizeof *m);
+	}
+	json_decref(root);
+	return r;
+}
+
+void
+jsapi_stream_msg_free(struct jsapi_stream_msg *m)
+{
+	free(m->subject);
+	free(m->headers);
+	free(m->header_text);
+	free(m->data);
+	memset(m, 0, sizeof *m);
+}
+
+size_t
+jsapi_msg_request(char *buf, size_t cap, uint64_t seq, bool no_erase)
+{
+	int n = snprintf(buf, cap, "{\"seq\":%" PRIu64 "%s}", seq,
+	    no_erase ? ",\"no_erase\":true" : "");
+
 	return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }

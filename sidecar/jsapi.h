@@ -10,11 +10,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct bus_header;
 struct config_subscription;
 
 /* JetStream error codes the sidecar acts on. */
 #define JSAPI_ERR_CONSUMER_NOT_FOUND 10014
 #define JSAPI_ERR_STREAM_NOT_FOUND 10059
+#define JSAPI_ERR_NO_MESSAGE_FOUND 10037
+#define JSAPI_ERR_STREAM_NAME_IN_USE 10058
+#define JSAPI_ERR_SEQUENCE_NOT_FOUND 10043
+#define JSAPI_ERR_MSG_DELETE_FAILED 10057
 
 struct jsapi_error {
 	int code; /* HTTP-like: 400, 404, 503 */
@@ -67,5 +72,41 @@ int jsapi_pub_ack(const char *json, size_t len, struct jsapi_pub_ack *,
 /* Writes the body of a pull request into |buf|; returns its length. */
 size_t jsapi_pull_request(char *buf, size_t cap, int64_t batch,
     int64_t expires_ns, int64_t heartbeat_ns, int64_t max_bytes);
+
+/* A message read with $JS.API.STREAM.MSG.GET.<stream>. */
+struct jsapi_stream_msg {
+	char *subject;
+	uint64_t seq;
+	/* When the stream stored it (ns since the epoch); 0 when the answer
+	 * says nothing readable: it is only context. */
+	int64_t time_ns;
+	/* The message's headers in order, pointing into storage the
+	 * struct owns. */
+	struct bus_header *headers;
+	size_t nheaders;
+	uint8_t *data;
+	size_t len;
+	char *header_text; /* owned: what headers point into */
+};
+
+/*
+ * Parses a STREAM.MSG.GET response. Returns 0 with |m| filled (free it
+ * with jsapi_stream_msg_free()), 1 for an error response (|e| filled), or
+ * -1 when it is neither (then |m| needs no freeing).
+ */
+int jsapi_stream_msg(const char *json, size_t len, struct jsapi_stream_msg *m,
+    struct jsapi_error *e);
+void jsapi_stream_msg_free(struct jsapi_stream_msg *);
+
+/*
+ * Parses a NATS header block ("NATS/1.0\r\nName: value\r\n...\r\n") of
+ * |len| bytes. Returns 0 with |*h| (|*n| entries, names and values in
+ * |*text|; the caller frees both), or -1 if it is not a header block.
+ */
+int jsapi_header_block(const uint8_t *block, size_t len, struct bus_header **h,
+    size_t *n, char **text);
+
+/* The body of a STREAM.MSG.GET or STREAM.MSG.DELETE request for |seq|. */
+size_t jsapi_msg_request(char *buf, size_t cap, uint64_t seq, bool no_erase);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "log.h"
 #include "pbjson.h"
 #include "schema-t.h"
@@ -257,54 +258,6 @@ enc_bytes(const uint8_t *p, size_t len)
 	v = json_stringn_nocheck(out, (size_t)(o - out));
 	free(out);
 	return v;
-}
-
-/* The value of base64 digit |c|, standard or URL-safe; -1 if none. */
-static int
-b64_digit(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
-
-/* Decodes standard or URL-safe base64, padded or not; -1 if invalid. */
-static int
-dec_base64(const char *s, size_t n, uint8_t **out, size_t *len)
-{
-	uint8_t *buf;
-	uint32_t acc = 0;
-	size_t bits = 0, o = 0;
-	int c;
-
-	if (n % 4 == 0 && n > 0 && s[n - 1] == '=')
-		n -= n > 1 && s[n - 2] == '=' ? 2 : 1;
-	if (n % 4 == 1)
-		return -1;
-	buf = xmalloc(n * 3 / 4 + 1);
-	for (size_t i = 0; i < n; i++) {
-		if ((c = b64_digit(s[i])) == -1) {
-			free(buf);
-			return -1;
-		}
-		acc = acc << 6 | (uint32_t)c;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			buf[o++] = (uint8_t)(acc >> bits);
-		}
-	}
-	*out = buf;
-	*len = o;
-	return 0;
 }
 
 /* The fewest significant digits (1 to 17) that print |v| so that it
@@ -959,11 +912,8 @@ digits(const char *s, int n)
 	return v;
 }
 
-/* Parses an RFC 3339 date-time ("1972-01-01T10:00:20.021Z", or with an
- * offset such as "+01:00") into seconds and nanoseconds since the
- * epoch. */
-static int
-parse_timestamp(const char *s, int64_t *sec, int32_t *nanos)
+int
+pbjson_parse_timestamp(const char *s, int64_t *sec, int32_t *nanos)
 {
 	static const unsigned mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30,
 		31, 30, 31 };
@@ -1028,7 +978,7 @@ dec_time(struct dec *d, const struct schema_type *t, const json_t *v,
 	if (!json_is_string(v))
 		return dec_fail(d, p, "expected %s string, got %s",
 		    timestamp ? "an RFC 3339" : "a duration", json_kind(v));
-	if ((timestamp ? parse_timestamp : parse_duration)(
+	if ((timestamp ? pbjson_parse_timestamp : parse_duration)(
 		json_string_value(v), &sec, &nanos) == -1)
 		return dec_fail(d, p,
 		    timestamp ? "\"%.40s\" is not an RFC 3339 time from year 1 "
@@ -1130,7 +1080,7 @@ dec_value(struct dec *d, const ProtobufCFieldDescriptor *f,
 		    dec_spend(d, p, json_string_length(v)) == -1)
 			return -1;
 		if (!json_is_string(v) ||
-		    dec_base64(json_string_value(v), json_string_length(v),
+		    base64_decode(json_string_value(v), json_string_length(v),
 			&((ProtobufCBinaryData *)out)->data,
 			&((ProtobufCBinaryData *)out)->len) == -1)
 			return dec_fail(d, p, "expected base64, got %s",

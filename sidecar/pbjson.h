@@ -51,6 +51,14 @@ char *pbjson_encode(const ProtobufCMessage *m, size_t *len, char **err);
 json_t *pbjson_value(
     const struct schema_type *t, unsigned i, const void *member, char **err);
 
+/*
+ * Parses an RFC 3339 date-time ("1972-01-01T10:00:20.021Z", or with an
+ * offset such as "+01:00"; at most 9 fraction digits; years 1 to 9999)
+ * into seconds and nanoseconds since the epoch. Returns 0, or -1 if |s|
+ * is not one.
+ */
+int pbjson_parse_timestamp(const char *s, int64_t *sec, int32_t *nanos);
+
 /* |v| as canonical JSON text, as pbjson_encode() prints it; the caller
  * frees the result. */
 char *pbjson_dump(const json_t *v, size_t *len);

@@ -72,7 +72,15 @@ if [ "${SKIP_DISTCHECK:-0}" != 1 ]; then
 		record PASS distcheck
 	else
 		record FAIL distcheck
-		tail -60 build/dist/distcheck.log
+		tail -30 build/dist/distcheck.log
+		# The failing tests' own logs, which the summary only points to.
+		grep -E '^(FAIL|ERROR|XPASS):' build/dist/distcheck.log
+		find build/dist -name '*.log' -path '*/_build/*' \
+			-exec grep -l -E '^(not ok|Bail out)' {} + 2>/dev/null |
+			while read -r log; do
+				printf -- '--- %s\n' "$log"
+				tail -80 "$log"
+			done
 	fi
 fi
 

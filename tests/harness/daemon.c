@@ -21,6 +21,7 @@ struct daemon {
 	char socket[300];
 	char config[300];
 	char log[300];
+	size_t starts; /* spawns so far: one http.listening line each */
 };
 
 /* Writes |yaml| line by line, each indented by |indent| spaces. */
@@ -111,6 +112,7 @@ spawn(struct daemon *d)
 	proc_tree_path(bin, sizeof bin, "top_builddir", "nats-sidecar");
 	if ((d->pid = proc_spawn(argv, -1, d->log)) == -1)
 		return -1;
+	d->starts++;
 	deadline = proc_now_ms() + START_TIMEOUT_MS;
 	for (;;) {
 		if (proc_exited(&d->pid, &status)) {
@@ -322,8 +324,10 @@ daemon_http_port(const struct daemon *d)
 	char *line, *p;
 	int port = -1;
 
-	if (daemon_log_wait(d, "http.listening", 1, 10000) == -1 ||
-	    (line = daemon_log_line(d, "http.listening", 0)) == NULL)
+	/* The latest start's: each listens on a port of its own. */
+	if (daemon_log_wait(d, "http.listening", d->starts, 10000) == -1 ||
+	    (line = daemon_log_line(d, "http.listening", d->starts - 1)) ==
+		NULL)
 		return -1;
 	if ((p = strstr(line, "127.0.0.1:")) != NULL)
 		port = atoi(p + strlen("127.0.0.1:"));

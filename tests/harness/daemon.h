@@ -77,8 +77,8 @@ int daemon_kill(struct daemon *);
  * Returns 0 or -1. */
 int daemon_restart(struct daemon *);
 
-/* The port the daemon's HTTP server got, from its http.listening line
- * (waiting up to 10 s); -1 if there is none. */
+/* The port the daemon's HTTP server got at its latest start, from its
+ * http.listening line (waiting up to 10 s); -1 if there is none. */
 int daemon_http_port(const struct daemon *);
 /* Lines of the log whose "event" is |event|, over every run so far. */
 size_t daemon_log_count(const struct daemon *, const char *event);

@@ -1,4 +1,5 @@
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "cmocka.h"
@@ -84,4 +85,52 @@ fixture_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+uint64_t
+fixture_stream_msgs(struct fixture *f, const char *stream)
+{
+	uint64_t n = 0;
+
+	if (testjs_stream_msgs(f->js, stream, &n) == -1)
+		return 0;
+	return n;
+}
+
+void
+fixture_wait_stream_msgs(struct fixture *f, const char *stream, uint64_t n)
+{
+	for (int i = 0; i < 400 && fixture_stream_msgs(f, stream) < n; i++)
+		fixture_sleep_ms(50);
+	assert_int_equal(fixture_stream_msgs(f, stream), n);
+}
+
+void
+fixture_assert_header(natsMsg *m, const char *name, const char *want)
+{
+	const char *v = NULL;
+
+	if (natsMsgHeader_Get(m, name, &v) != NATS_OK)
+		fail_msg("no header %s on the message", name);
+	if (want != NULL && strcmp(v, want) != 0)
+		fail_msg("header %s is \"%s\", want \"%s\"", name, v, want);
+}
+
+void
+fixture_assert_dead_letter(
+    natsMsg *m, const char *reason, const char *deliveries, const char *msg_id)
+{
+	assert_string_equal(natsMsg_GetSubject(m), "dlq.orders.created.v1");
+	fixture_assert_header(m, "Nats-Sidecar-Reason", reason);
+	fixture_assert_header(m, "Nats-Sidecar-Reason-Text", NULL);
+	fixture_assert_header(m, "Nats-Sidecar-Subject", "orders.created.v1");
+	fixture_assert_header(m, "Nats-Sidecar-Stream", "ORDERS");
+	fixture_assert_header(m, "Nats-Sidecar-Sequence", "1");
+	fixture_assert_header(m, "Nats-Sidecar-Consumer", "orders-app");
+	fixture_assert_header(m, "Nats-Sidecar-Deliveries", deliveries);
+	fixture_assert_header(m, "Nats-Sidecar-Published", NULL);
+	fixture_assert_header(m, "Nats-Sidecar-Failed", NULL);
+	fixture_assert_header(m, "Nats-Sidecar-Instance", NULL);
+	fixture_assert_header(m, "Nats-Msg-Id", "dlq:ORDERS:1");
+	fixture_assert_header(m, "Nats-Sidecar-Original-Nats-Msg-Id", msg_id);
 }

@@ -20,35 +20,6 @@
 #include "harness/natsserver.h"
 #include "harness/testjs.h"
 
-static uint64_t
-stream_msgs(struct fixture *f, const char *stream)
-{
-	uint64_t n = 0;
-
-	if (testjs_stream_msgs(f->js, stream, &n) == -1)
-		return 0;
-	return n;
-}
-
-static void
-wait_stream_msgs(struct fixture *f, const char *stream, uint64_t n)
-{
-	for (int i = 0; i < 400 && stream_msgs(f, stream) < n; i++)
-		fixture_sleep_ms(50);
-	assert_int_equal(stream_msgs(f, stream), n);
-}
-
-static void
-assert_header(natsMsg *m, const char *name, const char *want)
-{
-	const char *v = NULL;
-
-	if (natsMsgHeader_Get(m, name, &v) != NATS_OK)
-		fail_msg("no header %s on the dead letter", name);
-	if (want != NULL && strcmp(v, want) != 0)
-		fail_msg("header %s is \"%s\", want \"%s\"", name, v, want);
-}
-
 static void
 exhausted_message_is_dead_lettered_with_context(void **state)
 {
@@ -84,7 +55,7 @@ exhausted_message_is_dead_lettered_with_context(void **state)
 	if (at[2] - at[1] < 0.75 || at[2] - at[1] > 10)
 		fail_msg(
 		    "third attempt after %.2f s, want 0.8 s", at[2] - at[1]);
-	wait_stream_msgs(f, "DLQ", 1);
+	fixture_wait_stream_msgs(f, "DLQ", 1);
 	fixture_sleep_ms(1500);
 	assert_int_equal(testapp_count(app, "delivery"), 3);
 	for (int i = 0; i < 3; i++)
@@ -94,27 +65,15 @@ exhausted_message_is_dead_lettered_with_context(void **state)
 	fixture_assert_settles(f);
 
 	assert_int_equal(testjs_get(f->js, "DLQ", 1, &m), 0);
-	assert_string_equal(natsMsg_GetSubject(m), "dlq.orders.created.v1");
 	assert_int_equal(natsMsg_GetDataLength(m), 18);
 	assert_memory_equal(natsMsg_GetData(m), "{\"order_id\":\"o-1\"}", 18);
-	assert_header(m, "Nats-Sidecar-Reason", "max_attempts");
-	assert_header(m, "Nats-Sidecar-Reason-Text", NULL);
-	assert_header(m, "Nats-Sidecar-Subject", "orders.created.v1");
-	assert_header(m, "Nats-Sidecar-Stream", "ORDERS");
-	assert_header(m, "Nats-Sidecar-Sequence", "1");
-	assert_header(m, "Nats-Sidecar-Consumer", "orders-app");
-	assert_header(m, "Nats-Sidecar-Deliveries", "3");
-	assert_header(m, "Nats-Sidecar-Published", NULL);
-	assert_header(m, "Nats-Sidecar-Failed", NULL);
-	assert_header(m, "Nats-Sidecar-Instance", NULL);
-	assert_header(m, "Nats-Msg-Id", "dlq:ORDERS:1");
-	assert_header(m, "Nats-Sidecar-Original-Nats-Msg-Id", "ord-1");
-	assert_header(m, "Nats-Sidecar-Original-X-Tenant", "acme");
-	assert_header(m,
+	fixture_assert_dead_letter(m, "max_attempts", "3", "ord-1");
+	fixture_assert_header(m, "Nats-Sidecar-Original-X-Tenant", "acme");
+	fixture_assert_header(m,
 	    "Nats-Sidecar-Original-Nats-Expected-Last-Subject-"
 	    "Sequence",
 	    "0");
-	assert_header(m, "traceparent",
+	fixture_assert_header(m, "traceparent",
 	    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
 	natsMsg_Destroy(m);
 	/* A clean exit: no leak or error on the dead-letter path. */
@@ -147,13 +106,13 @@ poison_does_not_hold_up_the_rest(void **state)
 	    testjs_publish_orders(f->js, "orders.created.v1", "g", 501, 500),
 	    0);
 	assert_int_equal(testapp_wait_for(app, "ack", 1000, 60000), 0);
-	wait_stream_msgs(f, "DLQ", 1);
+	fixture_wait_stream_msgs(f, "DLQ", 1);
 	fixture_assert_settles(f);
 	assert_int_equal(testapp_count(app, "reject"), 1);
 	assert_int_equal(testapp_find(app, "reject", 0)->attempt, 1);
 	assert_int_equal(testjs_get(f->js, "DLQ", 1, &m), 0);
-	assert_header(m, "Nats-Sidecar-Reason", "rejected");
-	assert_header(m, "Nats-Sidecar-Sequence", "501");
+	fixture_assert_header(m, "Nats-Sidecar-Reason", "rejected");
+	fixture_assert_header(m, "Nats-Sidecar-Sequence", "501");
 	natsMsg_Destroy(m);
 	testapp_free(app);
 }
@@ -180,10 +139,10 @@ missing_dead_letter_stream_keeps_the_message(void **state)
 	    daemon_log_wait(f->d, "delivery.dead_letter_failed", 2, 20000), 0);
 	assert_true(testapp_count(app, "delivery") >= 2);
 	assert_int_equal(testjs_add_stream(f->js, "DLQ", dlq_subjects), 0);
-	wait_stream_msgs(f, "DLQ", 1);
+	fixture_wait_stream_msgs(f, "DLQ", 1);
 	fixture_assert_settles(f);
 	fixture_sleep_ms(500);
-	assert_int_equal(stream_msgs(f, "DLQ"), 1);
+	assert_int_equal(fixture_stream_msgs(f, "DLQ"), 1);
 	assert_int_equal(daemon_signal(f->d, SIGTERM), 0);
 	assert_int_equal(daemon_wait(f->d, 20000), 0);
 	testapp_free(app);
@@ -220,12 +179,12 @@ undecodable_payloads_are_dead_lettered(void **state)
 			     strlen(good), NULL, NULL, NULL),
 	    0);
 	assert_int_equal(testapp_wait_for(app, "ack", 1, 20000), 0);
-	wait_stream_msgs(f, "DLQ", 1);
+	fixture_wait_stream_msgs(f, "DLQ", 1);
 	fixture_assert_settles(f);
 	assert_int_equal(testapp_count(app, "delivery"), 1);
 	assert_non_null(strstr(testapp_find(app, "ack", 0)->payload, "o-1"));
 	assert_int_equal(testjs_get(f->js, "DLQ", 1, &m), 0);
-	assert_header(m, "Nats-Sidecar-Reason", "undecodable");
+	fixture_assert_header(m, "Nats-Sidecar-Reason", "undecodable");
 	assert_int_equal(
 	    natsMsgHeader_Get(m, "Nats-Sidecar-Reason-Text", &why), NATS_OK);
 	if (strstr(why, "order_id") == NULL)
@@ -258,12 +217,12 @@ too_large_dead_letter_is_truncated(void **state)
 	assert_int_equal(testjs_publish(f->js, "orders.created.v1", payload,
 			     LEN, NULL, NULL, NULL),
 	    0);
-	wait_stream_msgs(f, "DLQ", 1);
+	fixture_wait_stream_msgs(f, "DLQ", 1);
 	fixture_assert_settles(f);
 	assert_int_equal(testjs_get(f->js, "DLQ", 1, &m), 0);
 	snprintf(want, sizeof want, "%d", LEN);
-	assert_header(m, "Nats-Sidecar-Truncated", want);
-	assert_header(m, "Nats-Sidecar-Reason", "rejected");
+	fixture_assert_header(m, "Nats-Sidecar-Truncated", want);
+	fixture_assert_header(m, "Nats-Sidecar-Reason", "rejected");
 	assert_true(natsMsg_GetDataLength(m) > 0);
 	assert_true(natsMsg_GetDataLength(m) < LEN);
 	assert_memory_equal(
@@ -309,7 +268,7 @@ replay_puts_a_dead_letter_back(void **state)
 			    daemon_socket(f->d), "--mode", "reject", NULL));
 	assert_int_equal(
 	    testjs_publish_orders(f->js, "orders.created.v1", "p", 1, 1), 0);
-	wait_stream_msgs(f, "DLQ", 1);
+	fixture_wait_stream_msgs(f, "DLQ", 1);
 	fixture_assert_settles(f);
 	assert_int_equal(testapp_stop(broken, 10000), 0);
 
@@ -337,7 +296,7 @@ replay_puts_a_dead_letter_back(void **state)
 
 	assert_int_equal(dlq_command(f, "purge", &out), 0);
 	free(out);
-	assert_int_equal(stream_msgs(f, "DLQ"), 0);
+	assert_int_equal(fixture_stream_msgs(f, "DLQ"), 0);
 	testapp_free(broken);
 	testapp_free(fixed);
 }

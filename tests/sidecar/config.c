@@ -857,6 +857,8 @@ error_names(void **state)
 static void
 error_combinations(void **state)
 {
+	char *text;
+
 	expect_only(SUB "    max_attempts: 5\n    max_deliver: 6\n", 6,
 	    "subscriptions[0].max_deliver: expected -1 (unlimited) or at least "
 	    "max_attempts + 2 = 7, got 6: the sidecar counts attempts and "
@@ -891,6 +893,25 @@ error_combinations(void **state)
 	    8,
 	    "subscriptions[0].filters[0].dedup: key: expected header:NAME or "
 	    "field:PATH, got \"body:x\"");
+	expect_only("advisories:\n  stream_prefix: a.b\n" SUB, 2,
+	    "advisories.stream_prefix: expected a stream name without spaces, "
+	    "'.', '*' or '>', got \"a.b\"");
+	/* P + 199 digits, "_ORDERS_", 50 characters: more than 255. */
+	text = xasprintf("advisories:\n"
+			 "  stream_prefix: P%0199d\n"
+			 "subscriptions:\n"
+			 "  - name: orders\n"
+			 "    stream: ORDERS\n"
+			 "    durable: %s\n"
+			 "    filters:\n"
+			 "      - deadletter: {}\n",
+	    0, "orders-app-orders-app-orders-app-orders-app-orders");
+	expect_only(text, 7,
+	    "subscriptions[0].filters: the advisory capture stream P000");
+	free(text);
+	expect_only("advisories:\n  durable: \"x y\"\n" SUB, 2,
+	    "advisories.durable: expected a consumer name without spaces, '.', "
+	    "'*' or '>', got \"x y\"");
 	expect_only("app:\n  heartbeat_interval: 20s\n" SUB, 2,
 	    "app.dead_after: expected more than heartbeat_interval (20s), got "
 	    "20s");

@@ -39,6 +39,18 @@ parses_the_domain_forms(void **state)
 }
 
 static void
+parses_the_largest_sequence(void **state)
+{
+	struct delivery_meta m;
+
+	assert_int_equal(delivery_parse_reply("$JS.ACK.S.c.1."
+					      "18446744073709551615.3.4.5",
+			     &m),
+	    0);
+	assert_true(m.stream_seq == UINT64_MAX);
+}
+
+static void
 rejects_what_is_not_an_ack_subject(void **state)
 {
 	static const char *const bad[] = {
@@ -49,6 +61,10 @@ rejects_what_is_not_an_ack_subject(void **state)
 		"$JS.ACK.S.c.x.2.3.4.5", /* not a number */
 		"$JS.ACK.S.c.1.2.3.-4.5",
 		"$JS.ACK.S.c.1.2.3.99999999999999999999.5",
+		"$JS.ACK.S.c.1.18446744073709551616.3.4.5", /* 2^64 */
+		"$JS.ACK.S.c.1.2x.3.4.5",
+		"$JS.ACK.S.c.1.+2.3.4.5",
+		"$JS.ACK.S.c.1..3.4.5", /* empty number */
 		"$JS.NAK.S.c.1.2.3.4.5",
 		"$JS.ACK.S.c.1.2.3.4.5.a.b.c.d.e",
 	};
@@ -67,6 +83,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(parses_the_2_9_form),
 		cmocka_unit_test(parses_the_domain_forms),
+		cmocka_unit_test(parses_the_largest_sequence),
 		cmocka_unit_test(rejects_what_is_not_an_ack_subject),
 	};
 
