@@ -58,6 +58,10 @@ struct publication_copy {
 	char *message_id; /* "" for none */
 	void *payload;
 	size_t len;
+	/* A header of the app's that this copy carries with another value
+	 * (its schema version), or NULL; not freed. */
+	const char *header;
+	const char *header_value;
 };
 
 /* A publish from an app on its way to NATS, as on_publish sees it. */

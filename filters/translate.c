@@ -26,7 +26,8 @@
  * A publish of the app to publish_subject in its own version is sent
  * once per publish_versions entry instead, downcast where needed, each
  * copy with its own Nats-Msg-Id (the app's, or the app's with
- * ":VERSION" for other versions) so stream deduplication keeps them all.
+ * ":VERSION" for other versions) so stream deduplication keeps them all,
+ * and with version_from's header, when there is one, saying its version.
  * A publish that does not decode or translate is refused, and nothing
  * of it is sent.
  */
@@ -40,6 +41,7 @@
 #include "filter.h"
 #include "log.h"
 #include "mapping.h"
+#include "metrics.h"
 #include "pbjson.h"
 #include "pbwire.h"
 #include "schema.h"
@@ -51,12 +53,15 @@
 #define MS INT64_C(1000000)
 #define S (1000 * MS)
 
-/* How one declared version reaches the wanted one. */
+/* How one declared version reaches the wanted one (or, for publishing,
+ * the wanted one another). */
 struct route {
 	const char *version;
 	const struct schema_type *type;
 	const struct mapping **steps;
 	size_t n;
+	/* nats_sidecar_translations_total's series of this route. */
+	struct metric_series *translated, *failed;
 };
 
 /* What the options compile to: the filter's and --check-config's. */
@@ -80,6 +85,7 @@ struct translate {
 	const char *content_type;
 	char **subjects; /* publish_subject in each publish version */
 	char *own_subject; /* ... in the app's version */
+	struct metric_series *unknown; /* deliveries of undeclared versions */
 };
 
 static const char *const encodings[] = { "json", "protobuf", NULL };
@@ -393,6 +399,52 @@ subject_for(const char *template, const char *version)
 	    at + strlen("{version}"));
 }
 
+/* The series of |from| -> |to| in |direction| with |result|. */
+static struct metric_series *
+route_series(struct metric *m, const char *sub, const char *direction,
+    const char *from, const char *to, const char *result)
+{
+	const char *values[] = { sub, direction, from, to, result, NULL };
+
+	return metric_series(m, values);
+}
+
+/* Every route's series, from the start: the labels are the declared
+ * versions, a fixed set. */
+static void
+count_routes(struct translate *f, const struct filter_host *host)
+{
+	static const char *const labels[] = { "subscription", "direction",
+		"from", "to", "result", NULL };
+	struct metric *m =
+	    metrics_counter(host->metrics, "nats_sidecar_translations_total",
+		"Messages the translate filter handled, by direction, source "
+		"and target version and result (translated: reached the target "
+		"version and encoding; failed: dead-lettered or refused; "
+		"unknown_version: a version not declared).",
+		labels);
+	const char *sub = host->subscription, *want = f->o->version;
+
+	for (size_t i = 0; i < f->c.n_routes; i++) {
+		struct route *r = &f->c.routes[i];
+
+		r->translated = route_series(
+		    m, sub, "delivery", r->version, want, "translated");
+		r->failed = route_series(
+		    m, sub, "delivery", r->version, want, "failed");
+	}
+	f->unknown = route_series(
+	    m, sub, "delivery", "unknown", want, "unknown_version");
+	for (size_t i = 0; i < f->c.n_publish; i++) {
+		struct route *r = &f->c.publish[i];
+
+		r->translated = route_series(
+		    m, sub, "publish", want, r->version, "translated");
+		r->failed =
+		    route_series(m, sub, "publish", want, r->version, "failed");
+	}
+}
+
 static struct filter *
 translate_init(const void *options, const struct filter_host *host)
 {
@@ -416,6 +468,7 @@ translate_init(const void *options, const struct filter_host *host)
 	f->spec.arg = (void *)f->c.want;
 	f->spec.default_content_type = f->content_type;
 	f->spec.limits = schema_limits_default;
+	count_routes(f, host);
 	if (o->publish_subject != NULL) {
 		f->own_subject = subject_for(o->publish_subject, o->version);
 		f->subjects = xcalloc(f->c.n_publish, sizeof *f->subjects);
@@ -480,129 +533,6 @@ dead_letter(struct delivery *d, enum filter_reason reason, const char *text)
 	return v;
 }
 
-static struct filter_verdict
-translate_on_delivery(struct filter *base, struct delivery *d, int64_t now)
-{
-	struct translate *f = (struct translate *)base;
-	struct filter_verdict ok = { .action = FILTER_DELIVER };
-	const struct route *r = NULL;
-	const char *version = version_of(f, d), *ct;
-	enum view_encoding enc;
-	ProtobufCMessage *msg = NULL, *next;
-	struct view *src;
-	const void *data;
-	char *err = NULL, *text;
-	void *out;
-	size_t len;
-
-	(void)now;
-	for (size_t i = 0; version != NULL && i < f->c.n_routes; i++) {
-		if (strcmp(f->c.routes[i].version, version) == 0)
-			r = &f->c.routes[i];
-	}
-	if (r == NULL) {
-		text = xasprintf("schema version \"%.40s\" is not declared",
-		    version != NULL ? version : "");
-		if (f->o->unknown_version == TRANSLATE_UNKNOWN_RETRY) {
-			struct filter_verdict v = { .action = FILTER_RETRY,
-				.delay_ns = f->o->unknown_delay,
-				.reason = FILTER_REASON_UNTRANSLATABLE };
-
-			v.text = delivery_set_text(d, text);
-			free(text);
-			return v;
-		}
-		ok = dead_letter(d, FILTER_REASON_UNTRANSLATABLE, text);
-		free(text);
-		return ok;
-	}
-	if ((ct = delivery_header(d, "Content-Type")) == NULL)
-		ct = f->base.host->config != NULL
-		    ? f->base.host->config->content_type
-		    : NULL;
-	if (ct == NULL || view_encoding_parse(ct, &enc) == -1) {
-		text = xasprintf("%s: unsupported content type \"%.80s\"",
-		    schema_type_name(r->type), ct != NULL ? ct : "");
-		ok = dead_letter(d, FILTER_REASON_UNDECODABLE, text);
-		free(text);
-		return ok;
-	}
-	data = delivery_payload(d, &len);
-	src = view_new(r->type, enc, data, len, &f->spec.limits);
-	if (view_error(src) != NULL) {
-		ok = dead_letter(d, FILTER_REASON_UNDECODABLE, view_error(src));
-		view_free(src);
-		return ok;
-	}
-	if (r->n == 0) {
-		/* The wanted version already: at most re-encoded. */
-		view_free(d->view);
-		d->view = src;
-		d->view_spec = &f->spec;
-		if (enc == (enum view_encoding)f->o->encoding)
-			return ok;
-		if (view_encode(src, (enum view_encoding)f->o->encoding, &out,
-			&len, &err) == -1)
-			goto encode_failed;
-		delivery_set_payload(
-		    d, out, len, f->content_type, f->o->version);
-		return ok;
-	}
-	for (size_t i = 0; i < r->n; i++) {
-		const ProtobufCMessage *in =
-		    msg != NULL ? msg : view_message(src);
-
-		if (mapping_apply(r->steps[i], in, &next, &err) == -1)
-			break;
-		schema_message_free(msg);
-		msg = next;
-	}
-	view_free(src);
-	if (err != NULL) {
-		schema_message_free(msg);
-		ok = dead_letter(d, FILTER_REASON_UNTRANSLATABLE, err);
-		free(err);
-		return ok;
-	}
-	view_free(d->view);
-	d->view = view_wrap(f->c.want, (enum view_encoding)f->o->encoding, msg);
-	d->view_spec = &f->spec;
-	if (view_encode(d->view, (enum view_encoding)f->o->encoding, &out, &len,
-		&err) == -1)
-		goto encode_failed;
-	delivery_set_payload(d, out, len, f->content_type, f->o->version);
-	return ok;
-encode_failed:
-	text = xasprintf("%s: %s", schema_type_name(f->c.want), err);
-	free(err);
-	ok = dead_letter(d, FILTER_REASON_UNTRANSLATABLE, text);
-	free(text);
-	return ok;
-}
-
-/* Refuses a publish with |text|. */
-static struct filter_verdict
-refuse(struct publication *p, char *text)
-{
-	struct filter_verdict v = { .action = FILTER_DEAD_LETTER,
-		.reason = FILTER_REASON_UNTRANSLATABLE };
-
-	free(p->text);
-	p->text = text;
-	v.text = text;
-	return v;
-}
-
-/* |m| in |enc|, in a new buffer; NULL with |*err|. */
-static void *
-encode(
-    const ProtobufCMessage *m, enum view_encoding enc, size_t *len, char **err)
-{
-	if (enc == VIEW_JSON)
-		return pbjson_encode(m, len, err);
-	return pbwire_encode(m, len);
-}
-
 /* Translates |in| along |r| into |*out| (NULL: |in| itself). */
 static int
 route_apply(const struct route *r, const ProtobufCMessage *in,
@@ -624,6 +554,115 @@ route_apply(const struct route *r, const ProtobufCMessage *in,
 }
 
 static struct filter_verdict
+translate_on_delivery(struct filter *base, struct delivery *d, int64_t now)
+{
+	struct translate *f = (struct translate *)base;
+	const enum view_encoding want = (enum view_encoding)f->o->encoding;
+	struct filter_verdict v = { .action = FILTER_DELIVER };
+	const struct route *r = NULL;
+	const char *version = version_of(f, d), *ct;
+	enum view_encoding enc;
+	ProtobufCMessage *msg;
+	struct view *src;
+	const void *data;
+	char *err = NULL, *text = NULL;
+	void *out;
+	size_t len;
+
+	(void)now;
+	for (size_t i = 0; version != NULL && i < f->c.n_routes; i++) {
+		if (strcmp(f->c.routes[i].version, version) == 0)
+			r = &f->c.routes[i];
+	}
+	if (r == NULL) {
+		metric_inc(f->unknown);
+		text = xasprintf("schema version \"%.40s\" is not declared",
+		    version != NULL ? version : "");
+		if (f->o->unknown_version == TRANSLATE_UNKNOWN_RETRY) {
+			v = (struct filter_verdict){ .action = FILTER_RETRY,
+				.delay_ns = f->o->unknown_delay,
+				.reason = FILTER_REASON_UNTRANSLATABLE };
+			v.text = delivery_set_text(d, text);
+		} else
+			v = dead_letter(d, FILTER_REASON_UNTRANSLATABLE, text);
+		free(text);
+		return v;
+	}
+	if ((ct = delivery_header(d, "Content-Type")) == NULL)
+		ct = f->base.host->config != NULL
+		    ? f->base.host->config->content_type
+		    : NULL;
+	if (ct == NULL || view_encoding_parse(ct, &enc) == -1) {
+		text = xasprintf("%s: unsupported content type \"%.80s\"",
+		    schema_type_name(r->type), ct != NULL ? ct : "");
+		v = dead_letter(d, FILTER_REASON_UNDECODABLE, text);
+		goto failed;
+	}
+	data = delivery_payload(d, &len);
+	src = view_new(r->type, enc, data, len, &f->spec.limits);
+	if (view_error(src) != NULL) {
+		v = dead_letter(d, FILTER_REASON_UNDECODABLE, view_error(src));
+		view_free(src);
+		goto failed;
+	}
+	if (route_apply(r, view_message(src), &msg, &err) == -1) {
+		view_free(src);
+		v = dead_letter(d, FILTER_REASON_UNTRANSLATABLE, err);
+		goto failed;
+	}
+	view_free(d->view);
+	d->view_spec = &f->spec;
+	if (msg == NULL) {
+		/* The wanted version already: at most re-encoded. */
+		d->view = src;
+		if (enc == want)
+			goto translated;
+	} else {
+		view_free(src);
+		d->view = view_wrap(f->c.want, want, msg);
+	}
+	if (view_encode(d->view, want, &out, &len, &err) == -1) {
+		text = xasprintf("%s: %s", schema_type_name(f->c.want), err);
+		v = dead_letter(d, FILTER_REASON_UNTRANSLATABLE, text);
+		goto failed;
+	}
+	delivery_set_payload(d, out, len, f->content_type, f->o->version);
+translated:
+	metric_inc(r->translated);
+	return v;
+failed:
+	metric_inc(r->failed);
+	free(text);
+	free(err);
+	return v;
+}
+
+/* Refuses a publish with |text|: none of its copies is sent. */
+static struct filter_verdict
+refuse(const struct translate *f, struct publication *p, char *text)
+{
+	struct filter_verdict v = { .action = FILTER_DEAD_LETTER,
+		.reason = FILTER_REASON_UNTRANSLATABLE };
+
+	for (size_t i = 0; i < f->c.n_publish; i++)
+		metric_inc(f->c.publish[i].failed);
+	free(p->text);
+	p->text = text;
+	v.text = text;
+	return v;
+}
+
+/* |m| in |enc|, in a new buffer; NULL with |*err|. */
+static void *
+encode(
+    const ProtobufCMessage *m, enum view_encoding enc, size_t *len, char **err)
+{
+	if (enc == VIEW_JSON)
+		return pbjson_encode(m, len, err);
+	return pbwire_encode(m, len);
+}
+
+static struct filter_verdict
 translate_on_publish(struct filter *base, struct publication *p, int64_t now)
 {
 	struct translate *f = (struct translate *)base;
@@ -641,14 +680,14 @@ translate_on_publish(struct filter *base, struct publication *p, int64_t now)
 	if (ct == NULL && f->base.host->config != NULL)
 		ct = f->base.host->config->content_type;
 	if (ct == NULL || view_encoding_parse(ct, &enc) == -1)
-		return refuse(p,
+		return refuse(f, p,
 		    xasprintf("%s: unsupported content type \"%.80s\"",
 			schema_type_name(f->c.want), ct != NULL ? ct : ""));
 	src = view_new(f->c.want, enc, p->payload, p->len, &f->spec.limits);
 	if (view_error(src) != NULL) {
 		text = xstrdup(view_error(src));
 		view_free(src);
-		return refuse(p, text);
+		return refuse(f, p, text);
 	}
 	copies = xcalloc(f->c.n_publish, sizeof *copies);
 	for (; n < f->c.n_publish; n++) {
@@ -664,6 +703,8 @@ translate_on_publish(struct filter *base, struct publication *p, int64_t now)
 		if (cp->payload == NULL)
 			break;
 		cp->subject = xstrdup(f->subjects[n]);
+		cp->header = f->header;
+		cp->header_value = r->version;
 		/* Copies in other versions get ids of their own, or stream
 		 * deduplication would keep only the first. */
 		cp->message_id = p->message_id[0] == '\0' ||
@@ -679,8 +720,10 @@ translate_on_publish(struct filter *base, struct publication *p, int64_t now)
 			free(copies[i].payload);
 		}
 		free(copies);
-		return refuse(p, err);
+		return refuse(f, p, err);
 	}
+	for (size_t i = 0; i < n; i++)
+		metric_inc(f->c.publish[i].translated);
 	p->copies = copies;
 	p->n_copies = n;
 	return pass;

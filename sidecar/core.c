@@ -879,7 +879,8 @@ publish_filters(struct core *c, struct app *app, struct publication *pub)
 }
 
 /* Sends |p|, or the copies the filters made of it, with the app's
- * headers in |h| (room for three more); |w| collects the PubAcks. */
+ * headers (|h| has room for them and four more); |w| collects the
+ * PubAcks. */
 static void
 publish_copies(struct core *c, struct app *app, const PublishFrame *p,
     struct publish_wait *w, struct bus_header *h)
@@ -890,11 +891,14 @@ publish_copies(struct core *c, struct app *app, const PublishFrame *p,
 		.message_id = p->message_id,
 		.payload = p->payload.data,
 		.len = p->payload.len };
-	struct publication_copy own = { p->subject, p->message_id,
-		p->payload.data, p->payload.len };
+	struct publication_copy own = { .subject = p->subject,
+		.message_id = p->message_id,
+		.payload = p->payload.data,
+		.len = p->payload.len };
 	struct publication_copy *copies = &own;
 	struct filter_verdict v;
 	size_t n = 1, nh = 0;
+	uint64_t rc;
 
 	for (size_t i = 0; i < p->n_headers; i++) {
 		h[nh++] = (struct bus_header){ p->headers[i]->name,
@@ -922,13 +926,27 @@ publish_copies(struct core *c, struct app *app, const PublishFrame *p,
 	w->pending = n;
 	for (size_t i = 0; i < n; i++) {
 		const struct publication_copy *cp = &copies[i];
-		size_t k = nh;
+		size_t k = nh, at = 0;
+		struct bus_header app_header = { NULL, NULL };
 
+		if (cp->header != NULL) {
+			/* The copy's own value, in place of the app's. */
+			while (at < nh && strcasecmp(h[at].name, cp->header))
+				at++;
+			if (at == nh)
+				k++;
+			app_header = h[at];
+			h[at] =
+			    (struct bus_header){ cp->header, cp->header_value };
+		}
 		if (cp->message_id[0] != '\0')
 			h[k++] = (struct bus_header){ "Nats-Msg-Id",
 				cp->message_id };
-		if (bus_request(c->bus, cp->subject, h, k, cp->payload, cp->len,
-			nc->publish_timeout, on_pub_ack, w) == 0) {
+		rc = bus_request(c->bus, cp->subject, h, k, cp->payload,
+		    cp->len, nc->publish_timeout, on_pub_ack, w);
+		if (cp->header != NULL)
+			h[at] = app_header;
+		if (rc == 0) {
 			pa.status =
 			    NATS_SIDECAR__CHANNEL__V1__PUBLISH_ACK__STATUS__INVALID;
 			pa.error = "the message could not be sent (invalid "
@@ -954,7 +972,7 @@ on_publish(void *arg, struct app *app, const PublishFrame *p)
 	struct core *c = arg;
 	const struct config_nats *nc = &c->cfg->nats;
 	PublishAckFrame pa = NATS_SIDECAR__CHANNEL__V1__PUBLISH_ACK__INIT;
-	struct bus_header *h = xcalloc(p->n_headers + 3, sizeof *h);
+	struct bus_header *h = xcalloc(p->n_headers + 4, sizeof *h);
 	struct publish_wait *w;
 
 	if (p->subject[0] == '$' || strncmp(p->subject, "_SC.", 4) == 0) {

@@ -505,42 +505,6 @@ static const char *const kind_names[] = { "a signed integer",
 	"an unsigned integer", "a floating-point number", "a bool", "a string",
 	"an enum", "a google.protobuf.Timestamp" };
 
-/* Whether field |f| of |m| is present, as protobuf-c decides. */
-static bool
-present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
-{
-	const void *p = MEMBER(m, f->offset);
-
-	if (f->label == PROTOBUF_C_LABEL_REPEATED)
-		return *(const size_t *)MEMBER(m, f->quantifier_offset) > 0;
-	if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
-		return *(const uint32_t *)MEMBER(m, f->quantifier_offset) ==
-		    f->id;
-	if (f->type == PROTOBUF_C_TYPE_MESSAGE)
-		return *(const void *const *)p != NULL;
-	if (f->label == PROTOBUF_C_LABEL_OPTIONAL) {
-		if (f->type == PROTOBUF_C_TYPE_STRING)
-			return *(const void *const *)p != NULL;
-		return *(const protobuf_c_boolean *)MEMBER(
-		    m, f->quantifier_offset);
-	}
-	switch (f->type) {
-	case PROTOBUF_C_TYPE_STRING:
-		return *(const char *const *)p != NULL &&
-		    **(const char *const *)p != '\0';
-	case PROTOBUF_C_TYPE_BYTES:
-		return ((const ProtobufCBinaryData *)p)->len > 0;
-	case PROTOBUF_C_TYPE_FLOAT:
-		return *(const float *)p != 0;
-	case PROTOBUF_C_TYPE_DOUBLE:
-		return *(const double *)p != 0;
-	default:
-		return schema_element_size(f->type) == 8
-		    ? *(const uint64_t *)p != 0
-		    : *(const uint32_t *)p != 0;
-	}
-}
-
 static const ProtobufCFieldDescriptor *
 field_number(const ProtobufCMessageDescriptor *d, unsigned number)
 {
@@ -777,7 +741,7 @@ static const ProtobufCMessage *
 path_owner(const struct path *p, const ProtobufCMessage *m)
 {
 	for (unsigned i = 0; i + 1 < p->n && m != NULL; i++) {
-		if (!present(m, p->f[i]))
+		if (!schema_field_present(m, p->f[i]))
 			return NULL;
 		m = *(const ProtobufCMessage *const *)MEMBER(
 		    m, p->f[i]->offset);
@@ -973,7 +937,7 @@ rule_apply(const struct rule *r, const ProtobufCMessage *src,
 
 	if (sf != NULL) {
 		so = path_owner(&r->from, src);
-		has = so != NULL && present(so, sf);
+		has = so != NULL && schema_field_present(so, sf);
 		if (!has && r->required)
 			return fail(err, "is required and missing");
 	}

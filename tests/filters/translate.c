@@ -305,6 +305,8 @@ test_publish_downcast(void **state)
 	assert_int_equal(p.copies[0].len, strlen(v2_json));
 	assert_string_equal(p.copies[1].subject, "orders.created.v1");
 	assert_string_equal(p.copies[1].message_id, "ord-1:v1");
+	/* The version is in the subject: no header to set. */
+	assert_null(p.copies[1].header);
 	assert_memory_equal(p.copies[1].payload,
 	    "{\"messageId\":\"m-1\",\"orderId\":\"o-1\",\"customerId\":"
 	    "\"c-1\",\"totalAmount\":1.5,\"createdAt\":\"1000\"}",

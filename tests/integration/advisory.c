@@ -144,9 +144,8 @@ given_up_message_is_dead_lettered_once(void **state)
 	watching = daemon_log_count(f->d, "advisory.watching");
 	assert_int_equal(daemon_restart(f->d), 0);
 	assert_non_null(second = daemon_start(&cfg));
-	assert_int_equal(daemon_log_wait(f->d, "advisory.watching",
-			     watching + 1, 20000),
-	    0);
+	assert_int_equal(
+	    daemon_log_wait(f->d, "advisory.watching", watching + 1, 20000), 0);
 	assert_int_equal(
 	    daemon_log_wait(second, "advisory.watching", 1, 20000), 0);
 	fixture_wait_stream_msgs(f, "DLQ", 1);
