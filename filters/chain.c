@@ -52,6 +52,7 @@ chain_new(const struct config_filters *filters,
 		slot->host.metrics = services->metrics;
 		slot->host.store = services->store;
 		slot->host.wall_offset = services->wall_offset;
+		slot->host.schemas = services->schemas;
 		slot->host.subscription = c->subscription;
 		slot->host.config = subscription;
 		if ((slot->filter = cf->ops->init(cf->options, &slot->host)) ==

@@ -20,6 +20,7 @@ struct config_subscription;
 struct delivery;
 struct metrics;
 struct publication;
+struct schema;
 struct store;
 
 enum filter_action {
@@ -51,6 +52,32 @@ struct filter_verdict {
 	const char *text;
 };
 
+/* One message to publish: a copy a filter made of the app's publish. */
+struct publication_copy {
+	char *subject;
+	char *message_id; /* "" for none */
+	void *payload;
+	size_t len;
+	/* A header of the app's that this copy carries with another value
+	 * (its schema version), or NULL; not freed. */
+	const char *header;
+	const char *header_value;
+};
+
+/* A publish from an app on its way to NATS, as on_publish sees it. */
+struct publication {
+	const char *subject;
+	const char *message_id; /* "" when none */
+	const char *content_type; /* its Content-Type header, or NULL */
+	const void *payload;
+	size_t len;
+	/* Set by a filter: send these instead of the app's message, with
+	 * the app's headers; the core frees them, and |text|. */
+	struct publication_copy *copies;
+	size_t n_copies;
+	char *text; /* behind a refusal's verdict.text */
+};
+
 /* What a filter instance may call back into; valid for its lifetime. */
 struct filter_host {
 	/*
@@ -70,6 +97,8 @@ struct filter_host {
 	/* Added to `now` gives wall-clock ns, for what outlives the process
 	 * (a dedup entry's expiry). */
 	int64_t wall_offset;
+	/* The loaded event schemas, or NULL when none are configured. */
+	const struct schema *schemas;
 };
 
 /* What the core lends every filter of a chain; see struct filter_host. */
@@ -77,6 +106,7 @@ struct filter_services {
 	struct metrics *metrics;
 	struct store *store;
 	int64_t wall_offset;
+	const struct schema *schemas;
 };
 
 struct filter {

@@ -6,6 +6,7 @@
 #include "deadletter.h"
 #include "dedup.h"
 #include "serial.h"
+#include "translate.h"
 
 extern const struct filter_ops passthrough_filter;
 
@@ -16,6 +17,7 @@ const struct filter_ops *const filter_registry[] = {
 	&dedup_filter,
 	&passthrough_filter,
 	&serial_filter,
+	&translate_filter,
 	NULL,
 };
 

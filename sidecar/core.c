@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@
 #include "filters/deadletter.h"
 #include "filters/dedup.h"
 #include "filters/serial.h"
+#include "filters/translate.h"
 #include "frame.h"
 #include "httpd.h"
 #include "idmap.h"
@@ -93,6 +95,7 @@ struct subscription {
 	struct view_spec view_spec;
 	bool typed;
 	bool dedup; /* its chain has a dedup filter */
+	bool translate; /* ... a translate filter, which decodes */
 	size_t held, held_bytes; /* deliveries the sidecar holds, any state */
 	struct delivery_list queue; /* waiting for app capacity */
 	struct delivery_list all;
@@ -130,10 +133,16 @@ struct late_ring {
 };
 
 /* A publish waiting for its PubAck. */
+/* A publish waiting for its PubAcks: one per copy sent; the app gets
+ * one answer, the first failure's or else the first copy's. */
 struct publish_wait {
 	struct core *core;
 	uint64_t app_id;
 	uint64_t publish_id;
+	size_t pending; /* copies without a PubAck */
+	bool answered; /* answer holds a result */
+	PublishAckFrame answer;
+	char *stream, *error; /* behind answer's strings */
 };
 
 struct core {
@@ -528,6 +537,13 @@ send_delivery(struct app_state *a, struct delivery *d)
 	v = delivery_header(d, "Content-Type");
 	f.content_type = (char *)(v != NULL ? v : c->content_type);
 	f.schema_version = (char *)schema_version(f.subject);
+	if (d->app_payload != NULL) {
+		/* Translated: the payload in the version the app declared. */
+		f.payload.data = d->app_payload;
+		f.payload.len = d->app_payload_len;
+		f.content_type = (char *)d->app_content_type;
+		f.schema_version = (char *)d->app_version;
+	}
 	f.attempt = (uint32_t)d->meta.num_delivered;
 	f.stream_sequence = d->meta.stream_seq;
 	f.stream = d->meta.stream;
@@ -787,6 +803,28 @@ publish_answer(struct core *c, uint64_t app_id, uint64_t publish_id,
 		appchan_send_publish_ack(a->app, &pa);
 }
 
+/* Folds one copy's PubAck into |w|; answers the app after the last. */
+static void
+publish_done(struct publish_wait *w, const PublishAckFrame *pa)
+{
+	const int ok = NATS_SIDECAR__CHANNEL__V1__PUBLISH_ACK__STATUS__OK;
+
+	if (!w->answered || (w->answer.status == ok && pa->status != ok)) {
+		free(w->stream);
+		free(w->error);
+		w->answer = *pa;
+		w->answer.stream = w->stream = xstrdup(pa->stream);
+		w->answer.error = w->error = xstrdup(pa->error);
+		w->answered = true;
+	}
+	if (--w->pending > 0)
+		return;
+	publish_answer(w->core, w->app_id, w->publish_id, &w->answer);
+	free(w->stream);
+	free(w->error);
+	free(w);
+}
+
 static void
 on_pub_ack(void *arg, natsMsg *reply)
 {
@@ -817,9 +855,115 @@ on_pub_ack(void *arg, natsMsg *reply)
 		pa.error = r == 1 ? e.description : "unreadable PubAck";
 	}
 	w->core->publishes_pending--;
-	publish_answer(w->core, w->app_id, w->publish_id, &pa);
+	publish_done(w, &pa);
 	natsMsg_Destroy(reply);
-	free(w);
+}
+
+/* The filters of the subscriptions |app| serves see |pub|: the first
+ * that refuses it or makes copies decides. */
+static struct filter_verdict
+publish_filters(struct core *c, struct app *app, struct publication *pub)
+{
+	struct filter_verdict v = { .action = FILTER_DELIVER };
+
+	for (size_t i = 0; i < c->nsubs; i++) {
+		struct subscription *s = &c->subs[i];
+
+		if (!app_serves(app, s->cfg->name))
+			continue;
+		v = chain_publish(s->chain, pub, now_ns());
+		if (v.action != FILTER_DELIVER || pub->n_copies > 0)
+			break;
+	}
+	return v;
+}
+
+/* Sends |p|, or the copies the filters made of it, with the app's
+ * headers (|h| has room for them and four more); |w| collects the
+ * PubAcks. */
+static void
+publish_copies(struct core *c, struct app *app, const PublishFrame *p,
+    struct publish_wait *w, struct bus_header *h)
+{
+	const struct config_nats *nc = &c->cfg->nats;
+	PublishAckFrame pa = NATS_SIDECAR__CHANNEL__V1__PUBLISH_ACK__INIT;
+	struct publication pub = { .subject = p->subject,
+		.message_id = p->message_id,
+		.payload = p->payload.data,
+		.len = p->payload.len };
+	struct publication_copy own = { .subject = p->subject,
+		.message_id = p->message_id,
+		.payload = p->payload.data,
+		.len = p->payload.len };
+	struct publication_copy *copies = &own;
+	struct filter_verdict v;
+	size_t n = 1, nh = 0;
+	uint64_t rc;
+
+	for (size_t i = 0; i < p->n_headers; i++) {
+		h[nh++] = (struct bus_header){ p->headers[i]->name,
+			p->headers[i]->value };
+		if (strcasecmp(p->headers[i]->name, "Content-Type") == 0)
+			pub.content_type = p->headers[i]->value;
+	}
+	v = publish_filters(c, app, &pub);
+	if (v.action != FILTER_DELIVER) {
+		pa.status =
+		    NATS_SIDECAR__CHANNEL__V1__PUBLISH_ACK__STATUS__REJECTED;
+		pa.error = (char *)(v.text != NULL ? v.text : "refused");
+		w->pending = 1;
+		publish_done(w, &pa);
+		goto done;
+	}
+	if (pub.n_copies > 0) {
+		copies = pub.copies;
+		n = pub.n_copies;
+	}
+	if (p->traceparent[0] != '\0')
+		h[nh++] = (struct bus_header){ "traceparent", p->traceparent };
+	if (p->tracestate[0] != '\0')
+		h[nh++] = (struct bus_header){ "tracestate", p->tracestate };
+	w->pending = n;
+	for (size_t i = 0; i < n; i++) {
+		const struct publication_copy *cp = &copies[i];
+		size_t k = nh, at = 0;
+		struct bus_header app_header = { NULL, NULL };
+
+		if (cp->header != NULL) {
+			/* The copy's own value, in place of the app's. */
+			while (at < nh && strcasecmp(h[at].name, cp->header))
+				at++;
+			if (at == nh)
+				k++;
+			app_header = h[at];
+			h[at] =
+			    (struct bus_header){ cp->header, cp->header_value };
+		}
+		if (cp->message_id[0] != '\0')
+			h[k++] = (struct bus_header){ "Nats-Msg-Id",
+				cp->message_id };
+		rc = bus_request(c->bus, cp->subject, h, k, cp->payload,
+		    cp->len, nc->publish_timeout, on_pub_ack, w);
+		if (cp->header != NULL)
+			h[at] = app_header;
+		if (rc == 0) {
+			pa.status =
+			    NATS_SIDECAR__CHANNEL__V1__PUBLISH_ACK__STATUS__INVALID;
+			pa.error = "the message could not be sent (invalid "
+				   "subject or headers, or the connection "
+				   "buffer is full)";
+			publish_done(w, &pa);
+		} else
+			c->publishes_pending++;
+	}
+done:
+	for (size_t i = 0; i < pub.n_copies; i++) {
+		free(pub.copies[i].subject);
+		free(pub.copies[i].message_id);
+		free(pub.copies[i].payload);
+	}
+	free(pub.copies);
+	free(pub.text);
 }
 
 static void
@@ -828,9 +972,8 @@ on_publish(void *arg, struct app *app, const PublishFrame *p)
 	struct core *c = arg;
 	const struct config_nats *nc = &c->cfg->nats;
 	PublishAckFrame pa = NATS_SIDECAR__CHANNEL__V1__PUBLISH_ACK__INIT;
-	struct bus_header *h = xcalloc(p->n_headers + 3, sizeof *h);
+	struct bus_header *h = xcalloc(p->n_headers + 4, sizeof *h);
 	struct publish_wait *w;
-	size_t nh = 0;
 
 	if (p->subject[0] == '$' || strncmp(p->subject, "_SC.", 4) == 0) {
 		/* $JS.API, $JS.ACK, $KV, $SYS and the sidecar's own inboxes
@@ -854,29 +997,11 @@ on_publish(void *arg, struct app *app, const PublishFrame *p)
 		free(h);
 		return;
 	}
-	for (size_t i = 0; i < p->n_headers; i++)
-		h[nh++] = (struct bus_header){ p->headers[i]->name,
-			p->headers[i]->value };
-	if (p->message_id[0] != '\0')
-		h[nh++] = (struct bus_header){ "Nats-Msg-Id", p->message_id };
-	if (p->traceparent[0] != '\0')
-		h[nh++] = (struct bus_header){ "traceparent", p->traceparent };
-	if (p->tracestate[0] != '\0')
-		h[nh++] = (struct bus_header){ "tracestate", p->tracestate };
 	w = xcalloc(1, sizeof *w);
 	w->core = c;
 	w->app_id = app_id(app);
 	w->publish_id = p->id;
-	if (bus_request(c->bus, p->subject, h, nh, p->payload.data,
-		p->payload.len, nc->publish_timeout, on_pub_ack, w) == 0) {
-		pa.status =
-		    NATS_SIDECAR__CHANNEL__V1__PUBLISH_ACK__STATUS__INVALID;
-		pa.error = "the message could not be sent (invalid subject or "
-			   "headers, or the connection buffer is full)";
-		publish_answer(c, w->app_id, p->id, &pa);
-		free(w);
-	} else
-		c->publishes_pending++;
+	publish_copies(c, app, p, w, h);
 	free(h);
 }
 
@@ -1226,8 +1351,19 @@ build_filters(struct subscription *s)
 		s->filters.v[0].ops = &serial_filter;
 		s->filters.v[0].options = &s->serial;
 	}
-	for (size_t i = 0; i < cf->n; i++) {
-		s->filters.v[s->filters.n - cf->n + i] = cf->v[i];
+	for (size_t i = 0, k = s->filters.n - cf->n; i < cf->n; i++) {
+		/* Translation first: every other filter reads the message in
+		 * the version the app wants. */
+		if (cf->v[i].ops == &translate_filter) {
+			memmove(&s->filters.v[s->filters.n - cf->n + 1],
+			    &s->filters.v[s->filters.n - cf->n],
+			    (k - (s->filters.n - cf->n)) *
+				sizeof *s->filters.v);
+			s->filters.v[s->filters.n - cf->n] = cf->v[i];
+			s->translate = true;
+		} else
+			s->filters.v[k] = cf->v[i];
+		k++;
 		if (cf->v[i].ops == &deadletter_filter)
 			s->dlq = cf->v[i].options;
 		s->dedup |= cf->v[i].ops == &dedup_filter;
@@ -1385,7 +1521,8 @@ core_new(struct ev_loop *loop, const struct config *cfg,
 	}
 	if (cfg->dedup.path != NULL && open_store(c) == -1)
 		goto fail;
-	fs = (struct filter_services){ c->metrics, c->store, wall_offset() };
+	fs = (struct filter_services){ c->metrics, c->store, wall_offset(),
+		schemas };
 	c->nsubs = cfg->subscriptions.n;
 	c->subs = xcalloc(c->nsubs, sizeof *c->subs);
 	for (size_t i = 0; i < c->nsubs; i++) {
@@ -1410,6 +1547,8 @@ core_new(struct ev_loop *loop, const struct config *cfg,
 			s->view_spec.limits = schema_limits_default;
 		}
 		build_filters(s);
+		if (s->translate)
+			s->typed = false; /* the translate filter decodes */
 		s->chain = chain_new(&s->filters, s->cfg, &fs, &cev);
 		if (s->chain == NULL)
 			goto fail;

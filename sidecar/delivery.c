@@ -105,6 +105,7 @@ delivery_free(struct delivery *d)
 		return;
 	natsMsg_Destroy(d->msg);
 	view_free(d->view);
+	free(d->app_payload);
 	free(d->text);
 	free(d);
 }
@@ -142,6 +143,17 @@ const char *
 delivery_msg_id(const struct delivery *d)
 {
 	return delivery_header(d, "Nats-Msg-Id");
+}
+
+void
+delivery_set_payload(struct delivery *d, void *data, size_t len,
+    const char *content_type, const char *version)
+{
+	free(d->app_payload);
+	d->app_payload = data;
+	d->app_payload_len = len;
+	d->app_content_type = content_type;
+	d->app_version = version;
 }
 
 const char *

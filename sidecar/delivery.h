@@ -52,6 +52,14 @@ struct delivery {
 	 * subscription declares no message type. */
 	const struct view_spec *view_spec;
 
+	/* Set by translation (delivery_set_payload()): what the app gets
+	 * instead of the message's payload, its content type and schema
+	 * version; NULL when the app gets the message as it is. */
+	void *app_payload; /* owned */
+	size_t app_payload_len;
+	const char *app_content_type;
+	const char *app_version;
+
 	/* Chain runner: the filter to run next, and the verdict so far. */
 	size_t chain_pos;
 	struct filter_verdict verdict;
@@ -103,6 +111,11 @@ const char *delivery_msg_id(const struct delivery *);
 int delivery_trace(struct delivery *, struct trace_gen *gen);
 /* The tracestate to pass on with d->traceparent, or NULL. */
 const char *delivery_tracestate(const struct delivery *);
+/* Gives the app |len| bytes at |data| (which it takes ownership of) in
+ * |content_type| and |version| (both outliving |d|) instead of the
+ * payload; the message itself, which dead letters carry, is unchanged. */
+void delivery_set_payload(struct delivery *, void *data, size_t len,
+    const char *content_type, const char *version);
 /* Copies |text| into the delivery; returns the copy for verdict.text. */
 const char *delivery_set_text(struct delivery *, const char *text);
 

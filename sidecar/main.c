@@ -15,8 +15,11 @@
 #include "core.h"
 #include "dedupcmd.h"
 #include "dlqcmd.h"
+#include "filters/filter.h"
+#include "filters/translate.h"
 #include "log.h"
 #include "schema.h"
+#include "xmalloc.h"
 
 /* Loads the configured schemas and checks every declared message type;
  * returns 0 (|*out| NULL when none are configured) or -1 after saying
@@ -51,6 +54,39 @@ load_schemas(const struct config *cfg, struct schema **out)
 		}
 	}
 	return 0;
+}
+
+/* --check-config: compiles every translate filter's mappings and reports,
+ * as YAML comments, the fields they leave empty or lose; returns 0, or -1
+ * after saying on stderr which does not compile. */
+static int
+check_translations(const struct config *cfg, const struct schema *schemas)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < cfg->subscriptions.n; i++) {
+		const struct config_subscription *s =
+		    config_subscription(cfg, i);
+
+		for (size_t k = 0; k < s->filters.n; k++) {
+			char *prefix;
+
+			if (s->filters.v[k].ops != &translate_filter)
+				continue;
+			prefix = xasprintf(
+			    "# subscription %s: translate: ", s->name);
+			if (translate_check(s->filters.v[k].options, schemas,
+				prefix, stdout) == -1) {
+				fprintf(stderr,
+				    "%s: subscription %s: translate does not "
+				    "compile (see above)\n",
+				    cfg->path, s->name);
+				rc = -1;
+			}
+			free(prefix);
+		}
+	}
+	return rc;
 }
 
 static void
@@ -155,6 +191,11 @@ main(int argc, char **argv)
 	}
 	if (check) {
 		config_print(cfg, stdout);
+		if (check_translations(cfg, schemas) == -1) {
+			schema_free(schemas);
+			config_free(cfg);
+			return 2;
+		}
 		schema_free(schemas);
 		config_free(cfg);
 		return 0;

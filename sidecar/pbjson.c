@@ -308,52 +308,21 @@ enc_float(float f)
 	return enc_double(strtod(buf, NULL));
 }
 
-/* Whether field |f| of |m| is present, as protobuf-c decides when it
- * packs |m|. */
+/* Whether field |f| of |m| is written: when present, unless it is a
+ * NullValue without presence, which prints as null and reads back as
+ * unset. */
 static int
 present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 {
-	const void *p = MEMBER(m, f->offset);
-
-	if (f->label == PROTOBUF_C_LABEL_REPEATED)
-		return *(const size_t *)MEMBER(m, f->quantifier_offset) > 0;
-	if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
-		return *(const uint32_t *)MEMBER(m, f->quantifier_offset) ==
-		    f->id;
-	if (f->label == PROTOBUF_C_LABEL_OPTIONAL) {
-		if (f->type == PROTOBUF_C_TYPE_STRING ||
-		    f->type == PROTOBUF_C_TYPE_MESSAGE)
-			return *(const void *const *)p != NULL;
-		return *(const protobuf_c_boolean *)MEMBER(
-		    m, f->quantifier_offset);
-	}
-	switch (f->type) {
-	case PROTOBUF_C_TYPE_STRING:
-		return *(const char *const *)p != NULL &&
-		    **(const char *const *)p != '\0';
-	case PROTOBUF_C_TYPE_ENUM:
-		/* A NullValue prints as null, which reads back as unset. */
-		return !schema_type_of(m->descriptor)
-			    ->fields[f - m->descriptor->fields]
-			    .null_value &&
-		    *(const int32_t *)p != 0;
-	case PROTOBUF_C_TYPE_MESSAGE:
-		return *(const void *const *)p != NULL;
-	case PROTOBUF_C_TYPE_BYTES:
-		return ((const ProtobufCBinaryData *)p)->len > 0;
-	case PROTOBUF_C_TYPE_FLOAT:
-		return *(const float *)p != 0;
-	case PROTOBUF_C_TYPE_DOUBLE:
-		return *(const double *)p != 0;
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_FIXED64:
-		return *(const uint64_t *)p != 0;
-	default:
-		return *(const uint32_t *)p != 0;
-	}
+	if (f->type == PROTOBUF_C_TYPE_ENUM &&
+	    f->label != PROTOBUF_C_LABEL_REPEATED &&
+	    f->label != PROTOBUF_C_LABEL_OPTIONAL &&
+	    !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+	    schema_type_of(m->descriptor)
+		->fields[f - m->descriptor->fields]
+		.null_value)
+		return 0;
+	return schema_field_present(m, f);
 }
 
 /* The JSON of the message at |p|, which may be NULL: then a default

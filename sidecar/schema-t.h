@@ -53,6 +53,12 @@ int schema_field_find(
  * arrays. */
 size_t schema_element_size(ProtobufCType type);
 
+/* Whether field |f| of |m| is present, as protobuf-c decides when it
+ * packs |m|: by its quantifier where it has one, else by holding a value
+ * other than the default. */
+bool schema_field_present(
+    const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f);
+
 /* The type behind a descriptor that schema.c built. */
 static inline const struct schema_type *
 schema_type_of(const ProtobufCMessageDescriptor *d)

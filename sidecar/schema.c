@@ -1332,6 +1332,43 @@ schema_element_size(ProtobufCType type)
 	return size;
 }
 
+bool
+schema_field_present(
+    const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+	const void *p = ((const char *)m + f->offset);
+
+	if (f->label == PROTOBUF_C_LABEL_REPEATED)
+		return *(const size_t *)((const char *)m +
+			   f->quantifier_offset) > 0;
+	if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+		return *(const uint32_t *)((const char *)m +
+			   f->quantifier_offset) == f->id;
+	if (f->type == PROTOBUF_C_TYPE_MESSAGE)
+		return *(const void *const *)p != NULL;
+	if (f->label == PROTOBUF_C_LABEL_OPTIONAL) {
+		if (f->type == PROTOBUF_C_TYPE_STRING)
+			return *(const void *const *)p != NULL;
+		return *(const protobuf_c_boolean *)((const char *)m +
+		    f->quantifier_offset);
+	}
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_STRING:
+		return *(const char *const *)p != NULL &&
+		    **(const char *const *)p != '\0';
+	case PROTOBUF_C_TYPE_BYTES:
+		return ((const ProtobufCBinaryData *)p)->len > 0;
+	case PROTOBUF_C_TYPE_FLOAT:
+		return *(const float *)p != 0;
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return *(const double *)p != 0;
+	default:
+		return schema_element_size(f->type) == 8
+		    ? *(const uint64_t *)p != 0
+		    : *(const uint32_t *)p != 0;
+	}
+}
+
 /* Compares |len| bytes at |name| with the string |s|, as strcmp(). */
 static int
 name_cmp(const char *name, size_t len, const char *s)

@@ -67,6 +67,18 @@ view_new(const struct schema_type *t, enum view_encoding enc, const void *data,
 	return v;
 }
 
+struct view *
+view_wrap(
+    const struct schema_type *t, enum view_encoding enc, ProtobufCMessage *msg)
+{
+	struct view *v = xcalloc(1, sizeof *v);
+
+	v->type = t;
+	v->enc = enc;
+	v->msg = msg;
+	return v;
+}
+
 void
 view_free(struct view *v)
 {

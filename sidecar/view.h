@@ -79,6 +79,11 @@ struct view *view_new(const struct schema_type *t, enum view_encoding enc,
     const void *data, size_t len, const struct schema_limits *lim);
 void view_free(struct view *);
 
+/* A view of |msg|, a decoded message of |t| that came in |enc|; takes
+ * ownership of |msg|. For a payload decoded (and translated) elsewhere. */
+struct view *view_wrap(
+    const struct schema_type *t, enum view_encoding enc, ProtobufCMessage *msg);
+
 /*
  * The view of |d|'s payload, decoded by the first call and kept in
  * d->view (which delivery_free() frees); |spec| says which type and

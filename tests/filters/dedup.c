@@ -79,7 +79,7 @@ world_new(const char *key, int missing)
 	w->opt.key = (char *)key;
 	w->opt.ttl = 60 * S;
 	w->opt.missing_key = missing;
-	fs = (struct filter_services){ w->metrics, w->store, 0 };
+	fs = (struct filter_services){ w->metrics, w->store, 0, NULL };
 	assert_non_null(w->chain = chain_new(&cf, &orders_sub, &fs, &ev));
 	return w;
 }

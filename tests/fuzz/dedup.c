@@ -63,7 +63,7 @@ target(void)
 		struct config_filter entry = { .ops = &dedup_filter,
 			.options = &t.opt[i] };
 		struct config_filters cf = { &entry, 1 };
-		struct filter_services fs = { t.metrics, t.store, 0 };
+		struct filter_services fs = { t.metrics, t.store, 0, NULL };
 
 		t.opt[i].key = (char *)keys[i];
 		t.opt[i].ttl =

@@ -73,10 +73,12 @@ loads_the_reference_events(void **state)
 {
 	static const char *const names[] = { "orders.v1.OrderCreated",
 		"orders.v2.OrderCreated", "orders.v2.Customer",
-		"orders.v2.LineItem", "payments.v1.PaymentCompleted",
-		"payments.v1.PaymentFailed", "inventory.v1.InventoryReserved",
-		"inventory.v1.Reservation", "google.protobuf.Timestamp",
-		"google.protobuf.Duration", "google.protobuf.StringValue" };
+		"orders.v2.LineItem", "orders.v3.OrderCreated",
+		"orders.v3.Money", "orders.v3.Customer", "orders.v3.LineItem",
+		"payments.v1.PaymentCompleted", "payments.v1.PaymentFailed",
+		"inventory.v1.InventoryReserved", "inventory.v1.Reservation",
+		"google.protobuf.Timestamp", "google.protobuf.Duration",
+		"google.protobuf.StringValue" };
 	struct schema *s = protoc_events();
 	char dotted[128];
 
@@ -91,11 +93,11 @@ loads_the_reference_events(void **state)
 		assert_ptr_equal(schema_type_descriptor(t)->magic,
 		    PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC);
 	}
-	assert_null(schema_lookup(s, "orders.v3.OrderCreated"));
+	assert_null(schema_lookup(s, "orders.v4.OrderCreated"));
 	assert_null(schema_lookup(s, "orders.v2.Channel")); /* an enum */
 	assert_null(schema_lookup(s, "orders"));
-	/* 5 events, 3 nested types, 2 time types, 9 wrappers. */
-	assert_int_equal(schema_count(s), 19);
+	/* 6 events, 6 nested types, 2 time types, 9 wrappers. */
+	assert_int_equal(schema_count(s), 23);
 	for (size_t i = 1; i < schema_count(s); i++)
 		assert_true(strcmp(schema_type_name(schema_type_at(s, i - 1)),
 				schema_type_name(schema_type_at(s, i))) < 0);
