@@ -472,7 +472,7 @@ invalid(struct job *j, const char *why)
 }
 
 static void
-on_pull_message(void *arg, natsMsg *msg)
+on_pull_message(void *arg, natsMsg *msg, size_t size)
 {
 	struct watch *w = arg;
 	struct advisory *a = w->a;
@@ -482,7 +482,7 @@ on_pull_message(void *arg, natsMsg *msg)
 
 	j->w = w;
 	j->msg = msg;
-	j->size = bus_msg_size(msg);
+	j->size = size;
 	TAILQ_INSERT_TAIL(&a->jobs, j, link);
 	w->held++;
 	w->held_bytes += j->size;

@@ -410,12 +410,12 @@ on_outcome_done(void *arg, struct delivery *d, struct filter_verdict v)
 }
 
 static void
-on_pull_message(void *arg, natsMsg *msg)
+on_pull_message(void *arg, natsMsg *msg, size_t size)
 {
 	struct subscription *s = arg;
 	struct delivery *d;
 
-	if ((d = delivery_new(msg, s)) == NULL) {
+	if ((d = delivery_new(msg, s, size)) == NULL) {
 		log_warnx("pull.bad_message",
 		    "subscription %s: a message without a JetStream ack "
 		    "subject, dropped",

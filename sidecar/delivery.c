@@ -1,7 +1,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bus.h"
 #include "delivery.h"
 #include "view.h"
 #include "xmalloc.h"
@@ -82,7 +81,7 @@ delivery_parse_reply(const char *reply, struct delivery_meta *m)
 }
 
 struct delivery *
-delivery_new(natsMsg *msg, struct subscription *sub)
+delivery_new(natsMsg *msg, struct subscription *sub, size_t size)
 {
 	struct delivery *d = xcalloc(1, sizeof *d);
 
@@ -93,7 +92,7 @@ delivery_new(natsMsg *msg, struct subscription *sub)
 	}
 	d->msg = msg;
 	d->sub = sub;
-	d->size = bus_msg_size(msg);
+	d->size = size;
 	d->state = DELIVERY_CHAIN;
 	return d;
 }

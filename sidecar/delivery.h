@@ -85,10 +85,12 @@ struct delivery {
 TAILQ_HEAD(delivery_list, delivery);
 
 /*
- * Takes ownership of |msg|, a JetStream message with a $JS.ACK reply.
+ * Takes ownership of |msg|, a JetStream message with a $JS.ACK reply, of
+ * |size| bytes (bus_msg_size(), which the caller has already computed).
  * Returns NULL (and destroys |msg|) if the reply subject is not one.
  */
-struct delivery *delivery_new(natsMsg *msg, struct subscription *sub);
+struct delivery *delivery_new(
+    natsMsg *msg, struct subscription *sub, size_t size);
 void delivery_free(struct delivery *);
 
 /* Parses a $JS.ACK reply (9, 11 or 12 tokens); returns 0 or -1. */

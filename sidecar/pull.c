@@ -257,7 +257,7 @@ pull_on_msg(void *arg, natsMsg *msg)
 	if (p->outstanding == 0)
 		forget_requests(p);
 	p->stats.messages++;
-	p->events.message(p->events.arg, msg);
+	p->events.message(p->events.arg, msg, (size_t)size);
 }
 
 /* Ends requests past their deadline; declares the pull dead after two

@@ -27,8 +27,9 @@ struct config_subscription;
 struct ev_loop;
 
 struct pull_events {
-	/* A data message (the callee owns it). */
-	void (*message)(void *arg, natsMsg *msg);
+	/* A data message (the callee owns it) and its size as
+	 * bus_msg_size() gives it. */
+	void (*message)(void *arg, natsMsg *msg, size_t size);
 	/* The consumer is gone or unreachable: it needs binding again. */
 	void (*lost)(void *arg, const char *why);
 	void *arg;

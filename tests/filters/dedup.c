@@ -18,6 +18,7 @@
 #include "harness/cmocka.h"
 #include "harness/proc.h"
 #include "harness/protoc.h"
+#include "sidecar/bus.h"
 #include "sidecar/config.h"
 #include "sidecar/delivery.h"
 #include "sidecar/metrics.h"
@@ -112,7 +113,7 @@ delivery(struct world *w, uint64_t seq, const char *msg_id, const char *payload)
 	if (msg_id != NULL)
 		assert_int_equal(
 		    natsMsgHeader_Set(m, "Nats-Msg-Id", msg_id), NATS_OK);
-	assert_non_null(d = delivery_new(m, NULL));
+	assert_non_null(d = delivery_new(m, NULL, bus_msg_size(m)));
 	d->id = ++w->next_id;
 	assert_true(d->id < 16);
 	return d;

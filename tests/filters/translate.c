@@ -16,6 +16,7 @@
 #include "harness/cmocka.h"
 #include "harness/proc.h"
 #include "harness/protoc.h"
+#include "sidecar/bus.h"
 #include "sidecar/config.h"
 #include "sidecar/delivery.h"
 #include "sidecar/metrics.h"
@@ -127,7 +128,7 @@ delivery(const char *subject, const char *ct, const void *payload, size_t len)
 	if (ct != NULL)
 		assert_int_equal(
 		    natsMsgHeader_Set(m, "Content-Type", ct), NATS_OK);
-	assert_non_null(d = delivery_new(m, NULL));
+	assert_non_null(d = delivery_new(m, NULL, bus_msg_size(m)));
 	d->id = 1;
 	return d;
 }

@@ -14,6 +14,7 @@
 
 #include "filters/chain.h"
 #include "filters/dedup.h"
+#include "sidecar/bus.h"
 #include "sidecar/config.h"
 #include "sidecar/delivery.h"
 #include "sidecar/metrics.h"
@@ -97,7 +98,7 @@ run(struct target *t, struct chain *c, const uint8_t *data, size_t size,
 	    (const char *)data);
 	header[strcspn(header, "\r\n")] = '\0';
 	natsMsgHeader_Set(m, "Nats-Msg-Id", header);
-	if ((d = delivery_new(m, NULL)) == NULL)
+	if ((d = delivery_new(m, NULL, bus_msg_size(m))) == NULL)
 		abort();
 	d->id = ++t->next_id;
 	a = chain_deliver(c, d, t->now).action;

@@ -9,6 +9,7 @@
 
 #include "harness/cmocka.h"
 #include "harness/protoc.h"
+#include "sidecar/bus.h"
 #include "sidecar/delivery.h"
 #include "sidecar/view.h"
 #include "sidecar/xmalloc.h"
@@ -364,7 +365,7 @@ make_delivery(const void *data, size_t len, const char *ct)
 		fail_msg("natsMsg_Create");
 	if (ct != NULL && natsMsgHeader_Set(m, "Content-Type", ct) != NATS_OK)
 		fail_msg("natsMsgHeader_Set");
-	return delivery_new(m, NULL);
+	return delivery_new(m, NULL, bus_msg_size(m));
 }
 
 static void
