@@ -1,6 +1,7 @@
 /*
- * Framing: every frame kind survives a round trip, partial input asks for
- * more without reading past the end, and bad prefixes and bodies are
+ * Framing: every frame kind survives a round trip, the hand-written
+ * Delivery encoder writes the bytes protobuf-c writes, partial input asks
+ * for more without reading past the end, and bad prefixes and bodies are
  * refused with the bytes to skip.
  */
 #include <stdbool.h>
@@ -413,11 +414,113 @@ unknown_fields_ignored(void **state)
 	frame_free(NULL);
 }
 
+/* A string of |n| random printable bytes, or NULL or "" at times. */
+static char *
+random_string(unsigned *seed, size_t max)
+{
+	size_t n = (size_t)rand_r(seed) % (max + 1);
+	char *s;
+
+	switch (rand_r(seed) % 4) {
+	case 0:
+		return NULL;
+	case 1:
+		n = 0;
+		break;
+	}
+	s = xmalloc(n + 1);
+	for (size_t i = 0; i < n; i++)
+		s[i] = (char)(' ' + rand_r(seed) % 95);
+	s[n] = '\0';
+	return s;
+}
+
+/* 0, a small number, or one of any width, for varints of every length. */
+static uint64_t
+random_number(unsigned *seed)
+{
+	uint64_t v = (uint64_t)rand_r(seed) << 33 ^
+	    (uint64_t)rand_r(seed) << 11 ^ (uint64_t)rand_r(seed);
+
+	switch (rand_r(seed) % 3) {
+	case 0:
+		return 0;
+	case 1:
+		return v % 300;
+	}
+	return v >> (rand_r(seed) % 64);
+}
+
+static void
+deliveries_pack_as_protobuf_c_does(void **state)
+{
+	unsigned seed = 20261203;
+
+	(void)state;
+	for (int round = 0; round < 2000; round++) {
+		NatsSidecar__Channel__V1__Delivery d =
+		    NATS_SIDECAR__CHANNEL__V1__DELIVERY__INIT;
+		NatsSidecar__Channel__V1__Header hs[4], *hp[4];
+		Frame f = NATS_SIDECAR__CHANNEL__V1__FRAME__INIT;
+		char **strings[] = { &d.subscription, &d.subject,
+			&d.content_type, &d.schema_version, &d.message_id,
+			&d.traceparent, &d.tracestate, &d.stream };
+		struct buf got = BUF_INIT;
+		size_t n, want;
+		uint8_t *packed;
+
+		for (size_t i = 0; i < sizeof strings / sizeof *strings; i++)
+			*strings[i] = random_string(&seed, 200);
+		d.n_headers = (size_t)rand_r(&seed) % 5;
+		for (size_t i = 0; i < d.n_headers; i++) {
+			nats_sidecar__channel__v1__header__init(&hs[i]);
+			hs[i].name = random_string(&seed, 20);
+			hs[i].value = random_string(&seed, 150);
+			hp[i] = &hs[i];
+		}
+		d.headers = hp;
+		d.payload.len =
+		    rand_r(&seed) % 3 == 0 ? 0 : (size_t)rand_r(&seed) % 20000;
+		d.payload.data = xcalloc(1, d.payload.len + 1);
+		d.id = random_number(&seed);
+		d.attempt = (uint32_t)random_number(&seed);
+		d.stream_sequence = random_number(&seed);
+		d.published_at_ns = (int64_t)random_number(&seed) *
+		    (rand_r(&seed) % 2 ? 1 : -1);
+		d.processing_timeout_ms = (uint32_t)random_number(&seed);
+		f.body_case = NATS_SIDECAR__CHANNEL__V1__FRAME__BODY_DELIVERY;
+		f.delivery = &d;
+
+		want = nats_sidecar__channel__v1__frame__get_packed_size(&f);
+		packed = xmalloc(want);
+		nats_sidecar__channel__v1__frame__pack(&f, packed);
+		n = frame_encode(&f, FRAME_DEFAULT_MAX, &got);
+		if (n != FRAME_PREFIX_SIZE + want ||
+		    memcmp(buf_head(&got) + FRAME_PREFIX_SIZE, packed, want) !=
+			0)
+			fail_msg("round %d: %zu bytes written, protobuf-c "
+				 "writes %zu, or other bytes",
+			    round, n, FRAME_PREFIX_SIZE + want);
+		/* The limit counts the hand-written body too. */
+		assert_int_equal(frame_encode(&f, want - 1, &got), 0);
+		buf_free(&got);
+		free(packed);
+		free(d.payload.data);
+		for (size_t i = 0; i < d.n_headers; i++) {
+			free(hs[i].name);
+			free(hs[i].value);
+		}
+		for (size_t i = 0; i < sizeof strings / sizeof *strings; i++)
+			free(*strings[i]);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(every_kind_round_trips),
+		cmocka_unit_test(deliveries_pack_as_protobuf_c_does),
 		cmocka_unit_test(documented_examples),
 		cmocka_unit_test(partial_input_byte_by_byte),
 		cmocka_unit_test(too_large_prefix),
