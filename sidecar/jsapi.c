@@ -211,16 +211,136 @@ jsapi_error(const char *json, size_t len, struct jsapi_error *e)
 	return r;
 }
 
+static const char *
+skip_space(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/* A JSON string of printable ASCII without escapes at |*p|: its bytes in
+ * |*s| and |*n|. Returns 0, or -1 for anything else. */
+static int
+plain_string(const char **p, const char *end, const char **s, size_t *n)
+{
+	const char *q = *p;
+
+	if (q == end || *q++ != '"')
+		return -1;
+	*s = q;
+	while (q < end && *q != '"') {
+		if (*q < 0x20 || *q > 0x7e || *q == '\\')
+			return -1;
+		q++;
+	}
+	if (q == end)
+		return -1;
+	*n = (size_t)(q - *s);
+	*p = q + 1;
+	return 0;
+}
+
+/* A JSON integer of 1 to 18 digits (below 2^63, as jansson reads it) at
+ * |*p|. Returns 0, or -1 for anything else. */
+static int
+plain_uint(const char **p, const char *end, uint64_t *v)
+{
+	const char *q = *p;
+
+	*v = 0;
+	while (q < end && *q >= '0' && *q <= '9' && q - *p < 19)
+		*v = *v * 10 + (uint64_t)(*q++ - '0');
+	if (q == *p || q - *p > 18 || (**p == '0' && q - *p > 1) ||
+	    (q < end &&
+		(*q == '.' || *q == 'e' || *q == 'E' ||
+		    (*q >= '0' && *q <= '9'))))
+		return -1;
+	*p = q;
+	return 0;
+}
+
+/* |lit| ("true", "false") at |*p|; returns 0 or -1. */
+static int
+literal(const char **p, const char *end, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	if ((size_t)(end - *p) < n || memcmp(*p, lit, n) != 0)
+		return -1;
+	*p += n;
+	return 0;
+}
+
+/*
+ * The server's own PubAck, {"stream":"S", "seq":N} with "domain" and
+ * "duplicate" when they apply, read without building a JSON tree: with a
+ * PubAck per publish, jansson was a third of the publish path's
+ * instructions. Returns 1 when |json| is exactly such an object (plain
+ * strings, a plain integer, the literal true or false, each key once),
+ * else 0, and jsapi_pub_ack() reads it in full, as it reads errors.
+ */
+static int
+pub_ack_plain(const char *p, const char *end, struct jsapi_pub_ack *pa)
+{
+	enum { STREAM = 1, SEQ = 2, DOMAIN = 4, DUPLICATE = 8 };
+	unsigned seen = 0, key;
+	const char *s;
+	size_t n;
+
+	memset(pa, 0, sizeof *pa);
+	p = skip_space(p, end);
+	if (p == end || *p++ != '{')
+		return 0;
+	do {
+		p = skip_space(p, end);
+		if (plain_string(&p, end, &s, &n) == -1)
+			return 0;
+		key = n == 6 && memcmp(s, "stream", 6) == 0    ? STREAM
+		    : n == 3 && memcmp(s, "seq", 3) == 0       ? SEQ
+		    : n == 6 && memcmp(s, "domain", 6) == 0    ? DOMAIN
+		    : n == 9 && memcmp(s, "duplicate", 9) == 0 ? DUPLICATE
+							       : 0;
+		if (key == 0 || (seen & key) != 0)
+			return 0;
+		seen |= key;
+		p = skip_space(p, end);
+		if (p == end || *p++ != ':')
+			return 0;
+		p = skip_space(p, end);
+		if (key == STREAM || key == DOMAIN) {
+			if (plain_string(&p, end, &s, &n) == -1)
+				return 0;
+			if (key == STREAM)
+				snprintf(pa->stream, sizeof pa->stream, "%.*s",
+				    (int)n, s);
+		} else if (key == SEQ) {
+			if (plain_uint(&p, end, &pa->seq) == -1)
+				return 0;
+		} else if (literal(&p, end, "true") == 0)
+			pa->duplicate = true;
+		else if (literal(&p, end, "false") == -1)
+			return 0;
+		p = skip_space(p, end);
+		if (p == end)
+			return 0;
+	} while (*p++ == ',');
+	return p[-1] == '}' && (seen & (STREAM | SEQ)) == (STREAM | SEQ) &&
+	    skip_space(p, end) == end;
+}
+
 int
 jsapi_pub_ack(const char *json, size_t len, struct jsapi_pub_ack *pa,
     struct jsapi_error *e)
 {
-	json_t *root = json_loadb(json, len, 0, NULL);
+	json_t *root;
 	const char *stream;
 	json_t *seq;
 	int r = -1;
 
-	if (root == NULL)
+	if (pub_ack_plain(json, json + len, pa) == 1)
+		return 0;
+	if ((root = json_loadb(json, len, 0, NULL)) == NULL)
 		return -1;
 	if (error_of(root, e))
 		r = 1;

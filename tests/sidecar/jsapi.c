@@ -165,6 +165,61 @@ errors_and_pub_acks(void **state)
 	assert_int_equal(jsapi_pub_ack("{\"seq\":1}", 9, &pa, &e), -1);
 }
 
+/* What jsapi_pub_ack() makes of |json|: its result, and the ack. */
+static int
+pub_ack(const char *json, struct jsapi_pub_ack *pa)
+{
+	struct jsapi_error e;
+
+	return jsapi_pub_ack(json, strlen(json), pa, &e);
+}
+
+/* The server's own form is read without jansson, anything else with it,
+ * to the same effect. */
+static void
+pub_ack_forms(void **state)
+{
+	struct jsapi_pub_ack pa;
+
+	(void)state;
+	/* As nats-server 2.9 writes them. */
+	assert_int_equal(pub_ack("{\"stream\":\"ORDERS\", \"seq\":7}", &pa), 0);
+	assert_string_equal(pa.stream, "ORDERS");
+	assert_int_equal(pa.seq, 7);
+	assert_false(pa.duplicate);
+	assert_int_equal(pub_ack("{\"stream\":\"ORDERS\", \"domain\":\"hub\", "
+				 "\"seq\":8,\"duplicate\": true}",
+			     &pa),
+	    0);
+	assert_int_equal(pa.seq, 8);
+	assert_true(pa.duplicate);
+	assert_int_equal(
+	    pub_ack(" {\"seq\" : 123456789012345678 ,\"stream\":\"\"}\n", &pa),
+	    0);
+	assert_int_equal(pa.seq, 123456789012345678u);
+	assert_string_equal(pa.stream, "");
+	/* Read in full: escapes, other members, repeated keys. */
+	assert_int_equal(
+	    pub_ack("{\"stream\":\"OR\\u0044ERS\",\"seq\":1}", &pa), 0);
+	assert_string_equal(pa.stream, "ORDERS");
+	assert_int_equal(
+	    pub_ack("{\"stream\":\"S\",\"seq\":1,\"x\":[1]}", &pa), 0);
+	assert_int_equal(
+	    pub_ack("{\"stream\":\"S\",\"seq\":1,\"seq\":2}", &pa), 0);
+	assert_int_equal(pa.seq, 2);
+	assert_int_equal(
+	    pub_ack("{\"stream\":\"S\",\"seq\":1,\"duplicate\":1}", &pa), 0);
+	assert_false(pa.duplicate);
+	/* Not a PubAck, either way. */
+	assert_int_equal(pub_ack("{\"stream\":\"S\",\"seq\":01}", &pa), -1);
+	assert_int_equal(pub_ack("{\"stream\":\"S\",\"seq\":1.5}", &pa), -1);
+	assert_int_equal(pub_ack("{\"stream\":\"S\",\"seq\":1} x", &pa), -1);
+	assert_int_equal(pub_ack("{\"stream\":\"S\",\"seq\":1,}", &pa), -1);
+	assert_int_equal(pub_ack("{\"stream\":\"S\"}", &pa), -1);
+	assert_int_equal(pub_ack("{\"stream\":7,\"seq\":1}", &pa), -1);
+	assert_int_equal(pub_ack("", &pa), -1);
+}
+
 static void
 pull_request_body(void **state)
 {
@@ -218,6 +273,7 @@ main(void)
 		cmocka_unit_test(diff_names_fields_and_mutability),
 		cmocka_unit_test(push_consumers_and_garbage_are_refused),
 		cmocka_unit_test(errors_and_pub_acks),
+		cmocka_unit_test(pub_ack_forms),
 		cmocka_unit_test(pull_request_body),
 		cmocka_unit_test(consumer_pending_counts),
 	};
