@@ -5,8 +5,8 @@
  * and decode again to the same bytes, unless it carries fields unknown to
  * this schema: protobuf-c keeps those as they came, including some it
  * would refuse to decode (field number 0 behind a padded tag varint).
- * A Delivery, which frame_encode() writes by hand, must come out as the
- * bytes protobuf-c writes.
+ * A Delivery or a PublishAck, which frame_encode() writes by hand, must
+ * come out as the bytes protobuf-c writes.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -75,8 +75,11 @@ check_stable(const Frame *f)
 	if (frame_encode(again, SIZE_MAX, &b) != n ||
 	    memcmp(buf_head(&a), buf_head(&b), n) != 0)
 		abort();
-	/* Deliveries are written by hand: the bytes must be protobuf-c's. */
-	if (f->body_case == NATS_SIDECAR__CHANNEL__V1__FRAME__BODY_DELIVERY) {
+	/* Deliveries and PublishAcks are written by hand: the bytes must be
+	 * protobuf-c's. */
+	if (f->body_case == NATS_SIDECAR__CHANNEL__V1__FRAME__BODY_DELIVERY ||
+	    f->body_case ==
+		NATS_SIDECAR__CHANNEL__V1__FRAME__BODY_PUBLISH_ACK) {
 		size_t want =
 		    nats_sidecar__channel__v1__frame__get_packed_size(f);
 		uint8_t *packed = malloc(want > 0 ? want : 1);

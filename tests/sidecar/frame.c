@@ -451,6 +451,27 @@ random_number(unsigned *seed)
 	return v >> (rand_r(seed) % 64);
 }
 
+/* frame_encode() writes |f| as protobuf-c does, and within the limit. */
+static void
+assert_packs_as_protobuf_c(const Frame *f, int round)
+{
+	size_t want = nats_sidecar__channel__v1__frame__get_packed_size(f), n;
+	uint8_t *packed = xmalloc(want);
+	struct buf got = BUF_INIT;
+
+	nats_sidecar__channel__v1__frame__pack(f, packed);
+	n = frame_encode(f, FRAME_DEFAULT_MAX, &got);
+	if (n != FRAME_PREFIX_SIZE + want ||
+	    memcmp(buf_head(&got) + FRAME_PREFIX_SIZE, packed, want) != 0)
+		fail_msg("round %d: %zu bytes written, protobuf-c writes %zu, "
+			 "or other bytes",
+		    round, n, FRAME_PREFIX_SIZE + want);
+	/* The limit counts the hand-written body too. */
+	assert_int_equal(frame_encode(f, want - 1, &got), 0);
+	buf_free(&got);
+	free(packed);
+}
+
 static void
 deliveries_pack_as_protobuf_c_does(void **state)
 {
@@ -465,9 +486,6 @@ deliveries_pack_as_protobuf_c_does(void **state)
 		char **strings[] = { &d.subscription, &d.subject,
 			&d.content_type, &d.schema_version, &d.message_id,
 			&d.traceparent, &d.tracestate, &d.stream };
-		struct buf got = BUF_INIT;
-		size_t n, want;
-		uint8_t *packed;
 
 		for (size_t i = 0; i < sizeof strings / sizeof *strings; i++)
 			*strings[i] = random_string(&seed, 200);
@@ -490,21 +508,7 @@ deliveries_pack_as_protobuf_c_does(void **state)
 		d.processing_timeout_ms = (uint32_t)random_number(&seed);
 		f.body_case = NATS_SIDECAR__CHANNEL__V1__FRAME__BODY_DELIVERY;
 		f.delivery = &d;
-
-		want = nats_sidecar__channel__v1__frame__get_packed_size(&f);
-		packed = xmalloc(want);
-		nats_sidecar__channel__v1__frame__pack(&f, packed);
-		n = frame_encode(&f, FRAME_DEFAULT_MAX, &got);
-		if (n != FRAME_PREFIX_SIZE + want ||
-		    memcmp(buf_head(&got) + FRAME_PREFIX_SIZE, packed, want) !=
-			0)
-			fail_msg("round %d: %zu bytes written, protobuf-c "
-				 "writes %zu, or other bytes",
-			    round, n, FRAME_PREFIX_SIZE + want);
-		/* The limit counts the hand-written body too. */
-		assert_int_equal(frame_encode(&f, want - 1, &got), 0);
-		buf_free(&got);
-		free(packed);
+		assert_packs_as_protobuf_c(&f, round);
 		free(d.payload.data);
 		for (size_t i = 0; i < d.n_headers; i++) {
 			free(hs[i].name);
@@ -515,12 +519,42 @@ deliveries_pack_as_protobuf_c_does(void **state)
 	}
 }
 
+static void
+publish_acks_pack_as_protobuf_c_does(void **state)
+{
+	unsigned seed = 3122026;
+
+	(void)state;
+	for (int round = 0; round < 2000; round++) {
+		NatsSidecar__Channel__V1__PublishAck a =
+		    NATS_SIDECAR__CHANNEL__V1__PUBLISH_ACK__INIT;
+		Frame f = NATS_SIDECAR__CHANNEL__V1__FRAME__INIT;
+
+		a.id = random_number(&seed);
+		/* Any int32, as a peer's newer enum values could be. */
+		a.status =
+		    (NatsSidecar__Channel__V1__PublishAck__Status)(int32_t)
+			random_number(&seed);
+		a.stream = random_string(&seed, 200);
+		a.sequence = random_number(&seed);
+		a.duplicate = rand_r(&seed) % 2;
+		a.error = random_string(&seed, 300);
+		f.body_case =
+		    NATS_SIDECAR__CHANNEL__V1__FRAME__BODY_PUBLISH_ACK;
+		f.publish_ack = &a;
+		assert_packs_as_protobuf_c(&f, round);
+		free(a.stream);
+		free(a.error);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(every_kind_round_trips),
 		cmocka_unit_test(deliveries_pack_as_protobuf_c_does),
+		cmocka_unit_test(publish_acks_pack_as_protobuf_c_does),
 		cmocka_unit_test(documented_examples),
 		cmocka_unit_test(partial_input_byte_by_byte),
 		cmocka_unit_test(too_large_prefix),
