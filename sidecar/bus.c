@@ -678,6 +678,24 @@ bus_publish(struct bus *b, const char *subject, const char *reply,
 	return 0;
 }
 
+/* |b|'s request prefix, ".", |id| in decimal: a request per publish made
+ * snprintf() a twentieth of the publish path. |reply| holds 96 bytes. */
+static void
+reply_subject(const struct bus *b, uint64_t id, char *reply)
+{
+	char digits[20];
+	size_t n = strlen(b->request_prefix), k = 0;
+
+	do
+		digits[k++] = (char)('0' + id % 10);
+	while ((id /= 10) > 0);
+	memcpy(reply, b->request_prefix, n);
+	reply[n++] = '.';
+	while (k > 0)
+		reply[n++] = digits[--k];
+	reply[n] = '\0';
+}
+
 uint64_t
 bus_request(struct bus *b, const char *subject, const struct bus_header *hdrs,
     size_t nhdrs, const void *data, size_t len, int64_t timeout_ns,
@@ -689,7 +707,7 @@ bus_request(struct bus *b, const char *subject, const struct bus_header *hdrs,
 	natsStatus s;
 	uint64_t id = ++b->next_request;
 
-	snprintf(reply, sizeof reply, "%s.%" PRIu64, b->request_prefix, id);
+	reply_subject(b, id, reply);
 	s = natsMsg_Create(&m, subject, reply, data, (int)len);
 	for (size_t i = 0; s == NATS_OK && i < nhdrs; i++)
 		s = natsMsgHeader_Add(m, hdrs[i].name, hdrs[i].value);
