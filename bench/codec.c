@@ -4,7 +4,12 @@
  * through the schema loaded at run time from the reference descriptor
  * set. Decoding includes the checks and freeing the message.
  *
+ * Then the translation of a v1 JSON order (the benchmark suite's) to v2
+ * protobuf by examples/mappings/orders-v1-to-v2.yaml: the mapping alone,
+ * and decode + mapping + encode, as the translate filter does it.
+ *
  *   bench/codec [-n ITERATIONS] [-d proto/events.desc]
+ *               [-m examples/mappings/orders-v1-to-v2.yaml]
  *
  * Run it from the build directory after `make`, which writes
  * proto/events.desc.
@@ -15,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sidecar/mapping.h"
 #include "sidecar/pbjson.h"
 #include "sidecar/pbwire.h"
 #include "sidecar/schema.h"
@@ -26,12 +32,19 @@ static const char order[] =
     "\"createdAt\":\"2024-11-23T10:00:00.250Z\",\"items\":[{\"sku\":"
     "\"SKU-1\",\"quantity\":2,\"unitPriceMinor\":\"5000\"}]}";
 
+/* A v1 order as bench/suite publishes it. */
+static const char order_v1[] =
+    "{\"message_id\":\"ord-000000000042\",\"order_id\":\"order-2026-12-03-"
+    "000000000042\",\"customer_id\":\"customer-00000042-eu-west-1-retail-"
+    "web-checkout\",\"total_amount\":52.42,\"created_at\":1764720000042}";
+
 struct input {
 	const struct schema_type *type;
 	enum view_encoding enc;
 	const void *data;
 	size_t len;
 	const ProtobufCMessage *msg;
+	struct mapping *mapping; /* translations */
 };
 
 /* Monotonic time in microseconds. */
@@ -102,6 +115,36 @@ view_read_one(const struct input *in)
 	view_free(v);
 }
 
+/* The mapping applied to the decoded message. */
+static void
+map_only(const struct input *in)
+{
+	ProtobufCMessage *out;
+	char *err;
+
+	if (mapping_apply(in->mapping, in->msg, &out, &err) == -1)
+		fail("translate", err);
+	schema_message_free(out);
+}
+
+/* Decode, mapping, encode: the translate filter's work per message. */
+static void
+translate_whole(const struct input *in)
+{
+	ProtobufCMessage *m, *out;
+	size_t len;
+	char *err;
+
+	if (pbjson_decode(in->type, in->data, in->len, &schema_limits_default,
+		&m, &err) == -1)
+		fail("decode", err);
+	if (mapping_apply(in->mapping, m, &out, &err) == -1)
+		fail("translate", err);
+	free(pbwire_encode(out, &len));
+	schema_message_free(out);
+	schema_message_free(m);
+}
+
 /* Microseconds per call of |fn| over |n| calls, after a warm-up. */
 static double
 measure(void (*fn)(const struct input *), const struct input *in, long n)
@@ -119,17 +162,18 @@ measure(void (*fn)(const struct input *), const struct input *in, long n)
 int
 main(int argc, char **argv)
 {
-	const char *path = "proto/events.desc";
-	struct input json, pb;
+	const char *path = "proto/events.desc",
+		   *mapping = "examples/mappings/orders-v1-to-v2.yaml";
+	struct input json, pb, v1 = { .enc = VIEW_JSON };
 	const char *paths[1];
 	struct schema *s;
-	ProtobufCMessage *m;
+	ProtobufCMessage *m, *v1m;
 	long n = 200000;
 	uint8_t *bytes;
 	char *err;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "n:d:")) != -1) {
+	while ((ch = getopt(argc, argv, "n:d:m:")) != -1) {
 		switch (ch) {
 		case 'n':
 			n = atol(optarg);
@@ -137,10 +181,13 @@ main(int argc, char **argv)
 		case 'd':
 			path = optarg;
 			break;
+		case 'm':
+			mapping = optarg;
+			break;
 		default:
 			fprintf(stderr,
 			    "usage: codec [-n ITERATIONS] "
-			    "[-d DESCRIPTOR_SET]\n");
+			    "[-d DESCRIPTOR_SET] [-m MAPPING]\n");
 			return 2;
 		}
 	}
@@ -171,6 +218,22 @@ main(int argc, char **argv)
 	printf("%-10s %12.3f %12.3f %22.3f\n", "json",
 	    measure(decode, &json, n), measure(encode, &json, n),
 	    measure(view_read_one, &json, n));
+
+	if ((v1.mapping = mapping_load(mapping, s, &err)) == NULL)
+		fail("mapping", err);
+	v1.type = schema_lookup(s, "orders.v1.OrderCreated");
+	v1.data = order_v1;
+	v1.len = strlen(order_v1);
+	if (pbjson_decode(v1.type, order_v1, v1.len, &schema_limits_default,
+		&v1m, &err) == -1)
+		fail("decode", err);
+	v1.msg = v1m;
+	printf("\n%-34s %12s %22s\n", "translation", "mapping (us)",
+	    "decode+map+encode (us)");
+	printf("%-34s %12.3f %22.3f\n", "v1-json-to-v2-protobuf",
+	    measure(map_only, &v1, n), measure(translate_whole, &v1, n));
+	schema_message_free(v1m);
+	mapping_free(v1.mapping);
 	free(bytes);
 	schema_message_free(m);
 	schema_free(s);

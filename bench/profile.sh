@@ -26,9 +26,11 @@ exec valgrind --tool=callgrind --callgrind-out-file=$out/callgrind.out.%p \\
 	$out/nats-sidecar "\$@"
 EOF
 chmod +x "$wrap/nats-sidecar"
+# The translating cases read the build's descriptor set there too.
+ln -s "$out/proto" "$wrap/proto"
 rm -f "$out"/callgrind.out.*
 cd "$out"
-top_builddir=$wrap ./bench/suite -n "$n" -r 1 -l 0.2 -c "$case"
+top_srcdir=$top top_builddir=$wrap ./bench/suite -n "$n" -r 1 -l 0.2 -c "$case"
 first=$(ls -tr "$out"/callgrind.out.* | head -1)
 echo
 echo "profile: $first"

@@ -30,7 +30,7 @@ nice make -s -j"$jobs" nats-sidecar bench/suite bench/codec bench/store \
 	echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(uname -srm)," \
 		"$(nproc) cores: $(sed -n 's/^model name\s*: //p' /proc/cpuinfo |
 			head -1)"
-	./bench/codec
+	./bench/codec -m "$top/examples/mappings/orders-v1-to-v2.yaml"
 	./bench/store
 } | tee micro.txt
 # micro.tsv: figure, value, unit.
@@ -39,13 +39,16 @@ awk '
 		printf "%s_decode\t%s\tus\n%s_encode\t%s\tus\n", $1, $2, $1, $3
 		printf "%s_view_field\t%s\tus\n", $1, $4
 	}
+	/^v1-json-to-v2-protobuf/ {
+		printf "translate_map\t%s\tus\ntranslate_whole\t%s\tus\n", $2, $3
+	}
 	/^digest/ { printf "dedup_digest\t%s\tus\n", $(NF - 1) }
 	/^durability/ {
 		sub(",", "", $2)
 		printf "store_%s_batch%s\t%s\tkeys/s\n", $2, $4, $5
 	}' micro.txt >micro.tsv
 
-export top_builddir=$out
+export top_builddir=$out top_srcdir=$top
 echo
 ./bench/suite -j results.json "$@"
 echo

@@ -18,7 +18,8 @@
  *                    to the in-process app below, which ACKs everything
  *   sidecar-dedup    the same with the dedup filter (durability os)
  *   sidecar-fsync    the same with durability fsync
- *   sidecar-full     dedup + backoff + deadletter (translate: see FULL_*)
+ *   sidecar-translate  the translate filter alone: v1 JSON -> v2 protobuf
+ *   sidecar-full     dedup + translate + backoff + deadletter
  *   publish-direct   nats.c async publisher, 4,096 PubAcks outstanding
  *   publish-sidecar  app -> sidecar -> JetStream, 4,096 outstanding
  *
@@ -35,12 +36,15 @@
  * unacknowledged message), so that the smoke mode (--smoke: 2,000
  * messages, one run, short latency phases) catches a benchmark that rots.
  *
- * Needs nats-server on PATH and top_builddir in the environment (the
- * build directory holding nats-sidecar), as `make check` and bench/run.sh
- * set it.
+ * Needs nats-server on PATH, and top_builddir (the build directory
+ * holding nats-sidecar and proto/events.desc) and top_srcdir (for
+ * examples/mappings) in the environment, as `make check` and bench/run.sh
+ * set them. In the translating cases the app checks that every delivery
+ * came as v2 protobuf.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -68,17 +72,22 @@
  * the option's default, 256 (-i changes both). */
 #define DEFAULT_IN_FLIGHT 256
 
-/*
- * The filter chain of sidecar-full. The translate filter (v1 JSON -> v2
- * protobuf) joins it with one line once it exists:
- *   "  - translate: {...}\n"
- * until then sidecar-full runs without translation (docs/performance.md).
- */
+/* The filter chain of sidecar-full; sidecar_start() adds the translate
+ * filter (TRANSLATE_FILTER) to the chains of the translating cases. */
 #define FULL_FILTERS                                                           \
 	"filters:\n"                                                           \
 	"  - dedup: {key: \"header:Nats-Msg-Id\", ttl: 1h}\n"                  \
 	"  - backoff: {schedule: [1s, 5s, 30s]}\n"                             \
 	"  - deadletter: {subject: \"dlq.{subject}\", stream: BENCHDLQ}\n"
+/* v1 JSON in, v2 protobuf to the app; %s: the mapping file. */
+#define TRANSLATE_FILTER                                                       \
+	"  - translate:\n"                                                     \
+	"      version: v2\n"                                                  \
+	"      encoding: protobuf\n"                                           \
+	"      versions:\n"                                                    \
+	"        - {version: v1, type: orders.v1.OrderCreated}\n"              \
+	"        - {version: v2, type: orders.v2.OrderCreated}\n"              \
+	"      mappings: [\"%s\"]\n"
 #define DEDUP_FILTERS                                                          \
 	"filters:\n"                                                           \
 	"  - dedup: {key: \"header:Nats-Msg-Id\", ttl: 1h}\n"
@@ -111,6 +120,7 @@ struct bcase {
 	enum kind kind;
 	const char *sub_yaml; /* sidecar: the subscription's filters */
 	const char *durability; /* sidecar: dedup.durability, or NULL */
+	bool translate; /* sidecar: the translate filter joins the chain */
 	bool latency;
 	bool selected;
 	int failures;
@@ -129,10 +139,12 @@ static struct bcase cases[] = {
 	    .kind = K_SIDECAR,
 	    .sub_yaml = DEDUP_FILTERS,
 	    .durability = "fsync" },
+	{ .name = "sidecar-translate", .kind = K_SIDECAR, .translate = true },
 	{ .name = "sidecar-full",
 	    .kind = K_SIDECAR,
 	    .sub_yaml = FULL_FILTERS,
 	    .durability = "os",
+	    .translate = true,
 	    .latency = true },
 	{ .name = "publish-direct", .kind = K_PUB_DIRECT },
 	{ .name = "publish-sidecar", .kind = K_PUB_SIDECAR },
@@ -206,6 +218,7 @@ struct sink {
 	unsigned char *seen; /* bit per stream sequence, 1..want */
 	double *lat_ns; /* NULL: no latency samples */
 	double t_last;
+	bool translated; /* every delivery must come as v2 protobuf */
 };
 
 static void
@@ -645,6 +658,19 @@ out:
 
 /* ---- the sidecar and the minimal app ---- */
 
+/* The absolute path of |rel| under the directory that the environment
+ * variable |top| names (default "."), into |out| (PATH_MAX bytes). */
+static int
+tree_path(const char *top, const char *rel, char *out)
+{
+	char path[PATH_MAX];
+
+	proc_tree_path(path, sizeof path, top, rel);
+	if (realpath(path, out) == NULL)
+		return fail("%s: %s (set %s)", path, strerror(errno), top);
+	return 0;
+}
+
 struct sidecar {
 	struct daemon *d;
 	char store[256];
@@ -663,11 +689,23 @@ sidecar_start(struct sidecar *sc, const struct bcase *bc, const char *stream,
 		.subscriptions = &sub,
 		.nsubscriptions = 1,
 		.log_level = "warn" };
-	char yaml[512], sub_yaml[512], nats_yaml[64];
+	char yaml[2048], sub_yaml[2048], nats_yaml[64], mapping[PATH_MAX],
+	    translate[PATH_MAX + 512], schemas[PATH_MAX + 32];
 
 	memset(sc, 0, sizeof *sc);
-	snprintf(sub_yaml, sizeof sub_yaml, "max_in_flight: %d\n%s",
-	    opt.in_flight, bc->sub_yaml != NULL ? bc->sub_yaml : "");
+	translate[0] = schemas[0] = '\0';
+	if (bc->translate) {
+		if (tree_path("top_srcdir",
+			"examples/mappings/orders-v1-to-v2.yaml",
+			mapping) == -1 ||
+		    tree_path("top_builddir", "proto/events.desc", yaml) == -1)
+			return -1;
+		snprintf(translate, sizeof translate, "%s" TRANSLATE_FILTER,
+		    bc->sub_yaml != NULL ? "" : "filters:\n", mapping);
+		snprintf(schemas, sizeof schemas, "schemas: [\"%s\"]\n", yaml);
+	}
+	snprintf(sub_yaml, sizeof sub_yaml, "max_in_flight: %d\n%s%s",
+	    opt.in_flight, bc->sub_yaml != NULL ? bc->sub_yaml : "", translate);
 	sub.yaml = sub_yaml;
 	if (proc_tmpdir(sc->store, sizeof sc->store, "bench-dedup") == -1)
 		return -1;
@@ -678,9 +716,9 @@ sidecar_start(struct sidecar *sc, const struct bcase *bc, const char *stream,
 	    2 * PUB_WINDOW);
 	cfg.nats_yaml = nats_yaml;
 	snprintf(yaml, sizeof yaml,
-	    "shutdown_grace: 2s\n"
+	    "shutdown_grace: 2s\n%s"
 	    "dedup:\n  path: \"%s\"\n  durability: %s\n",
-	    sc->store, bc->durability != NULL ? bc->durability : "os");
+	    schemas, sc->store, bc->durability != NULL ? bc->durability : "os");
 	cfg.yaml = yaml;
 	if ((sc->d = daemon_start(&cfg)) == NULL) {
 		proc_rmtree(sc->store);
@@ -763,6 +801,16 @@ app_consume(struct nsc *app, struct sink *s, double deadline)
 			break;
 		case NSC_NEXT_EVENT:
 			if (ev.kind == NSC_EVENT_DELIVERY) {
+				if (s->translated &&
+				    (strcmp(ev.delivery.schema_version, "v2") ||
+					strcmp(ev.delivery.content_type,
+					    "application/protobuf"))) {
+					rc = fail("app: a delivery as %s %s, "
+						  "not v2 protobuf",
+					    ev.delivery.schema_version,
+					    ev.delivery.content_type);
+					break;
+				}
 				sink_record(s, ev.delivery.stream_sequence,
 				    ev.delivery.published_at_ns);
 				if (nsc_ack(app, ev.delivery.id) == -1)
@@ -850,12 +898,13 @@ run_latency(struct bcase *bc, int run, double rate, enum metric first)
 	if (lat_stream_reset() == -1)
 		return -1;
 	sink_init(&s, count, true);
+	s.translated = bc->translate;
 	if (bc->kind != K_SIDECAR) {
 		rc = ceiling_consume(
-		    bc->kind, "LAT", "lat.orders", "lat", &s, &p, NULL);
+		    bc->kind, "LAT", "lat.orders.v1", "lat", &s, &p, NULL);
 	} else if (sidecar_start(&sc, bc, "LAT", "lat") == 0) {
 		if ((app = app_connect(&sc)) != NULL &&
-		    pacer_start(&p, "lat.orders", rate, count) == 0) {
+		    pacer_start(&p, "lat.orders.v1", rate, count) == 0) {
 			rc = app_consume(
 			    app, &s, fixture_now() + 30 + opt.lat_secs);
 			if (pacer_join(&p) == -1)
@@ -914,6 +963,7 @@ run_throughput(struct bcase *bc, int run)
 			t0 = fixture_now();
 			if (bc->kind == K_SIDECAR) {
 				sink_init(&s, opt.n, false);
+				s.translated = bc->translate;
 				rc = app_consume(app, &s,
 				    fixture_now() + 60 + (double)opt.n / 1000);
 				secs = s.t_last - t0;
@@ -1196,7 +1246,7 @@ write_json(const char *path)
 	fprintf(f,
 	    "\"settings\":{\"ceiling_max_ack_pending\":%d,"
 	    "\"ceiling_fetch_batch\":%d,\"publish_window\":%d,"
-	    "\"in_flight\":%d,\"full_has_translate\":false},",
+	    "\"in_flight\":%d},",
 	    CEIL_MAX_ACK_PENDING, CEIL_FETCH_BATCH, PUB_WINDOW, opt.in_flight);
 	fputs("\"cases\":{", f);
 	for (size_t i = 0, first = 1; i < NCASES; i++) {
