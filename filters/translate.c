@@ -315,28 +315,25 @@ compile(const struct translate_options *o, const struct schema *schemas,
 		c->n_mappings++;
 	}
 	c->routes = xcalloc(o->versions.n, sizeof *c->routes);
+	/* Every type first: the routes all lead to the wanted one. */
 	for (size_t i = 0; i < o->versions.n; i++) {
 		const struct translate_version *v = version_at(o, i);
 
-		if (strcmp(v->version, o->version) == 0 &&
-		    (c->want = schema_lookup(schemas, v->type)) == NULL) {
+		if ((c->routes[i].type = schema_lookup(schemas, v->type)) ==
+		    NULL) {
 			*err = xasprintf("versions: %s: no message type %s in "
 					 "the schemas",
 			    v->version, v->type);
 			goto fail;
 		}
+		if (strcmp(v->version, o->version) == 0)
+			c->want = c->routes[i].type;
 	}
 	for (size_t i = 0; i < o->versions.n; i++) {
 		const struct translate_version *v = version_at(o, i);
-		const struct schema_type *t = schema_lookup(schemas, v->type);
+		const struct schema_type *t = c->routes[i].type;
 		struct route *r = &c->routes[c->n_routes];
 
-		if (t == NULL) {
-			*err = xasprintf("versions: %s: no message type %s in "
-					 "the schemas",
-			    v->version, v->type);
-			goto fail;
-		}
 		r->version = v->version;
 		if (route_find(c, t, c->want, r) == -1) {
 			*err = xasprintf("versions: %s: no mapping, nor chain "
