@@ -67,10 +67,12 @@ struct mapping {
 	/* Text paths read and written, for mapping_report(). */
 	char **used_from, **used_to;
 	size_t n_from, n_to;
-	/* The top mapping owns the implicit ones it needed. */
+	/* The top mapping owns the nested ones: those its file declares
+	 * under types, then the implicit ones it needed. */
 	struct mapping **nested;
 	size_t n_nested;
-	const struct mapping *top;
+	struct mapping *top;
+	bool used; /* some rule copies a field through it */
 };
 
 /* Built-in converters, then registered ones. */
@@ -1125,9 +1127,12 @@ copy_compile(struct mapping *top, struct rule *r,
 			    "%s and %s are different kinds of "
 			    "message",
 			    sf->name, df->name);
-		r->nested =
+		struct mapping *nested =
 		    implicit_mapping(top, schema_type_of(sf->descriptor),
 			schema_type_of(df->descriptor));
+
+		nested->used = true;
+		r->nested = nested;
 	}
 	return 0;
 }
@@ -1365,8 +1370,8 @@ rule_compile(struct mapping *m, const struct rule_text *t, char **err)
 		return 0;
 	}
 	r->kind = RULE_COPY;
-	return copy_compile(
-	    m, r, r->from.f[r->from.n - 1], r->to.f[r->to.n - 1], err);
+	return copy_compile(m->top != NULL ? m->top : m, r,
+	    r->from.f[r->from.n - 1], r->to.f[r->to.n - 1], err);
 }
 
 static const char *
@@ -1417,58 +1422,80 @@ rule_read(yaml_document_t *doc, yaml_node_t *n, struct rule_text *t, char **err)
 	return 0;
 }
 
-static int
-doc_compile(const char *name, yaml_document_t *doc,
-    const struct schema *schemas, struct mapping **out, char **err)
-{
-	yaml_node_t *root = yaml_document_get_root_node(doc), *fields = NULL;
-	const char *from = NULL, *to = NULL;
-	const struct schema_type *ft, *tt;
-	struct mapping *m;
-	int line = 1;
+/* What a mapping node says: the file's root, or an entry of its types. */
+struct section {
+	const char *from, *to;
+	yaml_node_t *fields, *types;
+	int line;
+};
 
-	if (root == NULL || root->type != YAML_MAPPING_NODE)
+static int
+section_read(const char *name, yaml_document_t *doc, yaml_node_t *n, bool root,
+    struct section *s, char **err)
+{
+	memset(s, 0, sizeof *s);
+	s->line = (int)n->start_mark.line + 1;
+	if (n->type != YAML_MAPPING_NODE)
 		return fail(err,
-		    "%s:1: expected a mapping with from, to and "
+		    "%s:%d: expected a mapping with from, to and "
 		    "fields",
-		    name);
-	for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
-	     p < root->data.mapping.pairs.top; p++) {
+		    name, s->line);
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
+	     p < n->data.mapping.pairs.top; p++) {
 		yaml_node_t *v = yaml_document_get_node(doc, p->value);
 		const char *k = scalar(yaml_document_get_node(doc, p->key));
+		int line = (int)v->start_mark.line + 1;
+		bool list = v->type == YAML_SEQUENCE_NODE;
 
-		line = (int)v->start_mark.line + 1;
+		/* An empty value (fields:) is an empty list. */
 		if (k != NULL && strcmp(k, "from") == 0 && scalar(v) != NULL)
-			from = scalar(v);
+			s->from = scalar(v);
 		else if (k != NULL && strcmp(k, "to") == 0 && scalar(v) != NULL)
-			to = scalar(v);
+			s->to = scalar(v);
 		else if (k != NULL && strcmp(k, "fields") == 0 &&
-		    (v->type == YAML_SEQUENCE_NODE || scalar(v) != NULL))
-			fields = v->type == YAML_SEQUENCE_NODE ? v : NULL;
+		    (list || scalar(v) != NULL))
+			s->fields = list ? v : NULL;
+		else if (root && k != NULL && strcmp(k, "types") == 0 &&
+		    (list || scalar(v) != NULL))
+			s->types = list ? v : NULL;
 		else
 			return fail(err, "%s:%d: unexpected key %s", name, line,
 			    k != NULL ? k : "(not a scalar)");
 	}
-	if (from == NULL || to == NULL)
+	if (s->from == NULL || s->to == NULL)
 		return fail(err,
-		    "%s:1: from and to (message types) are "
-		    "required",
-		    name);
-	if ((ft = schema_lookup(schemas, from)) == NULL ||
-	    (tt = schema_lookup(schemas, to)) == NULL)
-		return fail(err, "%s:1: no message type %s in the schemas",
-		    name, ft == NULL ? from : to);
-	m = mapping_new(name, ft, tt);
-	if (fields != NULL &&
-	    fields->data.sequence.items.top -
-		    fields->data.sequence.items.start >
-		RULES_MAX) {
-		fail(err, "%s: more than %d rules", name, RULES_MAX);
-		goto fail;
+		    "%s:%d: from and to (message types) are required", name,
+		    s->line);
+	return 0;
+}
+
+static struct mapping *
+section_mapping(const char *name, const struct section *s,
+    const struct schema *schemas, char **err)
+{
+	const struct schema_type *ft, *tt;
+
+	if ((ft = schema_lookup(schemas, s->from)) == NULL ||
+	    (tt = schema_lookup(schemas, s->to)) == NULL) {
+		fail(err, "%s:%d: no message type %s in the schemas", name,
+		    s->line, ft == NULL ? s->from : s->to);
+		return NULL;
 	}
-	for (yaml_node_item_t *i =
-		 fields != NULL ? fields->data.sequence.items.start : NULL;
-	     fields != NULL && i < fields->data.sequence.items.top; i++) {
+	return mapping_new(name, ft, tt);
+}
+
+static int
+rules_compile(const char *name, yaml_document_t *doc, struct mapping *m,
+    const yaml_node_t *fields, char **err)
+{
+	if (fields == NULL)
+		return 0;
+	if (fields->data.sequence.items.top -
+		fields->data.sequence.items.start >
+	    RULES_MAX)
+		return fail(err, "%s: more than %d rules", name, RULES_MAX);
+	for (yaml_node_item_t *i = fields->data.sequence.items.start;
+	     i < fields->data.sequence.items.top; i++) {
 		struct rule_text t;
 		char *sub = NULL;
 
@@ -1477,10 +1504,104 @@ doc_compile(const char *name, yaml_document_t *doc,
 		    rule_compile(m, &t, &sub) == -1) {
 			fail(err, "%s:%d: %s", name, t.line, sub);
 			free(sub);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The types a file declares are mappings between nested message types
+ * (a repeated field's elements, a map's values, a singular message):
+ * they are registered before any rule is compiled, so that every copy
+ * between those two types, explicit or implicit, goes through them.
+ */
+static int
+types_compile(const char *name, yaml_document_t *doc, struct mapping *top,
+    const yaml_node_t *types, const struct schema *schemas, char **err)
+{
+	size_t n = types != NULL ? (size_t)(types->data.sequence.items.top -
+				       types->data.sequence.items.start)
+				 : 0;
+	struct section *s = xcalloc(n + 1, sizeof *s);
+	int rc = -1;
+
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *node = yaml_document_get_node(
+		    doc, types->data.sequence.items.start[i]);
+		struct mapping *d;
+
+		if (section_read(name, doc, node, false, &s[i], err) == -1 ||
+		    (d = section_mapping(name, &s[i], schemas, err)) == NULL)
+			goto done;
+		d->top = top;
+		top->nested = xreallocarray(
+		    top->nested, top->n_nested + 1, sizeof *top->nested);
+		top->nested[top->n_nested++] = d;
+		if (d->from == top->from && d->to == top->to) {
+			fail(err,
+			    "%s:%d: %s -> %s is the file's own pair: its "
+			    "rules go under fields",
+			    name, s[i].line, s[i].from, s[i].to);
+			goto done;
+		}
+		for (size_t k = 0; k + 1 < top->n_nested; k++) {
+			if (top->nested[k]->from == d->from &&
+			    top->nested[k]->to == d->to) {
+				fail(err, "%s:%d: %s -> %s is declared twice",
+				    name, s[i].line, s[i].from, s[i].to);
+				goto done;
+			}
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (rules_compile(
+			name, doc, top->nested[i], s[i].fields, err) == -1)
+			goto done;
+	}
+	rc = 0;
+done:
+	free(s);
+	return rc;
+}
+
+static int
+doc_compile(const char *name, yaml_document_t *doc,
+    const struct schema *schemas, struct mapping **out, char **err)
+{
+	yaml_node_t *root = yaml_document_get_root_node(doc);
+	struct section top;
+	struct mapping *m;
+	size_t declared;
+
+	if (root == NULL)
+		return fail(err,
+		    "%s:1: expected a mapping with from, to and "
+		    "fields",
+		    name);
+	if (section_read(name, doc, root, true, &top, err) == -1 ||
+	    (m = section_mapping(name, &top, schemas, err)) == NULL)
+		return -1;
+	if (types_compile(name, doc, m, top.types, schemas, err) == -1)
+		goto fail;
+	declared = m->n_nested;
+	if (rules_compile(name, doc, m, top.fields, err) == -1)
+		goto fail;
+	/* Declared rules first, then what no rule mentions. */
+	for (size_t i = 0; i < declared; i++)
+		implicit_rules(m, m->nested[i]);
+	implicit_rules(m, m);
+	for (size_t i = 0; i < declared; i++) {
+		if (!m->nested[i]->used) {
+			fail(err,
+			    "%s: types: %s -> %s: no field of %s is "
+			    "copied through it",
+			    name, schema_type_name(m->nested[i]->from),
+			    schema_type_name(m->nested[i]->to),
+			    schema_type_name(m->from));
 			goto fail;
 		}
 	}
-	implicit_rules(m, m);
 	*out = m;
 	return 0;
 fail:

@@ -2,8 +2,10 @@
  * Declared mappings between two versions of a message type: a YAML file
  * says, field by field, what fills each field of the target type (copy,
  * rename, move into or out of a nested message, a default, a named
- * converter) and which source fields are dropped on purpose; fields it
- * does not mention are copied when name and type match. A mapping is
+ * converter) and which source fields are dropped on purpose, and the
+ * same for the nested types it contains (types:, applied to every
+ * element, map value or field of those types); fields it does not
+ * mention are copied when name and type match. A mapping is
  * compiled once against the loaded schemas (every path resolved to field
  * descriptors) and then applied to decoded messages with no name
  * lookups. docs/translation.md describes the format.
@@ -88,7 +90,8 @@ const struct mapping_converter *mapping_converter_find(const char *name);
  * message in |*err| naming the file, line and field: YAML that does not
  * parse, an unknown type or field, a path through a repeated field,
  * types that do not fit, an unknown converter or parameter, a target
- * field filled twice, a default that does not parse.
+ * field filled twice, a default that does not parse, a nested type pair
+ * declared twice or used by no field.
  */
 struct mapping *mapping_parse(const char *name, const char *text, size_t len,
     const struct schema *schemas, char **err);

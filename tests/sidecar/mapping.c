@@ -435,6 +435,100 @@ test_user_schema_at_run_time(void **state)
 	schema_free(s);
 }
 
+/* Rules for nested types (types:): every element of a repeated field,
+ * every map value and a singular field of those types are translated by
+ * the declared rules, at any depth. */
+static const char cart_proto[] =
+    "syntax = \"proto3\";\n"
+    "package cart;\n"
+    "enum Kind { KIND_UNKNOWN = 0; KIND_GOODS = 1; KIND_SERVICE = 2; }\n"
+    "message PartV1 { string ref = 1; }\n"
+    "message PartV2 { string part_ref = 1; }\n"
+    "message ItemV1 { string sku = 1; uint32 qty = 2; double price = 3;\n"
+    "  string kind = 4; repeated PartV1 parts = 5; }\n"
+    "message ItemV2 { string sku = 1; uint32 quantity = 2;\n"
+    "  int64 price_minor = 3; Kind kind = 4; repeated PartV2 parts = 5; }\n"
+    "message CartV1 { string id = 1; repeated ItemV1 items = 2;\n"
+    "  map<string, ItemV1> by_sku = 3; ItemV1 gift = 4; }\n"
+    "message CartV2 { string id = 1; repeated ItemV2 lines = 2;\n"
+    "  map<string, ItemV2> by_sku = 3; ItemV2 gift = 4; }\n";
+
+static const char cart_mapping[] =
+    "from: cart.CartV1\n"
+    "to: cart.CartV2\n"
+    "fields:\n"
+    "  - { from: items, to: lines }\n"
+    "types:\n"
+    "  - from: cart.ItemV1\n"
+    "    to: cart.ItemV2\n"
+    "    fields:\n"
+    "      - { from: qty, to: quantity }\n"
+    "      - { from: price, to: price_minor, convert: major_to_minor, "
+    "min: 0 }\n"
+    "      - { from: kind, to: kind, convert: string_to_enum, prefix: "
+    "KIND_ }\n"
+    "  - from: cart.PartV1\n"
+    "    to: cart.PartV2\n"
+    "    fields:\n"
+    "      - { from: ref, to: part_ref, required: true }\n";
+
+static void
+test_rules_for_nested_types(void **state)
+{
+	struct schema *s = protoc_schema("cart.proto", cart_proto);
+	struct mapping *m;
+	ProtobufCMessage *in, *out;
+	char *err = NULL, *json, *text = NULL;
+	size_t len = 0;
+	FILE *report;
+
+	(void)state;
+	m = mapping_parse(
+	    "cart.yaml", cart_mapping, strlen(cart_mapping), s, &err);
+	if (m == NULL)
+		fail_msg("%s", err);
+	in = json_in(s, "cart.CartV1",
+	    "{\"id\":\"c1\",\"items\":[{\"sku\":\"a\",\"qty\":2,"
+	    "\"price\":1.5,\"kind\":\"goods\",\"parts\":[{\"ref\":\"p1\"},"
+	    "{\"ref\":\"p2\"}]},{\"sku\":\"b\",\"price\":0.1,\"kind\":"
+	    "\"service\"}],\"bySku\":{\"a\":{\"qty\":7,\"price\":2}},"
+	    "\"gift\":{\"sku\":\"g\",\"qty\":1}}");
+	out = apply(m, in);
+	json = json_out(out);
+	assert_string_equal(json,
+	    "{\"id\":\"c1\",\"lines\":[{\"sku\":\"a\",\"quantity\":2,"
+	    "\"priceMinor\":\"150\",\"kind\":\"KIND_GOODS\",\"parts\":"
+	    "[{\"partRef\":\"p1\"},{\"partRef\":\"p2\"}]},{\"sku\":\"b\","
+	    "\"priceMinor\":\"10\",\"kind\":\"KIND_SERVICE\"}],\"bySku\":"
+	    "{\"a\":{\"quantity\":7,\"priceMinor\":\"200\"}},\"gift\":"
+	    "{\"sku\":\"g\",\"quantity\":1}}");
+	free(json);
+	schema_message_free(in);
+	schema_message_free(out);
+	/* A bad element names its index and field; nothing comes out. */
+	err = apply_error(
+	    s, m, "cart.CartV1", "{\"items\":[{\"price\":1},{\"price\":-3}]}");
+	assert_string_equal(err,
+	    "cart.CartV1 -> cart.CartV2: field items[1].price: -3 is out of "
+	    "range [0, 9007199254740992] in minor units");
+	free(err);
+	err = apply_error(
+	    s, m, "cart.CartV1", "{\"gift\":{\"parts\":[{\"ref\":\"x\"},{}]}}");
+	assert_string_equal(err,
+	    "cart.CartV1 -> cart.CartV2: field gift.parts[1].ref: is "
+	    "required and missing");
+	free(err);
+	/* The declared types are reported like the file's own pair. */
+	report = open_memstream(&text, &len);
+	assert_int_equal(mapping_report(m, "", report), 0);
+	fclose(report);
+	free(text);
+	mapping_free(m);
+	schema_free(s);
+}
+
+#define V2_V3 "from: orders.v2.OrderCreated\nto: orders.v3.OrderCreated\n"
+
 static void
 test_compile_errors(void **state)
 {
@@ -482,6 +576,33 @@ test_compile_errors(void **state)
 		{ "from: orders.v1.Nope\nto: orders.v2.OrderCreated\n",
 		    "m.yaml:1: no message type orders.v1.Nope" },
 		{ "from: [\n", "m.yaml:2:" },
+		{ V2_V3 "types:\n  - from: orders.v2.LineItem\n"
+			"    to: orders.v3.LineItem\n    fields:\n"
+			"      - { from: sku, to: skew }\n",
+		    "m.yaml:7: skew: orders.v3.LineItem has no field skew" },
+		{ V2_V3
+		    "types:\n  - { from: orders.v2.LineItem, to: "
+		    "orders.v3.LineItem }\n  - { from: orders.v2.LineItem, to: "
+		    "orders.v3.LineItem }\n",
+		    "m.yaml:5: orders.v2.LineItem -> orders.v3.LineItem is "
+		    "declared twice" },
+		{ V2_V3 "types:\n  - { from: orders.v2.OrderCreated, to: "
+			"orders.v3.OrderCreated }\n",
+		    "m.yaml:4: orders.v2.OrderCreated -> "
+		    "orders.v3.OrderCreated "
+		    "is the file's own pair" },
+		{ V2_V3 "types:\n  - { from: orders.v2.Nope, to: "
+			"orders.v3.LineItem }\n",
+		    "m.yaml:4: no message type orders.v2.Nope" },
+		{ V2_V3 "types:\n  - { from: orders.v2.LineItem, to: "
+			"orders.v3.LineItem, types: [] }\n",
+		    "m.yaml:4: unexpected key types" },
+		{ "from: orders.v1.OrderCreated\nto: orders.v2.OrderCreated\n"
+		  "types:\n  - { from: orders.v2.LineItem, to: "
+		  "orders.v3.LineItem }\n",
+		    "m.yaml: types: orders.v2.LineItem -> orders.v3.LineItem: "
+		    "no "
+		    "field of orders.v1.OrderCreated is copied through it" },
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -533,6 +654,7 @@ main(void)
 		cmocka_unit_test(test_round_trip_property),
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_user_schema_at_run_time),
+		cmocka_unit_test(test_rules_for_nested_types),
 		cmocka_unit_test(test_compile_errors),
 		cmocka_unit_test(test_report),
 	};
