@@ -29,7 +29,8 @@
  * their own. Sidecar cases report the sidecar's CPU seconds per million
  * messages (utime + stime from /proc) and its peak RssAnon (sampled every
  * 10 ms) and VmHWM; every case reports the same CPU figure of this
- * process (the ceiling consumer, the publisher or the app). The table shows the
+ * process (the ceiling consumer, the publisher or the app) and of the
+ * nats-server over the same interval. The table shows the
  * median of the runs with min-max; -j writes every sample and summary as JSON.
  *
  * Exits 1 if any case fails to complete (a count mismatch, a timeout, an
@@ -98,6 +99,7 @@ enum metric {
 	M_RSS, /* sidecar peak RssAnon, KiB */
 	M_HWM, /* sidecar VmHWM, KiB */
 	M_CLIENT_CPU, /* this process's CPU s per million: consumer, app */
+	M_SERVER_CPU, /* nats-server's CPU s per million */
 	M_L1_50,
 	M_L1_99,
 	M_L1_999, /* latency at 1k msgs/s, ms */
@@ -109,8 +111,8 @@ enum metric {
 
 static const char *const metric_names[M_COUNT] = { "msgs_per_s",
 	"cpu_s_per_million", "rss_anon_peak_kib", "vm_hwm_kib",
-	"client_cpu_s_per_million", "lat_1k_p50_ms", "lat_1k_p99_ms",
-	"lat_1k_p999_ms", "lat_10k_p50_ms", "lat_10k_p99_ms",
+	"client_cpu_s_per_million", "server_cpu_s_per_million", "lat_1k_p50_ms",
+	"lat_1k_p99_ms", "lat_1k_p999_ms", "lat_10k_p50_ms", "lat_10k_p99_ms",
 	"lat_10k_p999_ms" };
 
 enum kind { K_PUSH, K_PULL, K_SIDECAR, K_PUB_DIRECT, K_PUB_SIDECAR };
@@ -931,12 +933,14 @@ run_throughput(struct bcase *bc, int run)
 	struct sink s;
 	char name[64];
 	double t0, secs = 0, cpu = 0, rate = NAN, self0, self = 0;
+	double srv0, srv_cpu = 0;
 	jsErrCode jerr = 0;
 	int rc = -1;
 
 	/* The durable and the message id prefix of this case and run. */
 	snprintf(name, sizeof name, "%s-%d", bc->name, run);
 	self0 = cpu_seconds(getpid());
+	srv0 = cpu_seconds(natsserver_pid(srv));
 	switch (bc->kind) {
 	case K_PUSH:
 	case K_PULL:
@@ -945,11 +949,13 @@ run_throughput(struct bcase *bc, int run)
 		    bc->kind, "ORDERS", "orders.>", name, &s, NULL, &secs);
 		rate = (double)opt.n / secs;
 		self = cpu_seconds(getpid()) - self0;
+		srv_cpu = cpu_seconds(natsserver_pid(srv)) - srv0;
 		sink_free(&s);
 		break;
 	case K_PUB_DIRECT:
 		rc = publish_direct("pub.orders", name, opt.n, &rate);
 		self = cpu_seconds(getpid()) - self0;
+		srv_cpu = cpu_seconds(natsserver_pid(srv)) - srv0;
 		js_PurgeStream(testjs_ctx(ctl), "PUB", NULL, &jerr);
 		break;
 	case K_SIDECAR:
@@ -960,6 +966,7 @@ run_throughput(struct bcase *bc, int run)
 		if ((app = app_connect(&sc)) != NULL) {
 			sidecar_mark(&sc);
 			self0 = cpu_seconds(getpid());
+			srv0 = cpu_seconds(natsserver_pid(srv));
 			t0 = fixture_now();
 			if (bc->kind == K_SIDECAR) {
 				sink_init(&s, opt.n, false);
@@ -976,6 +983,7 @@ run_throughput(struct bcase *bc, int run)
 			rate = (double)opt.n / secs;
 			cpu = sidecar_cpu(&sc);
 			self = cpu_seconds(getpid()) - self0;
+			srv_cpu = cpu_seconds(natsserver_pid(srv)) - srv0;
 			if (rc == 0 && bc->kind == K_SIDECAR)
 				rc = settled("ORDERS", name);
 		}
@@ -996,6 +1004,7 @@ run_throughput(struct bcase *bc, int run)
 	if (rc == 0) {
 		bc->v[M_RATE][run] = rate;
 		bc->v[M_CLIENT_CPU][run] = self / (double)opt.n * 1e6;
+		bc->v[M_SERVER_CPU][run] = srv_cpu / (double)opt.n * 1e6;
 	}
 	return rc;
 }
@@ -1154,9 +1163,9 @@ print_table(void)
 	printf("\n%ld messages, %d run(s), latency phases of %.1f s; median "
 	       "(min-max)\n\n",
 	    opt.n, opt.runs, opt.lat_secs);
-	printf("%-16s %20s %20s %20s %20s %20s\n", "case", "msgs/s",
+	printf("%-16s %20s %20s %20s %20s %20s %20s\n", "case", "msgs/s",
 	    "sidecar cpu s/M", "RssAnon peak KiB", "VmHWM KiB",
-	    "client cpu s/M");
+	    "client cpu s/M", "server cpu s/M");
 	for (size_t i = 0; i < NCASES; i++) {
 		if (!cases[i].selected)
 			continue;
@@ -1166,6 +1175,7 @@ print_table(void)
 		print_cell(&cases[i], M_RSS, 0);
 		print_cell(&cases[i], M_HWM, 0);
 		print_cell(&cases[i], M_CLIENT_CPU, 2);
+		print_cell(&cases[i], M_SERVER_CPU, 2);
 		printf("\n");
 	}
 	printf("\nlatency, ms (JetStream timestamp -> receipt)\n");

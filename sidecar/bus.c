@@ -10,6 +10,7 @@
 
 #include "bus.h"
 #include "config.h"
+#include "flusher.h"
 #include "handoff.h"
 #include "idmap.h"
 #include "log.h"
@@ -58,6 +59,7 @@ struct bus {
 	struct handoff *handoff;
 	natsOptions *opts;
 	natsConnection *nc;
+	struct flusher *flusher;
 	enum bus_state state;
 	bool closing; /* bus_free() runs: a disconnect is expected */
 	ev_timer connect_again; /* after nats.c closed the connection */
@@ -460,6 +462,8 @@ bus_new(struct ev_loop *loop, const struct config_nats *c,
 	}
 	if (s == NATS_OK)
 		handoff_push(b->handoff, HANDOFF_STATE, BUS_CONNECTED, NULL);
+	if ((b->flusher = flusher_new(b->nc)) == NULL)
+		goto fail;
 	ev_timer_start(loop, &b->unreachable);
 	b->request_inbox = bus_inbox_open(b, on_reply, b, &b->request_prefix);
 	if (b->request_inbox == 0)
@@ -504,6 +508,7 @@ bus_free(struct bus *b)
 		/* Better a leak at exit than a callback into freed memory. */
 		if (wait_threads_done(b) == -1)
 			return;
+		flusher_free(b->flusher);
 	}
 	/* Queued messages go back through on_handoff and are destroyed. */
 	handoff_free(b->handoff);
@@ -676,6 +681,12 @@ bus_publish(struct bus *b, const char *subject, const char *reply,
 		return -1;
 	}
 	return 0;
+}
+
+void
+bus_flush(struct bus *b)
+{
+	flusher_kick(b->flusher);
 }
 
 /* |b|'s request prefix, ".", |id| in decimal: a request per publish made

@@ -82,6 +82,11 @@ void bus_inbox_close(struct bus *, uint64_t id);
 int bus_publish(struct bus *, const char *subject, const char *reply,
     const void *data, size_t len);
 
+/* Sends what is buffered now rather than at nats.c's next flush (up to
+ * a millisecond later), without waiting; for writes a pipeline waits on,
+ * such as pull requests. */
+void bus_flush(struct bus *);
+
 /*
  * Sends a request with |nhdrs| headers; |fn| gets the reply or NULL after
  * |timeout_ns|. Returns the request id, or 0 if it could not be sent (then

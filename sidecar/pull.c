@@ -120,6 +120,7 @@ send_request(struct pull *p, int64_t batch, int64_t max_bytes)
 	snprintf(reply, sizeof reply, "%s.%" PRIu64, p->prefix, ++p->next_id);
 	if (bus_publish(p->bus, p->subject, reply, body, len) == -1)
 		return; /* not connected: the reconnect resets and refills */
+	bus_flush(p->bus);
 	if (p->nlive == 0)
 		p->last_activity = ev_now(p->loop);
 	if (p->nlive == PULL_MAX_LIVE)
