@@ -132,9 +132,8 @@ struct late_ring {
 	size_t head, n, cap;
 };
 
-/* A publish waiting for its PubAck. */
 /* A publish waiting for its PubAcks: one per copy sent; the app gets
- * one answer, the first failure's or else the first copy's. */
+ * one answer, the first failure's or else the first PubAck's. */
 struct publish_wait {
 	struct core *core;
 	uint64_t app_id;

@@ -2,9 +2,12 @@
  * Schema translation end to end: a stream holding v1 and v2 orders, in
  * protobuf and JSON, reaches an app that declared v2 JSON as v2 JSON
  * only; a v1 order whose amount is NaN lands in the dead-letter stream
- * with the reason naming the field; an unknown version is retried or
+ * with the reason naming the field, and waits for that stream when it is
+ * missing; an unknown version is retried or
  * dead-lettered as configured; an app on v2 publishes for consumers
- * still on v1. nats_sidecar_translations_total counts each outcome.
+ * still on v1, and a copy that finds no stream fails the publish while
+ * the retry stores nothing twice. nats_sidecar_translations_total counts
+ * each outcome.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -315,6 +318,89 @@ publish_copies_carry_their_version_header(void **state)
 	testapp_free(app);
 }
 
+/* An untranslatable message whose dead-letter stream is missing is kept
+ * (NAKed and redelivered, never acked, never at the app) until the
+ * stream exists. */
+static void
+untranslatable_waits_for_its_dead_letter_stream(void **state)
+{
+	static const char *const dlq_subjects[] = { "dlq.>", NULL };
+	static const char nan[] = "{\"totalAmount\":\"NaN\"}";
+	struct fixture *f = *state;
+	struct testapp *app;
+	jsErrCode jerr = 0;
+	natsMsg *m = NULL;
+
+	/* The filter creates it once connected; it is gone since. */
+	start(f, "dead_letter", NULL);
+	assert_int_equal(daemon_log_wait(f->d, "dlq.stream", 1, 20000), 0);
+	assert_int_equal(
+	    js_DeleteStream(testjs_ctx(f->js), "DLQ", NULL, &jerr), NATS_OK);
+	assert_non_null(app = testapp_start(daemon_socket(f->d), NULL));
+	publish(f, "orders.created.v1", NULL, nan, strlen(nan));
+	assert_int_equal(
+	    daemon_log_wait(f->d, "delivery.dead_letter_failed", 2, 20000), 0);
+	assert_int_equal(testapp_count(app, "delivery"), 0);
+	assert_int_equal(testjs_add_stream(f->js, "DLQ", dlq_subjects), 0);
+	fixture_wait_stream_msgs(f, "DLQ", 1);
+	fixture_assert_settles(f);
+	assert_int_equal(testjs_get(f->js, "DLQ", 1, &m), 0);
+	fixture_assert_header(m, "Nats-Sidecar-Reason", "untranslatable");
+	natsMsg_Destroy(m);
+	assert_int_equal(testapp_count(app, "delivery"), 0);
+	testapp_free(app);
+}
+
+/* One copy has no stream: the app is told, and its retry, once the
+ * stream exists, stores the missing copy without doubling the other
+ * (each copy's own Nats-Msg-Id is what makes the retry safe). */
+static void
+a_copy_without_a_stream_fails_the_publish_and_its_retry_is_safe(void **state)
+{
+	static const char *const v2_only[] = { "orders.created.v2", NULL };
+	static const char *const v1_only[] = { "orders.created.v1", NULL };
+	struct fixture *f = *state;
+	const struct testapp_event *e;
+	struct testapp *app;
+	char line[512];
+	jsErrCode jerr = 0;
+	uint64_t n = 0;
+	natsMsg *m;
+
+	assert_int_equal(
+	    js_DeleteStream(testjs_ctx(f->js), "ORDERS", NULL, &jerr), NATS_OK);
+	assert_int_equal(testjs_add_stream(f->js, "ORDERS", v2_only), 0);
+	start(f, "dead_letter",
+	    "      publish_subject: orders.created.{version}\n"
+	    "      publish_versions: [v1, v2]\n");
+	assert_non_null(app = testapp_start(daemon_socket(f->d), NULL));
+	snprintf(
+	    line, sizeof line, "publish orders.created.v2 pay-1 %s", v2_json);
+	assert_int_equal(testapp_command(app, line), 0);
+	assert_int_equal(testapp_wait_for(app, "publish_ack", 1, 10000), 0);
+	e = testapp_find(app, "publish_ack", 0);
+	assert_string_equal(e->status, "NO_STREAM");
+	fixture_wait_stream_msgs(f, "ORDERS", 1);
+
+	assert_int_equal(testjs_add_stream(f->js, "ORDERSV1", v1_only), 0);
+	assert_int_equal(testapp_command(app, line), 0);
+	assert_int_equal(testapp_wait_for(app, "publish_ack", 2, 10000), 0);
+	/* The answer is the first PubAck's: either copy's. */
+	e = testapp_find(app, "publish_ack", 1);
+	assert_string_equal(e->status, "OK");
+	assert_true(e->duplicate == (strcmp(e->stream, "ORDERS") == 0));
+	assert_int_equal(testjs_get(f->js, "ORDERSV1", 1, &m), 0);
+	fixture_assert_header(m, "Nats-Msg-Id", "pay-1:v1");
+	assert_memory_equal(natsMsg_GetData(m), v1_json, strlen(v1_json));
+	natsMsg_Destroy(m);
+	/* The v2 copy was a duplicate: ORDERS still holds one. */
+	assert_int_equal(testjs_stream_msgs(f->js, "ORDERS", &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(testapp_wait_for(app, "ack", 1, 20000), 0);
+	fixture_assert_settles(f);
+	testapp_free(app);
+}
+
 int
 main(void)
 {
@@ -333,6 +419,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    publish_copies_carry_their_version_header, fixture_setup,
 		    fixture_teardown),
+		cmocka_unit_test_setup_teardown(
+		    untranslatable_waits_for_its_dead_letter_stream,
+		    fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(
+		    a_copy_without_a_stream_fails_the_publish_and_its_retry_is_safe,
+		    fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests_name("translate", tests, NULL, NULL);

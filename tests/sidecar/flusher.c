@@ -64,8 +64,8 @@ kicks_send_and_fold(void **state)
 	assert_non_null(f = flusher_new(pub));
 	assert_int_equal(flusher_count(f), 0);
 
-	assert_int_equal(natsConnection_PublishString(pub, "kick", "1"),
-	    NATS_OK);
+	assert_int_equal(
+	    natsConnection_PublishString(pub, "kick", "1"), NATS_OK);
 	flusher_kick(f);
 	await_count(f, 1);
 	/* The flush's PONG came after the publish: the server has it. */
