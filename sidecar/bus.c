@@ -462,8 +462,7 @@ bus_new(struct ev_loop *loop, const struct config_nats *c,
 	}
 	if (s == NATS_OK)
 		handoff_push(b->handoff, HANDOFF_STATE, BUS_CONNECTED, NULL);
-	if ((b->flusher = flusher_new(b->nc)) == NULL)
-		goto fail;
+	b->flusher = flusher_new(b->nc);
 	ev_timer_start(loop, &b->unreachable);
 	b->request_inbox = bus_inbox_open(b, on_reply, b, &b->request_prefix);
 	if (b->request_inbox == 0)
@@ -590,6 +589,9 @@ on_connect_again(struct ev_loop *loop, ev_timer *w, int revents)
 	struct bus *b = w->data;
 	natsStatus s;
 
+	/* The flush thread holds the old connection: it goes first. */
+	flusher_free(b->flusher);
+	b->flusher = NULL;
 	natsConnection_Destroy(b->nc);
 	b->nc = NULL;
 	atomic_store(&b->closed_cb_done, false);
@@ -602,6 +604,7 @@ on_connect_again(struct ev_loop *loop, ev_timer *w, int revents)
 		ev_timer_start(loop, w);
 		return;
 	}
+	b->flusher = flusher_new(b->nc);
 	b->state = BUS_DISCONNECTED;
 	idmap_foreach(b->inboxes, resubscribe, b);
 	if (s == NATS_OK)
@@ -686,7 +689,8 @@ bus_publish(struct bus *b, const char *subject, const char *reply,
 void
 bus_flush(struct bus *b)
 {
-	flusher_kick(b->flusher);
+	if (b->flusher != NULL)
+		flusher_kick(b->flusher);
 }
 
 /* |b|'s request prefix, ".", |id| in decimal: a request per publish made

@@ -84,7 +84,8 @@ int bus_publish(struct bus *, const char *subject, const char *reply,
 
 /* Sends what is buffered now rather than at nats.c's next flush (up to
  * a millisecond later), without waiting; for writes a pipeline waits on,
- * such as pull requests. */
+ * such as pull requests. Without a flush thread, nats.c's flush sends
+ * them. */
 void bus_flush(struct bus *);
 
 /*

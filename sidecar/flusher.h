@@ -16,7 +16,8 @@
 struct flusher;
 
 /* Starts the thread for |nc|, which must outlive it. Returns NULL (the
- * failure logged) if the thread cannot be created. */
+ * failure logged) if the thread cannot be created: writes then wait for
+ * nats.c's own flush, which is slower but loses nothing. */
 struct flusher *flusher_new(natsConnection *nc);
 /* Stops and joins the thread; call once |nc| is closed, which ends a
  * flush waiting for its PONG. */
