@@ -1,4 +1,5 @@
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -10,7 +11,6 @@
 
 #include "bus.h"
 #include "config.h"
-#include "flusher.h"
 #include "handoff.h"
 #include "idmap.h"
 #include "log.h"
@@ -18,9 +18,9 @@
 #include "xmalloc.h"
 
 #define NS_PER_MS INT64_C(1000000)
-#define FLUSH_AT_CLOSE_MS 2000
+#define SYNC_AT_CLOSE_NS (2000 * NS_PER_MS)
+/* One read of the socket takes up to this much. */
 #define IO_BUF_SIZE (1024 * 1024)
-#define WRITE_DEADLINE_MS 1000
 /* How long bus_free() waits for nats.c's threads to leave our callbacks. */
 #define THREADS_DONE_MS 5000
 /* While not connected, why is reported this often (each reason once). */
@@ -28,21 +28,25 @@
 
 enum { HANDOFF_MSG, HANDOFF_STATE };
 
-/* What nats.c's threads get as a closure: kept until bus_free(), because
- * a callback may still run after its subscription was closed. */
+/* What nats.c's delivery thread gets as the request inbox's closure:
+ * kept until bus_free(), because a callback may still run after its
+ * subscription was closed. */
 struct inbox_ref {
 	struct bus *bus;
 	uint64_t id;
-	atomic_bool done; /* its subscription will deliver nothing more */
 	struct inbox_ref *next;
 };
 
 struct inbox {
 	natsSubscription *sub;
+	/* NULL for an inbox read on the loop (a synchronous subscription
+	 * drained after each read); else nats.c's delivery thread hands
+	 * its messages over. */
 	struct inbox_ref *ref;
 	bus_msg_fn fn;
 	void *arg;
 	char *prefix;
+	bool drained; /* unsubscribed at once when a drain could not start */
 };
 
 struct request {
@@ -53,13 +57,31 @@ struct request {
 	ev_timer timer;
 };
 
+/*
+ * What nats.c asked of its socket through the event loop hooks. They run
+ * on whichever thread nats.c is on, with the connection locked, so they
+ * only record it here; the loop applies it before it sleeps.
+ */
+struct socket_wish {
+	int fd;
+	unsigned attached; /* bumped by each attach: the fd may be new */
+	bool reading; /* attached and polled */
+	bool writing; /* nats.c has bytes to send */
+};
+
 struct bus {
 	struct ev_loop *loop;
+	pthread_t loop_thread;
 	struct bus_events events;
 	struct handoff *handoff;
 	natsOptions *opts;
 	natsConnection *nc;
-	struct flusher *flusher;
+	pthread_mutex_t wish_lock;
+	struct socket_wish wish;
+	ev_io reader, writer;
+	unsigned polled; /* the attach generation the watchers follow */
+	ev_prepare before_sleep;
+	ev_async wake;
 	enum bus_state state;
 	bool closing; /* bus_free() runs: a disconnect is expected */
 	ev_timer connect_again; /* after nats.c closed the connection */
@@ -70,6 +92,8 @@ struct bus {
 	struct idmap *inboxes;
 	struct inbox_ref *refs;
 	uint64_t next_inbox;
+	uint64_t *loop_inboxes; /* the ids of the inboxes read on the loop */
+	size_t nloop_inboxes;
 
 	struct idmap *requests;
 	uint64_t next_request;
@@ -101,6 +125,9 @@ bus_state_name(enum bus_state s)
 }
 
 static void on_connect_again(struct ev_loop *, ev_timer *, int);
+static uint64_t open_inbox(
+    struct bus *, bus_msg_fn, void *, const char **, bool by_nats);
+static void sync_with_server(struct bus *, int64_t timeout_ns);
 
 /* nats.c threads: everything goes through the hand-off queue. */
 static void
@@ -142,7 +169,6 @@ on_sub_complete(void *closure)
 {
 	struct inbox_ref *ref = closure;
 
-	atomic_store(&ref->done, true);
 	atomic_fetch_add(&ref->bus->subs_done, 1);
 }
 
@@ -164,6 +190,190 @@ wait_threads_done(struct bus *b)
 	    "nats.c threads still busy after %d ms; not freeing what they use",
 	    THREADS_DONE_MS);
 	return -1;
+}
+
+/*
+ * nats.c's event loop hooks. The loop reads and writes the socket, so
+ * that a message reaches the sidecar without crossing a thread and what
+ * a loop turn buffered goes out in one write before the loop sleeps.
+ */
+static void
+wish_changed(struct bus *b)
+{
+	if (!pthread_equal(pthread_self(), b->loop_thread))
+		ev_async_send(b->loop, &b->wake);
+}
+
+static natsStatus
+el_attach(void **user, void *loop, natsConnection *nc, natsSock fd)
+{
+	struct bus *b = loop;
+
+	*user = b;
+	pthread_mutex_lock(&b->wish_lock);
+	b->wish.fd = (int)fd;
+	b->wish.attached++;
+	b->wish.reading = true;
+	pthread_mutex_unlock(&b->wish_lock);
+	wish_changed(b);
+	return NATS_OK;
+}
+
+static natsStatus
+el_read(void *user, bool add)
+{
+	struct bus *b = user;
+
+	pthread_mutex_lock(&b->wish_lock);
+	b->wish.reading = add;
+	pthread_mutex_unlock(&b->wish_lock);
+	wish_changed(b);
+	return NATS_OK;
+}
+
+static natsStatus
+el_write(void *user, bool add)
+{
+	struct bus *b = user;
+
+	pthread_mutex_lock(&b->wish_lock);
+	b->wish.writing = add;
+	pthread_mutex_unlock(&b->wish_lock);
+	if (add)
+		wish_changed(b);
+	return NATS_OK;
+}
+
+static natsStatus
+el_detach(void *user)
+{
+	struct bus *b = user;
+
+	pthread_mutex_lock(&b->wish_lock);
+	b->wish.reading = b->wish.writing = false;
+	pthread_mutex_unlock(&b->wish_lock);
+	wish_changed(b);
+	return NATS_OK;
+}
+
+static bool
+wants_to_write(struct bus *b)
+{
+	bool w;
+
+	pthread_mutex_lock(&b->wish_lock);
+	w = b->wish.writing && b->wish.reading;
+	pthread_mutex_unlock(&b->wish_lock);
+	return w;
+}
+
+/*
+ * NextMsg() swallows a no-responders status: make it again, so that the
+ * inbox's reader learns that a request went nowhere. Which one is
+ * unknown: its subject is the inbox prefix alone.
+ */
+static natsMsg *
+no_responders(const struct inbox *in)
+{
+	natsMsg *m = NULL;
+
+	if (natsMsg_Create(&m, in->prefix, NULL, NULL, 0) != NATS_OK ||
+	    natsMsgHeader_Set(m, "Status", "503") != NATS_OK) {
+		natsMsg_Destroy(m);
+		return NULL;
+	}
+	return m;
+}
+
+/* Hands inbox |id| what the last read queued for it. Its callback may
+ * close it, or open and close others. */
+static void
+deliver_queued(struct bus *b, uint64_t id)
+{
+	struct inbox *in = idmap_get(b->inboxes, id);
+	uint64_t n = 0;
+
+	if (in == NULL || in->sub == NULL ||
+	    natsSubscription_QueuedMsgs(in->sub, &n) != NATS_OK)
+		return;
+	for (; n > 0 && (in = idmap_get(b->inboxes, id)) != NULL; n--) {
+		natsMsg *msg = NULL;
+		natsStatus s = natsSubscription_NextMsg(&msg, in->sub, 0);
+
+		if (s == NATS_NO_RESPONDERS)
+			msg = no_responders(in);
+		else if (s != NATS_OK)
+			return;
+		if (msg != NULL)
+			in->fn(in->arg, msg);
+	}
+}
+
+static void
+on_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct bus *b = w->data;
+	uint64_t ids[8], *v = ids;
+	size_t n = b->nloop_inboxes;
+
+	natsConnection_ProcessReadEvent(b->nc);
+	if (n == 0)
+		return;
+	/* Callbacks may open and close inboxes: go by a copy of the ids. */
+	if (n > sizeof ids / sizeof ids[0])
+		v = xreallocarray(NULL, n, sizeof *v);
+	memcpy(v, b->loop_inboxes, n * sizeof *v);
+	for (size_t i = 0; i < n; i++)
+		deliver_queued(b, v[i]);
+	if (v != ids)
+		free(v);
+}
+
+static void
+on_writable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct bus *b = w->data;
+
+	natsConnection_ProcessWriteEvent(b->nc);
+	if (!wants_to_write(b))
+		ev_io_stop(loop, w);
+}
+
+/* Last before the loop sleeps: the watchers follow what nats.c asked
+ * for, and what this turn buffered is written, in one go if the socket
+ * takes it (else the rest once it is writable). */
+static void
+on_before_sleep(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct bus *b = w->data;
+	struct socket_wish now;
+
+	pthread_mutex_lock(&b->wish_lock);
+	now = b->wish;
+	pthread_mutex_unlock(&b->wish_lock);
+	if (!now.reading || now.attached != b->polled) {
+		ev_io_stop(loop, &b->reader);
+		ev_io_stop(loop, &b->writer);
+	}
+	if (!now.reading)
+		return;
+	if (!ev_is_active(&b->reader)) {
+		ev_io_set(&b->reader, now.fd, EV_READ);
+		ev_io_set(&b->writer, now.fd, EV_WRITE);
+		ev_io_start(loop, &b->reader);
+		b->polled = now.attached;
+	}
+	if (now.writing && !ev_is_active(&b->writer)) {
+		natsConnection_ProcessWriteEvent(b->nc);
+		if (wants_to_write(b))
+			ev_io_start(loop, &b->writer);
+	}
+}
+
+/* A nats.c thread changed the wish; on_before_sleep() follows it. */
+static void
+on_wake(struct ev_loop *loop, ev_async *w, int revents)
+{
 }
 
 static void
@@ -221,7 +431,8 @@ set_state(struct bus *b, enum bus_state s)
 {
 	enum bus_state was = b->state;
 
-	if (s == was || (b->closing && s == BUS_DISCONNECTED))
+	/* Once closing, the owner is going away: nothing is reported. */
+	if (s == was || b->closing)
 		return;
 	/* A reconnect is reported as connected, after the first connect. */
 	b->state = s;
@@ -382,16 +593,16 @@ apply_options(struct bus *b, const struct config_nats *c)
 	if (bus_connect_options(o, c) == -1)
 		return -1;
 	s = natsOptions_SetPingInterval(o, c->ping_interval / NS_PER_MS);
-	/*
-	 * nats.c writes on the calling thread once its buffer is full: a
-	 * larger buffer makes that rare, and a write deadline bounds how long
-	 * a stalled server can hold the loop (the connection is then dropped
-	 * and re-made, and what was not acked comes back).
-	 */
 	if (s == NATS_OK)
 		s = natsOptions_SetIOBufSize(o, IO_BUF_SIZE);
+	/* The socket is the loop's; nats.c only buffers. Sent at once means
+	 * handed to the loop, which writes before it sleeps: no flusher
+	 * thread and its millisecond of delay. */
 	if (s == NATS_OK)
-		s = natsOptions_SetWriteDeadline(o, WRITE_DEADLINE_MS);
+		s = natsOptions_SetEventLoop(
+		    o, b, el_attach, el_read, el_write, el_detach);
+	if (s == NATS_OK)
+		s = natsOptions_SetSendAsap(o, true);
 	if (s == NATS_OK)
 		s = natsOptions_SetMaxReconnect(o, -1);
 	if (s == NATS_OK)
@@ -439,6 +650,20 @@ bus_new(struct ev_loop *loop, const struct config_nats *c,
 	b->unreachable.data = b;
 	ev_timer_init(&b->connect_again, on_connect_again, 0, 0);
 	b->connect_again.data = b;
+	b->loop_thread = pthread_self();
+	pthread_mutex_init(&b->wish_lock, NULL);
+	b->wish.fd = -1;
+	ev_io_init(&b->reader, on_readable, -1, EV_READ);
+	b->reader.data = b;
+	ev_io_init(&b->writer, on_writable, -1, EV_WRITE);
+	b->writer.data = b;
+	/* After every other prepare watcher: what they wrote goes out. */
+	ev_prepare_init(&b->before_sleep, on_before_sleep);
+	ev_set_priority(&b->before_sleep, EV_MINPRI);
+	b->before_sleep.data = b;
+	ev_prepare_start(loop, &b->before_sleep);
+	ev_async_init(&b->wake, on_wake);
+	ev_async_start(loop, &b->wake);
 
 	/* A unique token: the random part of a nats.c inbox name. */
 	if (natsInbox_Create(&inbox) != NATS_OK ||
@@ -462,9 +687,10 @@ bus_new(struct ev_loop *loop, const struct config_nats *c,
 	}
 	if (s == NATS_OK)
 		handoff_push(b->handoff, HANDOFF_STATE, BUS_CONNECTED, NULL);
-	b->flusher = flusher_new(b->nc);
 	ev_timer_start(loop, &b->unreachable);
-	b->request_inbox = bus_inbox_open(b, on_reply, b, &b->request_prefix);
+	/* Replies may be "no responders" statuses, which a synchronous
+	 * subscription swallows whole: this inbox is read by nats.c. */
+	b->request_inbox = open_inbox(b, on_reply, b, &b->request_prefix, true);
 	if (b->request_inbox == 0)
 		goto fail;
 	return b;
@@ -499,16 +725,21 @@ bus_free(struct bus *b)
 	ev_timer_stop(b->loop, &b->connect_again);
 	free(b->unreachable_why);
 	if (b->nc != NULL) {
-		/* Acks and NAKs still buffered must reach the server. */
-		if (b->state == BUS_CONNECTED)
-			natsConnection_FlushTimeout(b->nc, FLUSH_AT_CLOSE_MS);
+		bool connected = b->state == BUS_CONNECTED;
+
 		b->closing = true;
+		/* Acks and NAKs still buffered must reach the server. */
+		if (connected)
+			sync_with_server(b, SYNC_AT_CLOSE_NS);
 		natsConnection_Close(b->nc);
 		/* Better a leak at exit than a callback into freed memory. */
 		if (wait_threads_done(b) == -1)
 			return;
-		flusher_free(b->flusher);
 	}
+	ev_io_stop(b->loop, &b->reader);
+	ev_io_stop(b->loop, &b->writer);
+	ev_prepare_stop(b->loop, &b->before_sleep);
+	ev_async_stop(b->loop, &b->wake);
 	/* Queued messages go back through on_handoff and are destroyed. */
 	handoff_free(b->handoff);
 	b->handoff = NULL;
@@ -529,6 +760,8 @@ bus_free(struct bus *b)
 	}
 	idmap_free(b->inboxes);
 	idmap_free(b->requests);
+	free(b->loop_inboxes);
+	pthread_mutex_destroy(&b->wish_lock);
 	free(b);
 }
 
@@ -546,12 +779,15 @@ subscribe_inbox(struct bus *b, struct inbox *in)
 	natsStatus s;
 
 	in->sub = NULL;
-	s = natsConnection_Subscribe(
-	    &in->sub, b->nc, subject, on_nats_msg, in->ref);
+	if (in->ref == NULL)
+		s = natsConnection_SubscribeSync(&in->sub, b->nc, subject);
+	else
+		s = natsConnection_Subscribe(
+		    &in->sub, b->nc, subject, on_nats_msg, in->ref);
 	/* Credits bound what arrives; nats.c must never drop any of it. */
 	if (s == NATS_OK)
 		s = natsSubscription_SetPendingLimits(in->sub, -1, -1);
-	if (s == NATS_OK) {
+	if (s == NATS_OK && in->ref != NULL) {
 		s = natsSubscription_SetOnCompleteCB(
 		    in->sub, on_sub_complete, in->ref);
 		b->subs_opened += s == NATS_OK;
@@ -589,9 +825,6 @@ on_connect_again(struct ev_loop *loop, ev_timer *w, int revents)
 	struct bus *b = w->data;
 	natsStatus s;
 
-	/* The flush thread holds the old connection: it goes first. */
-	flusher_free(b->flusher);
-	b->flusher = NULL;
 	natsConnection_Destroy(b->nc);
 	b->nc = NULL;
 	atomic_store(&b->closed_cb_done, false);
@@ -604,27 +837,31 @@ on_connect_again(struct ev_loop *loop, ev_timer *w, int revents)
 		ev_timer_start(loop, w);
 		return;
 	}
-	b->flusher = flusher_new(b->nc);
 	b->state = BUS_DISCONNECTED;
 	idmap_foreach(b->inboxes, resubscribe, b);
 	if (s == NATS_OK)
 		handoff_push(b->handoff, HANDOFF_STATE, BUS_CONNECTED, NULL);
 }
 
-uint64_t
-bus_inbox_open(struct bus *b, bus_msg_fn fn, void *arg, const char **prefix)
+/* Opens an inbox read on the loop, or by nats.c's delivery thread when
+ * |by_nats| (its messages then come through the hand-off queue). */
+static uint64_t
+open_inbox(
+    struct bus *b, bus_msg_fn fn, void *arg, const char **prefix, bool by_nats)
 {
 	struct inbox *in = xcalloc(1, sizeof *in);
-	struct inbox_ref *ref = xcalloc(1, sizeof *ref);
+	uint64_t id = ++b->next_inbox;
 
-	ref->bus = b;
-	ref->id = ++b->next_inbox;
-	ref->next = b->refs;
-	b->refs = ref;
-	in->ref = ref;
+	if (by_nats) {
+		in->ref = xcalloc(1, sizeof *in->ref);
+		in->ref->bus = b;
+		in->ref->id = id;
+		in->ref->next = b->refs;
+		b->refs = in->ref;
+	}
 	in->fn = fn;
 	in->arg = arg;
-	in->prefix = xasprintf("%s.%" PRIu64, b->base, ref->id);
+	in->prefix = xasprintf("%s.%" PRIu64, b->base, id);
 	/* A connection nats.c already gave up on subscribes nothing; the
 	 * fresh connection started after it subscribes every inbox. */
 	if (subscribe_inbox(b, in) == -1 && !natsConnection_IsClosed(b->nc)) {
@@ -632,9 +869,20 @@ bus_inbox_open(struct bus *b, bus_msg_fn fn, void *arg, const char **prefix)
 		free(in);
 		return 0;
 	}
-	idmap_put(b->inboxes, ref->id, in);
+	idmap_put(b->inboxes, id, in);
+	if (!by_nats) {
+		b->loop_inboxes = xreallocarray(b->loop_inboxes,
+		    b->nloop_inboxes + 1, sizeof *b->loop_inboxes);
+		b->loop_inboxes[b->nloop_inboxes++] = id;
+	}
 	*prefix = in->prefix;
-	return ref->id;
+	return id;
+}
+
+uint64_t
+bus_inbox_open(struct bus *b, bus_msg_fn fn, void *arg, const char **prefix)
+{
+	return open_inbox(b, fn, arg, prefix, false);
 }
 
 void
@@ -642,8 +890,12 @@ bus_inbox_drain(struct bus *b, uint64_t id)
 {
 	struct inbox *in = idmap_get(b->inboxes, id);
 
-	if (in != NULL && natsSubscription_Drain(in->sub) != NATS_OK)
+	if (in == NULL || in->sub == NULL)
+		return;
+	if (natsSubscription_Drain(in->sub) != NATS_OK) {
 		natsSubscription_Unsubscribe(in->sub);
+		in->drained = true;
+	}
 }
 
 bool
@@ -651,7 +903,11 @@ bus_inbox_done(const struct bus *b, uint64_t id)
 {
 	struct inbox *in = idmap_get(b->inboxes, id);
 
-	return in == NULL || in->sub == NULL || atomic_load(&in->ref->done);
+	/* A drain ends once the server confirmed the unsubscribe and the
+	 * last message before it was taken. */
+	return in == NULL || in->sub == NULL || in->drained ||
+	    natsSubscription_DrainCompletionStatus(in->sub) !=
+	    NATS_ILLEGAL_STATE;
 }
 
 void
@@ -661,6 +917,13 @@ bus_inbox_close(struct bus *b, uint64_t id)
 
 	if (in == NULL)
 		return;
+	for (size_t i = 0; i < b->nloop_inboxes; i++) {
+		if (b->loop_inboxes[i] == id) {
+			b->loop_inboxes[i] =
+			    b->loop_inboxes[--b->nloop_inboxes];
+			break;
+		}
+	}
 	natsSubscription_Unsubscribe(in->sub);
 	natsSubscription_Destroy(in->sub);
 	free(in->prefix);
@@ -684,13 +947,6 @@ bus_publish(struct bus *b, const char *subject, const char *reply,
 		return -1;
 	}
 	return 0;
-}
-
-void
-bus_flush(struct bus *b)
-{
-	if (b->flusher != NULL)
-		flusher_kick(b->flusher);
 }
 
 /* |b|'s request prefix, ".", |id| in decimal: a request per publish made
@@ -745,6 +1001,34 @@ bus_request(struct bus *b, const char *subject, const struct bus_header *hdrs,
 	ev_timer_start(b->loop, &r->timer);
 	idmap_put(b->requests, id, r);
 	return id;
+}
+
+static void
+on_synced(void *arg, natsMsg *reply)
+{
+	bool *done = arg;
+
+	*done = true;
+	natsMsg_Destroy(reply);
+}
+
+/*
+ * Runs the loop until the server has read everything written before, or
+ * |timeout_ns| passed: a message to the sidecar's own request inbox comes
+ * back only after the server went through what preceded it.
+ */
+static void
+sync_with_server(struct bus *b, int64_t timeout_ns)
+{
+	char subject[96];
+	bool done = false;
+
+	reply_subject(b, b->next_request + 1, subject);
+	if (bus_request(b, subject, NULL, 0, NULL, 0, timeout_ns, on_synced,
+		&done) == 0)
+		return;
+	while (!done)
+		ev_run(b->loop, EVRUN_ONCE);
 }
 
 void *

@@ -1,10 +1,14 @@
 /*
  * The NATS side of the sidecar, and the only module that talks to nats.c
  * (besides the JetStream message accessors of delivery.c). It connects in
- * the background and reconnects forever with backoff and jitter; nats.c's
- * threads only push into a hand-off queue, and every callback below runs
- * on the loop thread. Publishing never waits: bytes go into nats.c's
- * buffer and its flusher thread writes them out.
+ * the background and reconnects forever with backoff and jitter. The
+ * connection runs on the loop (nats.c's external event loop mode): the
+ * loop reads the socket, and messages of the inboxes below are handed
+ * over right after the read, on the loop thread, without crossing a
+ * thread. nats.c's own threads (reconnects, pings, the delivery of
+ * request replies) only push into a hand-off queue; every callback below
+ * runs on the loop thread. Publishing never waits: bytes go into nats.c's
+ * buffer, and the loop writes what a turn buffered before it sleeps.
  */
 #ifndef SIDECAR_BUS_H
 #define SIDECAR_BUS_H
@@ -56,15 +60,19 @@ int bus_connect_options(natsOptions *o, const struct config_nats *c);
  */
 struct bus *bus_new(
     struct ev_loop *, const struct config_nats *, const struct bus_events *);
-/* Flushes what is buffered (waiting at most 2 s), closes, and calls every
- * pending request's callback with NULL. Call it after the loop ended. */
+/* Sends what is buffered and runs the loop until the server has read it
+ * (at most 2 s), closes, and calls every pending request's callback with
+ * NULL. Call it after the loop ended, once the other owners of watchers
+ * on the loop have stopped them. */
 void bus_free(struct bus *);
 enum bus_state bus_state(const struct bus *);
 const char *bus_state_name(enum bus_state);
 
 /*
  * Subscribes to a fresh wildcard inbox "PREFIX.*"; every message on it
- * goes to |fn|. Stores the prefix (valid until the inbox is closed) in
+ * goes to |fn|, in the loop turn that read it. A "no responders" status
+ * (503) comes with the subject PREFIX alone: which request went nowhere
+ * is unknown. Stores the prefix (valid until the inbox is closed) in
  * |*prefix|. Returns the inbox id, or 0 on failure.
  */
 uint64_t bus_inbox_open(
@@ -81,12 +89,6 @@ void bus_inbox_close(struct bus *, uint64_t id);
  * (not connected and the reconnect buffer full, or an invalid subject). */
 int bus_publish(struct bus *, const char *subject, const char *reply,
     const void *data, size_t len);
-
-/* Sends what is buffered now rather than at nats.c's next flush (up to
- * a millisecond later), without waiting; for writes a pipeline waits on,
- * such as pull requests. Without a flush thread, nats.c's flush sends
- * them. */
-void bus_flush(struct bus *);
 
 /*
  * Sends a request with |nhdrs| headers; |fn| gets the reply or NULL after

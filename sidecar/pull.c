@@ -120,7 +120,6 @@ send_request(struct pull *p, int64_t batch, int64_t max_bytes)
 	snprintf(reply, sizeof reply, "%s.%" PRIu64, p->prefix, ++p->next_id);
 	if (bus_publish(p->bus, p->subject, reply, body, len) == -1)
 		return; /* not connected: the reconnect resets and refills */
-	bus_flush(p->bus);
 	if (p->nlive == 0)
 		p->last_activity = ev_now(p->loop);
 	if (p->nlive == PULL_MAX_LIVE)
@@ -189,6 +188,14 @@ on_status(struct pull *p, natsMsg *msg, int status)
 	uint64_t id;
 	char *why;
 
+	if (status == 503) {
+		/* No JetStream behind the API (the bus cannot say for which
+		 * request): none will bring anything; do not ask at once. */
+		pull_problem(p, "no responders: JetStream is not available");
+		p->paused_until = ev_now(p->loop) + PULL_PAUSE_S;
+		forget_requests(p);
+		return;
+	}
 	if (strncmp(subj, p->prefix, plen) != 0 || subj[plen] != '.')
 		return;
 	id = strtoull(subj + plen + 1, NULL, 10);
@@ -216,13 +223,6 @@ on_status(struct pull *p, natsMsg *msg, int status)
 	    unfilled_bytes >= p->live[i].max_bytes &&
 	    p->live[i].max_bytes >= p->sub->max_in_flight_bytes)
 		p->oversize = true;
-	if (status == 503) {
-		/* No JetStream behind the API: do not ask again at once. */
-		pull_problem(p, "no responders: JetStream is not available");
-		p->paused_until = ev_now(p->loop) + PULL_PAUSE_S;
-		unfilled = p->live[i].batch;
-		unfilled_bytes = p->live[i].max_bytes;
-	}
 	if (status == 400 ||
 	    (status == 409 && strstr(desc, "Exceeded") != NULL)) {
 		/* The request was refused whole: nothing of it will come. */

@@ -31,6 +31,7 @@ struct natsserver {
 	char store[300]; /* JetStream store */
 	char log[300]; /* server output, shown when it fails to start */
 	char url[64];
+	bool no_jetstream;
 	const char *extra[EXTRA_ARGS_MAX + 1];
 };
 
@@ -141,9 +142,11 @@ spawn(struct natsserver *s)
 	argv[argc++] = "127.0.0.1";
 	argv[argc++] = "-p";
 	argv[argc++] = port;
-	argv[argc++] = "-js";
-	argv[argc++] = "-sd";
-	argv[argc++] = s->store;
+	if (!s->no_jetstream) {
+		argv[argc++] = "-js";
+		argv[argc++] = "-sd";
+		argv[argc++] = s->store;
+	}
 	argv[argc++] = "--ports_file_dir";
 	argv[argc++] = s->dir;
 	for (int i = 0; s->extra[i] != NULL; i++)
@@ -313,4 +316,10 @@ natsserver_restart(struct natsserver *s)
 		sleep_ms(100);
 	}
 	return -1;
+}
+
+void
+natsserver_set_jetstream(struct natsserver *s, bool on)
+{
+	s->no_jetstream = !on;
 }

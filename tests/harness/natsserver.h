@@ -10,6 +10,8 @@
 
 #include <sys/types.h>
 
+#include <stdbool.h>
+
 struct natsserver;
 
 /*
@@ -34,5 +36,7 @@ int natsserver_stop(struct natsserver *);
 int natsserver_kill(struct natsserver *);
 /* Starts again on the same port with the same store; returns 0 or -1. */
 int natsserver_restart(struct natsserver *);
+/* Whether the next (re)start enables JetStream (on by default). */
+void natsserver_set_jetstream(struct natsserver *, bool on);
 
 #endif

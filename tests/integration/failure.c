@@ -167,6 +167,57 @@ server_restart_mid_stream_loses_nothing(void **state)
 	testapp_free(app);
 }
 
+/* Publishes |n| orders from |first| on, retrying while the test's own
+ * connection is still reconnecting after a server restart. */
+static void
+publish_after_restart(struct fixture *f, uint64_t first, uint64_t n)
+{
+	for (int i = 0; i < 100; i++) {
+		if (testjs_publish_orders(
+			f->js, "orders.created.v1", "j", first, n) == 0)
+			return;
+		fixture_sleep_ms(200);
+	}
+	fail_msg("could not publish after the restart");
+}
+
+/* The server comes back without JetStream: the pull requests meet no
+ * responders, which is said once while the sidecar keeps asking (paced),
+ * and delivery resumes when JetStream is back. */
+static void
+jetstream_gone_and_back(void **state)
+{
+	struct fixture *f = *state;
+	struct testapp *app;
+	char *line;
+
+	assert_int_equal(
+	    testjs_publish_orders(f->js, "orders.created.v1", "j", 1, 10), 0);
+	assert_non_null(fixture_start_daemon(f, NULL, NULL));
+	assert_non_null(app = testapp_start(daemon_socket(f->d), NULL));
+	wait_distinct_acks(app, 10, 30000);
+
+	assert_int_equal(natsserver_stop(f->srv), 0);
+	natsserver_set_jetstream(f->srv, false);
+	assert_int_equal(natsserver_restart(f->srv), 0);
+	assert_int_equal(daemon_log_wait(f->d, "pull.refused", 1, 20000), 0);
+	line = daemon_log_line(f->d, "pull.refused", 0);
+	assert_non_null(strstr(line, "no responders"));
+	free(line);
+	/* A refused pull is asked again after a pause, without a new line. */
+	fixture_sleep_ms(2500);
+	assert_int_equal(daemon_log_count(f->d, "pull.refused"), 1);
+	assert_int_equal(daemon_pid(f->d) > 0, 1);
+
+	assert_int_equal(natsserver_stop(f->srv), 0);
+	natsserver_set_jetstream(f->srv, true);
+	assert_int_equal(natsserver_restart(f->srv), 0);
+	publish_after_restart(f, 11, 10);
+	wait_distinct_acks(app, 20, 60000);
+	fixture_assert_settles(f);
+	testapp_free(app);
+}
+
 static void
 deleted_consumer_is_recreated(void **state)
 {
@@ -364,6 +415,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    server_restart_mid_stream_loses_nothing, fixture_setup,
 		    fixture_teardown),
+		cmocka_unit_test_setup_teardown(
+		    jetstream_gone_and_back, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(deleted_consumer_is_recreated,
 		    fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(
