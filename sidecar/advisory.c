@@ -193,7 +193,7 @@ finish(struct job *j, const char *body, enum outcome o)
 	TAILQ_REMOVE(&a->jobs, j, link);
 	w->held--;
 	w->held_bytes -= j->size;
-	natsMsg_Destroy(j->msg);
+	bus_msg_free(j->msg);
 	free(j);
 }
 
@@ -286,7 +286,7 @@ on_deleted(void *arg, natsMsg *reply)
 		    "dead-lettered, but no answer deleting the original");
 		retry_later(j, OUTCOME_FAILED);
 	}
-	natsMsg_Destroy(reply);
+	bus_msg_free(reply);
 }
 
 static void
@@ -435,13 +435,13 @@ on_msg_get(void *arg, natsMsg *reply)
 		    reply == NULL ? "no answer reading the message"
 				  : "JetStream is not available (no "
 				    "responders)");
-		natsMsg_Destroy(reply);
+		bus_msg_free(reply);
 		retry_later(j, OUTCOME_FAILED);
 		return;
 	}
 	r = jsapi_stream_msg(natsMsg_GetData(reply),
 	    (size_t)natsMsg_GetDataLength(reply), &m, &e);
-	natsMsg_Destroy(reply);
+	bus_msg_free(reply);
 	if (r == 1 &&
 	    (e.err_code == JSAPI_ERR_NO_MESSAGE_FOUND ||
 		e.err_code == JSAPI_ERR_STREAM_NOT_FOUND))
@@ -638,7 +638,7 @@ on_stream_created(void *arg, natsMsg *reply)
 		free(why);
 	}
 	json_decref(root);
-	natsMsg_Destroy(reply);
+	bus_msg_free(reply);
 }
 
 static void
@@ -733,7 +733,7 @@ on_stream_info(void *arg, natsMsg *reply)
 	else if (r == 0)
 		stream_check(w, config);
 	json_decref(root);
-	natsMsg_Destroy(reply);
+	bus_msg_free(reply);
 }
 
 static void

@@ -279,7 +279,7 @@ no_responders(const struct inbox *in)
 
 	if (natsMsg_Create(&m, in->prefix, NULL, NULL, 0) != NATS_OK ||
 	    natsMsgHeader_Set(m, "Status", "503") != NATS_OK) {
-		natsMsg_Destroy(m);
+		bus_msg_free(m);
 		return NULL;
 	}
 	return m;
@@ -477,7 +477,7 @@ on_handoff(void *arg, const struct handoff_item *items, size_t n)
 			continue;
 		}
 		if ((in = idmap_get(b->inboxes, it->tag)) == NULL) {
-			natsMsg_Destroy(it->ptr);
+			bus_msg_free(it->ptr);
 			continue;
 		}
 		in->fn(in->arg, it->ptr);
@@ -513,7 +513,7 @@ on_reply(void *arg, natsMsg *msg)
 	if (strncmp(subj, b->request_prefix, plen) == 0 && subj[plen] == '.')
 		r = idmap_get(b->requests, strtoull(subj + plen + 1, NULL, 10));
 	if (r == NULL) {
-		natsMsg_Destroy(msg);
+		bus_msg_free(msg);
 		return;
 	}
 	request_finish(r, msg);
@@ -984,7 +984,7 @@ bus_request(struct bus *b, const char *subject, const struct bus_header *hdrs,
 		s = natsMsgHeader_Add(m, hdrs[i].name, hdrs[i].value);
 	if (s == NATS_OK)
 		s = natsConnection_PublishMsg(b->nc, m);
-	natsMsg_Destroy(m);
+	bus_msg_free(m);
 	if (s != NATS_OK) {
 		log_debug("nats.request_failed", "request to %s: %s", subject,
 		    natsStatus_GetText(s));
@@ -1009,7 +1009,7 @@ on_synced(void *arg, natsMsg *reply)
 	bool *done = arg;
 
 	*done = true;
-	natsMsg_Destroy(reply);
+	bus_msg_free(reply);
 }
 
 /*
@@ -1057,6 +1057,22 @@ size_t
 bus_requests_pending(const struct bus *b)
 {
 	return idmap_count(b->requests);
+}
+
+#ifdef HAVE_NATSMSG_FREE
+/* Exported by nats.c, not declared: natsMsg_Destroy() defers to it on
+ * nats.c's collector thread. */
+void natsMsg_free(void *);
+#endif
+
+void
+bus_msg_free(natsMsg *msg)
+{
+#ifdef HAVE_NATSMSG_FREE
+	natsMsg_free(msg);
+#else
+	natsMsg_Destroy(msg);
+#endif
 }
 
 size_t

@@ -108,6 +108,10 @@ size_t bus_requests_pending(const struct bus *);
  * 1 MiB until connected. */
 int64_t bus_max_payload(const struct bus *);
 
+/* Frees |msg|, a message the bus handed over or one made with nats.c, at
+ * once (natsMsg_Destroy() would pass it to nats.c's collector thread: a
+ * lock and a thread wake-up per message). NULL is a no-op. */
+void bus_msg_free(natsMsg *msg);
 /* |msg|'s size as the server counts it against a pull's max_bytes:
  * subject, reply, headers and payload. */
 size_t bus_msg_size(natsMsg *msg);

@@ -119,7 +119,7 @@ on_create_reply(void *arg, natsMsg *reply)
 		c->created = true;
 		consumer_bound(c);
 	}
-	natsMsg_Destroy(reply);
+	bus_msg_free(reply);
 }
 
 static void
@@ -200,7 +200,7 @@ on_info_reply(void *arg, natsMsg *reply)
 		consumer_retry(c, "consumer.unavailable", why);
 		free(why);
 	}
-	natsMsg_Destroy(reply);
+	bus_msg_free(reply);
 }
 
 static void
@@ -239,7 +239,7 @@ on_poll_reply(void *arg, natsMsg *reply)
 		&ack_pending) == 0 &&
 	    c->events.pending != NULL)
 		c->events.pending(c->events.arg, pending, ack_pending);
-	natsMsg_Destroy(reply);
+	bus_msg_free(reply);
 }
 
 static void

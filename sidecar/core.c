@@ -855,7 +855,7 @@ on_pub_ack(void *arg, natsMsg *reply)
 	}
 	w->core->publishes_pending--;
 	publish_done(w, &pa);
-	natsMsg_Destroy(reply);
+	bus_msg_free(reply);
 }
 
 /* The filters of the subscriptions |app| serves see |pub|: the first

@@ -1,6 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bus.h"
 #include "delivery.h"
 #include "view.h"
 #include "xmalloc.h"
@@ -86,7 +87,7 @@ delivery_new(natsMsg *msg, struct subscription *sub, size_t size)
 	struct delivery *d = xcalloc(1, sizeof *d);
 
 	if (delivery_parse_reply(natsMsg_GetReply(msg), &d->meta) == -1) {
-		natsMsg_Destroy(msg);
+		bus_msg_free(msg);
 		free(d);
 		return NULL;
 	}
@@ -102,7 +103,7 @@ delivery_free(struct delivery *d)
 {
 	if (d == NULL)
 		return;
-	natsMsg_Destroy(d->msg);
+	bus_msg_free(d->msg);
 	view_free(d->view);
 	free(d->app_payload);
 	free(d->text);

@@ -75,7 +75,7 @@ on_pub_ack(void *arg, natsMsg *reply)
 	else
 		why[0] = '\0';
 	w->done(w->arg, why[0] == '\0' ? NULL : why);
-	natsMsg_Destroy(reply);
+	bus_msg_free(reply);
 	free(w);
 }
 
@@ -240,7 +240,7 @@ on_stream_created(void *arg, natsMsg *reply)
 	else
 		log_warnx("dlq.stream",
 		    "no answer creating dead-letter stream %s", name);
-	natsMsg_Destroy(reply);
+	bus_msg_free(reply);
 	free(name);
 }
 

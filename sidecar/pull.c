@@ -247,7 +247,7 @@ pull_on_msg(void *arg, natsMsg *msg)
 	p->last_activity = ev_now(p->loop);
 	if (reply == NULL || strncmp(reply, "$JS.ACK.", 8) != 0) {
 		on_status(p, msg, bus_msg_status(msg));
-		natsMsg_Destroy(msg);
+		bus_msg_free(msg);
 		return;
 	}
 	size = (int64_t)bus_msg_size(msg);
