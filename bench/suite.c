@@ -691,7 +691,7 @@ sidecar_start(struct sidecar *sc, const struct bcase *bc, const char *stream,
 		.subscriptions = &sub,
 		.nsubscriptions = 1,
 		.log_level = "warn" };
-	char yaml[2048], sub_yaml[2048], nats_yaml[64], mapping[PATH_MAX],
+	char yaml[2048], sub_yaml[2048], mapping[PATH_MAX],
 	    translate[PATH_MAX + 512], schemas[PATH_MAX + 32];
 
 	memset(sc, 0, sizeof *sc);
@@ -711,12 +711,6 @@ sidecar_start(struct sidecar *sc, const struct bcase *bc, const char *stream,
 	sub.yaml = sub_yaml;
 	if (proc_tmpdir(sc->store, sizeof sc->store, "bench-dedup") == -1)
 		return -1;
-	/* publish_max_pending above the app's window: the limit also counts
-	 * the sidecar's own API requests (CONSUMER.INFO polls), so an app
-	 * exactly at it is sometimes refused (REJECTED). */
-	snprintf(nats_yaml, sizeof nats_yaml, "publish_max_pending: %d",
-	    2 * PUB_WINDOW);
-	cfg.nats_yaml = nats_yaml;
 	snprintf(yaml, sizeof yaml,
 	    "shutdown_grace: 2s\n%s"
 	    "dedup:\n  path: \"%s\"\n  durability: %s\n",

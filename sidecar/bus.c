@@ -1053,12 +1053,6 @@ bus_max_payload(const struct bus *b)
 	return n > 0 ? n : 1024 * 1024;
 }
 
-size_t
-bus_requests_pending(const struct bus *b)
-{
-	return idmap_count(b->requests);
-}
-
 #ifdef HAVE_NATSMSG_FREE
 /* Exported by nats.c, not declared: natsMsg_Destroy() defers to it on
  * nats.c's collector thread. */

@@ -101,8 +101,6 @@ uint64_t bus_request(struct bus *, const char *subject,
 /* Forgets a request: its callback will not be called. Returns the arg
  * it was given (for the caller to free), or NULL if it was not pending. */
 void *bus_request_cancel(struct bus *, uint64_t id);
-/* Requests waiting for a reply. */
-size_t bus_requests_pending(const struct bus *);
 
 /* The largest message the server takes (headers and payload), in bytes;
  * 1 MiB until connected. */

@@ -985,8 +985,7 @@ on_publish(void *arg, struct app *app, const PublishFrame *p)
 		pa.status =
 		    NATS_SIDECAR__CHANNEL__V1__PUBLISH_ACK__STATUS__NOT_CONNECTED;
 		pa.error = "NATS is not reachable now; nothing was sent";
-	} else if ((int64_t)bus_requests_pending(c->bus) >=
-	    nc->publish_max_pending) {
+	} else if ((int64_t)c->publishes_pending >= nc->publish_max_pending) {
 		pa.status =
 		    NATS_SIDECAR__CHANNEL__V1__PUBLISH_ACK__STATUS__REJECTED;
 		pa.error = "too many publishes wait for a PubAck; try again";

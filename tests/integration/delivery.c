@@ -152,6 +152,53 @@ publish_gets_pub_acks(void **state)
 	testapp_free(app);
 }
 
+/* publish_max_pending bounds the app's publishes waiting for a PubAck;
+ * a subscriber that never answers holds them until their timeout. */
+static void
+publish_limit_counts_waiting_publishes(void **state)
+{
+	struct fixture *f = *state;
+	struct daemon_subscription sub = {
+		.name = "orders", .stream = "ORDERS", .durable = "orders-app"
+	};
+	struct daemon_config cfg = {
+		.nats_url = natsserver_url(f->srv),
+		.subscriptions = &sub,
+		.nsubscriptions = 1,
+		.log_level = "info",
+		.nats_yaml = "publish_max_pending: 2\npublish_timeout: 3s",
+	};
+	natsSubscription *silent = NULL;
+	struct testapp *app;
+
+	assert_int_equal(
+	    natsConnection_SubscribeSync(&silent, testjs_conn(f->js), "hold.>"),
+	    NATS_OK);
+	assert_int_equal(natsConnection_Flush(testjs_conn(f->js)), NATS_OK);
+	assert_non_null(f->d = daemon_start(&cfg));
+	assert_non_null(app = testapp_start(daemon_socket(f->d), NULL));
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(testapp_command(app, "publish hold.x - x"), 0);
+	/* The third is refused at once; the first two wait. */
+	assert_int_equal(testapp_wait_for(app, "publish_ack", 1, 2000), 0);
+	assert_string_equal(
+	    testapp_find(app, "publish_ack", 0)->status, "REJECTED");
+	assert_int_equal(testapp_wait_for(app, "publish_ack", 3, 10000), 0);
+	assert_string_equal(
+	    testapp_find(app, "publish_ack", 1)->status, "TIMEOUT");
+	assert_string_equal(
+	    testapp_find(app, "publish_ack", 2)->status, "TIMEOUT");
+	/* Nothing waits any more: the next one goes through. */
+	assert_int_equal(testapp_command(app,
+			     "publish orders.paid.v1 pay-9 "
+			     "{\"order_id\":\"o-9\"}"),
+	    0);
+	assert_int_equal(testapp_wait_for(app, "publish_ack", 4, 10000), 0);
+	assert_string_equal(testapp_find(app, "publish_ack", 3)->status, "OK");
+	testapp_free(app);
+	natsSubscription_Destroy(silent);
+}
+
 /* Messages of one key reach the app one at a time and in stream order,
  * while other keys go on in parallel. */
 static void
@@ -222,6 +269,9 @@ main(void)
 		    fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(
 		    publish_gets_pub_acks, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(
+		    publish_limit_counts_waiting_publishes, fixture_setup,
+		    fixture_teardown),
 		cmocka_unit_test_setup_teardown(
 		    serial_key_keeps_one_per_key_at_the_app, fixture_setup,
 		    fixture_teardown),
