@@ -824,9 +824,11 @@ struct dec {
 	struct vec scratch; /* the current string or number */
 	struct keyset keys;
 	char unknown[128]; /* the unknown key being skipped, for errors */
+	size_t arena_used;
 	struct frame frame0[16];
 	uint8_t marks0[256];
 	char scratch0[256];
+	_Alignas(16) char arena[1024]; /* for yajl's own allocations */
 };
 
 static int dec_message(struct dec *, const struct schema_type *,
@@ -1863,10 +1865,12 @@ str_read(struct dec *d, const unsigned char *raw, size_t len, size_t at,
 	d->scratch.len = 0;
 	start = o = vec_room(&d->scratch, len + 1);
 	while (i < len) {
-		if (raw[i] < 0x80 && raw[i] != '\\') {
-			*o++ = (char)raw[i++];
-			continue;
-		}
+		for (n = i; n < len && raw[n] < 0x80 && raw[n] != '\\'; n++)
+			;
+		memcpy(o, raw + i, n - i);
+		o += n - i;
+		if ((i = n) == len)
+			break;
 		if (raw[i] != '\\') {
 			if ((n = utf8_length(raw + i, len - i)) == 0) {
 				syntax_fail(d, at + i,
@@ -2092,6 +2096,59 @@ bad_space(const char *s, size_t n)
 	return (size_t)(v - s);
 }
 
+/*
+ * yajl's own allocations (its handle, lexer and buffers: a few hundred
+ * bytes) come from the arena in the decoder while it lasts, so that a
+ * decoding allocates nothing but the message; each block starts with
+ * its size, for yalloc_realloc().
+ */
+static void *
+yalloc_malloc(void *ctx, size_t n)
+{
+	struct dec *d = ctx;
+	size_t need = 16 + ((n + 15) & ~(size_t)15);
+	char *p;
+
+	if (n > sizeof d->arena || need > sizeof d->arena - d->arena_used)
+		return xmalloc(n);
+	p = d->arena + d->arena_used;
+	memcpy(p, &n, sizeof n);
+	d->arena_used += need;
+	return p + 16;
+}
+
+static bool
+yalloc_owns(const struct dec *d, const void *p)
+{
+	return (uintptr_t)p >= (uintptr_t)d->arena &&
+	    (uintptr_t)p < (uintptr_t)d->arena + sizeof d->arena;
+}
+
+static void *
+yalloc_realloc(void *ctx, void *p, size_t n)
+{
+	size_t was;
+	void *q;
+
+	if (p == NULL)
+		return yalloc_malloc(ctx, n);
+	if (!yalloc_owns(ctx, p))
+		return xreallocarray(p, n, 1);
+	memcpy(&was, (char *)p - 16, sizeof was);
+	if (n <= was)
+		return p;
+	q = yalloc_malloc(ctx, n);
+	memcpy(q, p, was);
+	return q;
+}
+
+static void
+yalloc_free(void *ctx, void *p)
+{
+	if (!yalloc_owns(ctx, p))
+		free(p);
+}
+
 /* The error of |d| as pbjson_decode() returns it. */
 static char *
 dec_error(const struct dec *d)
@@ -2121,6 +2178,8 @@ pbjson_decode(const struct schema_type *t, const void *text, size_t len,
 		NULL, on_number, on_string, on_start_map, on_map_key, on_end,
 		on_start_array, on_end };
 	struct dec d;
+	yajl_alloc_funcs alloc = { yalloc_malloc, yalloc_realloc, yalloc_free,
+		&d };
 	yajl_status st;
 	size_t ws, upto;
 
@@ -2141,7 +2200,7 @@ pbjson_decode(const struct schema_type *t, const void *text, size_t len,
 	d.frames = (struct vec){ (char *)d.frame0, 0, sizeof d.frame0, false };
 	d.marks = (struct vec){ (char *)d.marks0, 0, sizeof d.marks0, false };
 	d.scratch = (struct vec){ d.scratch0, 0, sizeof d.scratch0, false };
-	if ((d.parser = yajl_alloc(&callbacks, NULL, &d)) == NULL)
+	if ((d.parser = yajl_alloc(&callbacks, &alloc, &d)) == NULL)
 		fatalx("out of memory");
 	yajl_config(d.parser, yajl_dont_validate_strings, 1);
 	st = yajl_parse(d.parser, text, len);
