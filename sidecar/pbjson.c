@@ -1741,13 +1741,18 @@ dec_event(struct dec *d, const struct jval *v)
 
 	if (!d->failed)
 		dec_next(d, v);
-	if (frame_count(d) == 0)
-		dec_ended(d);
-	if ((v->type != J_OBJECT && v->type != J_ARRAY) || frame_count(d) > n)
+	if (v->type != J_OBJECT && v->type != J_ARRAY) {
+		if (frame_count(d) == 0)
+			dec_ended(d);
+		return 1;
+	}
+	if (frame_count(d) > n)
 		return 1;
 	fr = frame_top(d);
 	depth = fr != NULL ? fr->depth + 1 : 1;
 	if (depth > d->lim->max_depth) {
+		/* After an error, a little deeper, then the parser stops
+		 * and the error stands. */
 		if (d->failed && depth > d->lim->max_depth + 2)
 			return 0;
 		dec_fail(d, "nested deeper than %u", d->lim->max_depth);
