@@ -2,10 +2,16 @@
 #include <float.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <yajl/yajl_parse.h>
 
 #include "base64.h"
 #include "log.h"
@@ -23,89 +29,7 @@
 
 #define MEMBER(m, off) ((char *)(m) + (off))
 
-/* Where a value is, for errors: a field, an element or a map key. */
-struct jpath {
-	const struct jpath *up;
-	const char *name; /* field name, or map key */
-	size_t index; /* element of a list */
-	enum { JPATH_FIELD, JPATH_INDEX, JPATH_KEY } kind;
-};
-
-struct dec {
-	const struct schema_type *top;
-	const struct schema_limits *lim;
-	size_t memory; /* taken by the message so far */
-	char **err;
-};
-
-static int dec_message(struct dec *, const struct schema_type *, const json_t *,
-    ProtobufCMessage **, const struct jpath *, unsigned);
 static json_t *enc_message(const ProtobufCMessage *, char **);
-
-/* Writes the path of |p| as "items[1].sku" or attrs["k"] into |out|. */
-static void
-jpath_format(const struct jpath *p, char *out, size_t size)
-{
-	const struct jpath *v[16];
-	size_t n = 0, used = 0;
-	int w = 0;
-
-	for (; p != NULL && n < 16; p = p->up)
-		v[n++] = p;
-	out[0] = '\0';
-	if (p != NULL)
-		used = (size_t)snprintf(out, size, "...");
-	while (n-- > 0 && used < size) {
-		switch (v[n]->kind) {
-		case JPATH_FIELD:
-			w = snprintf(out + used, size - used, "%s%s",
-			    used > 0 && out[used - 1] != '.' ? "." : "",
-			    v[n]->name);
-			break;
-		case JPATH_INDEX:
-			w = snprintf(
-			    out + used, size - used, "[%zu]", v[n]->index);
-			break;
-		case JPATH_KEY:
-			w = snprintf(
-			    out + used, size - used, "[\"%.40s\"]", v[n]->name);
-			break;
-		}
-		if (w < 0)
-			return;
-		used += (size_t)w;
-	}
-}
-
-/* Sets the error for the value at |p|; returns -1. */
-static int __attribute__((format(printf, 3, 4)))
-dec_fail(struct dec *d, const struct jpath *p, const char *fmt, ...)
-{
-	char where[512], what[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof what, fmt, ap);
-	va_end(ap);
-	if (p == NULL) {
-		*d->err = xasprintf("%s: %s", d->top->pb.name, what);
-		return -1;
-	}
-	jpath_format(p, where, sizeof where);
-	*d->err = xasprintf("%s: field %s: %s", d->top->pb.name, where, what);
-	return -1;
-}
-
-/* Counts |n| more bytes of the message against the limit. */
-static int
-dec_spend(struct dec *d, const struct jpath *p, size_t n)
-{
-	if (n > d->lim->max_memory - d->memory)
-		return dec_fail(d, p, "decoding would take more than %zu bytes",
-		    d->lim->max_memory);
-	d->memory += n;
-	return 0;
-}
 
 /* Sets an encoding error; returns NULL. */
 static json_t *__attribute__((format(printf, 3, 4)))
@@ -121,29 +45,6 @@ enc_fail(char **err, const ProtobufCFieldDescriptor *f, const char *fmt, ...)
 		*err = f != NULL ? xasprintf("field %s: %s", f->name, what)
 				 : xstrdup(what);
 	return NULL;
-}
-
-/* What |v| is, for errors. */
-static const char *
-json_kind(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "an object";
-	case JSON_ARRAY:
-		return "an array";
-	case JSON_STRING:
-		return "a string";
-	case JSON_INTEGER:
-	case JSON_REAL:
-		return "a number";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "a boolean";
-	case JSON_NULL:
-	default:
-		return "null";
-	}
 }
 
 /* Days since 1970-01-01 of a proleptic Gregorian date. */
@@ -724,115 +625,6 @@ number_syntax(const char *s)
 	return *s == '\0';
 }
 
-/* A signed integer in [min, max] from a JSON number or string. */
-static int
-dec_int(struct dec *d, const struct jpath *p, const json_t *v, int64_t min,
-    int64_t max, const char *type, int64_t *out)
-{
-	const char *s;
-	char *end;
-	double r;
-
-	switch (json_typeof(v)) {
-	case JSON_INTEGER:
-		*out = json_integer_value(v);
-		break;
-	case JSON_REAL:
-		r = json_real_value(v);
-		if (r != trunc(r))
-			return dec_fail(d, p, "%.*g is not an integer",
-			    shortest_digits(r), r);
-		if (!(r >= -9223372036854775808.0 && r < 9223372036854775808.0))
-			return dec_fail(d, p, "%.*g is out of range for %s",
-			    shortest_digits(r), r, type);
-		*out = (int64_t)r;
-		break;
-	case JSON_STRING:
-		s = json_string_value(v);
-		errno = 0;
-		if ((*s != '-' && (*s < '0' || *s > '9')) ||
-		    (*out = strtoll(s, &end, 10), *end != '\0'))
-			return dec_fail(d, p, "\"%.40s\" is not an integer", s);
-		if (errno == ERANGE)
-			return dec_fail(
-			    d, p, "%.40s is out of range for %s", s, type);
-		break;
-	default:
-		return dec_fail(
-		    d, p, "expected an integer, got %s", json_kind(v));
-	}
-	if (*out < min || *out > max)
-		return dec_fail(
-		    d, p, "%" PRId64 " is out of range for %s", *out, type);
-	return 0;
-}
-
-/* An unsigned integer up to |max| from a JSON number or string. */
-static int
-dec_uint(struct dec *d, const struct jpath *p, const json_t *v, uint64_t max,
-    const char *type, uint64_t *out)
-{
-	const char *s;
-	char *end;
-	int64_t i;
-
-	if (!json_is_string(v)) {
-		if (dec_int(d, p, v, 0, INT64_MAX, type, &i) == -1)
-			return -1;
-		*out = (uint64_t)i;
-	} else {
-		s = json_string_value(v);
-		errno = 0;
-		if (*s < '0' || *s > '9' ||
-		    (*out = strtoull(s, &end, 10), *end != '\0'))
-			return dec_fail(
-			    d, p, "\"%.40s\" is not an unsigned integer", s);
-		if (errno == ERANGE)
-			return dec_fail(
-			    d, p, "%.40s is out of range for %s", s, type);
-	}
-	if (*out > max)
-		return dec_fail(
-		    d, p, "%" PRIu64 " is out of range for %s", *out, type);
-	return 0;
-}
-
-/* A double (or float, |single|) from a number, a numeric string, or
- * "NaN", "Infinity", "-Infinity". */
-static int
-dec_real(struct dec *d, const struct jpath *p, const json_t *v, int single,
-    double *out)
-{
-	const char *s;
-
-	if (json_is_number(v)) {
-		*out = json_number_value(v);
-	} else if (json_is_string(v)) {
-		s = json_string_value(v);
-		if (strcmp(s, "NaN") == 0)
-			*out = NAN;
-		else if (strcmp(s, "Infinity") == 0)
-			*out = INFINITY;
-		else if (strcmp(s, "-Infinity") == 0)
-			*out = -INFINITY;
-		else if (number_syntax(s))
-			*out = strtod(s, NULL);
-		else
-			return dec_fail(d, p, "\"%.40s\" is not a number", s);
-		if (isinf(*out) && number_syntax(s))
-			return dec_fail(d, p, "%.40s is out of range for %s", s,
-			    single ? "float" : "double");
-	} else {
-		return dec_fail(
-		    d, p, "expected a number, got %s", json_kind(v));
-	}
-	if (single && isfinite(*out) && fabs(*out) > FLT_MAX)
-		return dec_fail(d, p, "%.*g is out of range for float",
-		    shortest_digits(*out), *out);
-	return 0;
-}
-
-/* Parses "[-]S[.F]s" into seconds and nanoseconds. */
 static int
 parse_duration(const char *s, int64_t *sec, int32_t *nanos)
 {
@@ -935,39 +727,602 @@ pbjson_parse_timestamp(const char *s, int64_t *sec, int32_t *nanos)
 	return 0;
 }
 
+/*
+ * The decoder. yajl reports the JSON as a stream of events, and the
+ * decoder fills the message as they come, with no tree in between: a
+ * stack of frames follows the objects and arrays that are open (a
+ * message, a map, a list, or a value being skipped), and each value
+ * goes where the innermost frame says. yajl checks the grammar; the
+ * decoder checks what yajl lets through and the JSON RFC does not (see
+ * str_decode() and pbjson_decode()). The first error of content (a
+ * value that does not fit its field) stops the decoding, but the rest
+ * of the text is still parsed, so that invalid JSON is always reported
+ * as such, as it was when a whole tree was parsed first.
+ */
+
+/* The kinds of JSON value. */
+enum jtype { J_NULL, J_BOOL, J_NUMBER, J_STRING, J_OBJECT, J_ARRAY };
+
+/* One JSON value as the parser reports it; objects and arrays by their
+ * start alone. */
+struct jval {
+	enum jtype type;
+	const char *s; /* J_NUMBER, J_STRING: the text, NUL-terminated */
+	size_t len;
+	bool b; /* J_BOOL */
+};
+
+enum frame_kind {
+	FRAME_MESSAGE, /* the object of a message */
+	FRAME_MAP, /* the object of a map field (a Struct's included) */
+	FRAME_LIST, /* the array of a repeated field (a ListValue's too) */
+	FRAME_SKIP, /* an object or array that nothing reads */
+};
+
+#define FIELD_NONE (-1) /* no key yet */
+#define FIELD_UNKNOWN (-2) /* an unknown key: its value is skipped */
+
+/* An open object or array. */
+struct frame {
+	enum frame_kind kind;
+	unsigned depth; /* nesting of the message it fills */
+	ProtobufCMessage *m; /* MESSAGE: the message; MAP, LIST: the owner */
+	ProtobufCMessage *entry; /* MAP: the current entry */
+	int field; /* MESSAGE: the current key's field; MAP, LIST: the field */
+	size_t cap; /* MAP, LIST: elements allocated */
+	size_t index; /* LIST: the current element */
+	size_t marks; /* MESSAGE: where its flags start in dec.marks */
+	size_t keys; /* the number of keys in dec.keys when it opened */
+	char key[41]; /* MAP: the current key (40 bytes at most), for errors */
+};
+
+/* A stack of bytes, in a fixed buffer until it outgrows it. */
+struct vec {
+	char *p;
+	size_t len, cap;
+	bool heap;
+};
+
+/* One key of an object whose duplicates the decoder looks for itself. */
+struct key {
+	uint64_t hash;
+	size_t off, len; /* in keyset.text */
+	size_t next; /* the entry before it in its chain, plus one; 0: none */
+};
+
+/*
+ * The keys of the open objects that are not messages' (maps, Structs,
+ * skipped objects) and the unknown keys of messages: a hash table of
+ * chains whose entries come and go last in, first out, as objects open
+ * and close, so that the keys of one object are the last entries of
+ * each chain. Keys are hashed with SipHash under a random key, so that
+ * no input can make the chains long.
+ */
+struct keyset {
+	struct vec keys; /* struct key */
+	struct vec text;
+	size_t *heads; /* by hash & mask: the last entry of a chain, plus one */
+	size_t mask;
+};
+
+struct dec {
+	const struct schema_type *top;
+	const struct schema_limits *lim;
+	const char *text;
+	size_t len;
+	yajl_handle parser;
+	ProtobufCMessage **out;
+	size_t memory; /* taken by the message so far */
+	char *err; /* the first error */
+	size_t err_at; /* syntax errors: the byte offset */
+	bool failed; /* an error was found: the rest is only parsed */
+	bool syntax; /* |err| is a syntax error */
+	bool finishing; /* yajl is at the end of the text */
+	size_t end; /* where the value ended; 0 before */
+	struct vec frames; /* struct frame */
+	struct vec marks; /* per MESSAGE frame: fields and oneofs seen */
+	struct vec scratch; /* the current string or number */
+	struct keyset keys;
+	char unknown[128]; /* the unknown key being skipped, for errors */
+	size_t arena_used;
+	struct frame frame0[16];
+	uint8_t marks0[256];
+	char scratch0[256];
+	_Alignas(16) char arena[1024]; /* for yajl's own allocations */
+};
+
+static int dec_message(struct dec *, const struct schema_type *,
+    const struct jval *, ProtobufCMessage **, unsigned);
+
+/* Makes room for |n| more bytes at the end of |v|; returns where they
+ * go. */
+static void *
+vec_room(struct vec *v, size_t n)
+{
+	size_t cap;
+	char *p;
+
+	if (n > v->cap - v->len) {
+		cap = v->len + n > 2 * v->cap ? v->len + n : 2 * v->cap;
+		p = xmalloc(cap);
+		if (v->len > 0)
+			memcpy(p, v->p, v->len);
+		if (v->heap)
+			free(v->p);
+		v->p = p;
+		v->cap = cap;
+		v->heap = true;
+	}
+	return v->p + v->len;
+}
+
+/* Adds |n| zero bytes at the end of |v|; returns them. */
+static void *
+vec_push(struct vec *v, size_t n)
+{
+	char *p = vec_room(v, n);
+
+	memset(p, 0, n);
+	v->len += n;
+	return p;
+}
+
+static void
+vec_free(struct vec *v)
+{
+	if (v->heap)
+		free(v->p);
+}
+
+static uint64_t
+rotl64(uint64_t x, int b)
+{
+	return (x << b) | (x >> (64 - b));
+}
+
+static void
+sipround(uint64_t v[4])
+{
+	v[0] += v[1];
+	v[1] = rotl64(v[1], 13) ^ v[0];
+	v[0] = rotl64(v[0], 32);
+	v[2] += v[3];
+	v[3] = rotl64(v[3], 16) ^ v[2];
+	v[0] += v[3];
+	v[3] = rotl64(v[3], 21) ^ v[0];
+	v[2] += v[1];
+	v[1] = rotl64(v[1], 17) ^ v[2];
+	v[2] = rotl64(v[2], 32);
+}
+
+/* SipHash-1-3 of the |len| bytes at |s| under |k|. */
+static uint64_t
+siphash(const uint64_t k[2], const char *s, size_t len)
+{
+	uint64_t v[4] = { 0x736f6d6570736575ULL ^ k[0],
+		0x646f72616e646f6dULL ^ k[1], 0x6c7967656e657261ULL ^ k[0],
+		0x7465646279746573ULL ^ k[1] };
+	uint64_t m, last = (uint64_t)len << 56;
+	size_t i;
+
+	for (i = 0; i + 8 <= len; i += 8) {
+		memcpy(&m, s + i, 8);
+		v[3] ^= m;
+		sipround(v);
+		v[0] ^= m;
+	}
+	for (size_t j = 0; i + j < len; j++)
+		last |= (uint64_t)(unsigned char)s[i + j] << (8 * j);
+	v[3] ^= last;
+	sipround(v);
+	v[0] ^= last;
+	v[2] ^= 0xff;
+	sipround(v);
+	sipround(v);
+	sipround(v);
+	return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+static uint64_t keyset_seed[2];
+static pthread_once_t keyset_seeded = PTHREAD_ONCE_INIT;
+
+static void
+keyset_seed_init(void)
+{
+	arc4random_buf(keyset_seed, sizeof keyset_seed);
+}
+
+/* Doubles the chains of |ks| (16 to start with). */
+static void
+keyset_grow(struct keyset *ks)
+{
+	struct key *k = (struct key *)(void *)ks->keys.p;
+	size_t n = ks->keys.len / sizeof *k;
+
+	if (ks->heads == NULL)
+		pthread_once(&keyset_seeded, keyset_seed_init);
+	free(ks->heads);
+	ks->mask = ks->mask == 0 ? 15 : 2 * ks->mask + 1;
+	ks->heads = xcalloc(ks->mask + 1, sizeof *ks->heads);
+	for (size_t i = 0; i < n; i++) {
+		k[i].next = ks->heads[k[i].hash & ks->mask];
+		ks->heads[k[i].hash & ks->mask] = i + 1;
+	}
+}
+
+/* Adds the key |s| (|len| bytes) to the object whose keys are the
+ * entries from |from| on. Returns 0, or -1 if that object has it
+ * already. */
+static int
+keyset_add(struct keyset *ks, size_t from, const char *s, size_t len)
+{
+	struct key *k = (struct key *)(void *)ks->keys.p;
+	size_t n = ks->keys.len / sizeof *k, off = ks->text.len;
+	uint64_t h;
+
+	if (n >= ks->mask)
+		keyset_grow(ks);
+	h = siphash(keyset_seed, s, len);
+	for (size_t i = ks->heads[h & ks->mask]; i > from; i = k[i - 1].next) {
+		if (k[i - 1].hash == h && k[i - 1].len == len &&
+		    (len == 0 ||
+			memcmp(ks->text.p + k[i - 1].off, s, len) == 0))
+			return -1;
+	}
+	if (len > 0)
+		memcpy(vec_push(&ks->text, len), s, len);
+	k = vec_push(&ks->keys, sizeof *k);
+	k->hash = h;
+	k->off = off;
+	k->len = len;
+	k->next = ks->heads[h & ks->mask];
+	ks->heads[h & ks->mask] = n + 1;
+	return 0;
+}
+
+/* Forgets the keys from entry |to| on. */
+static void
+keyset_pop(struct keyset *ks, size_t to)
+{
+	struct key *k = (struct key *)(void *)ks->keys.p;
+	size_t n = ks->keys.len / sizeof *k;
+
+	if (n <= to)
+		return;
+	ks->text.len = k[to].off;
+	while (n > to) {
+		n--;
+		ks->heads[k[n].hash & ks->mask] = k[n].next;
+	}
+	ks->keys.len = to * sizeof *k;
+}
+
+static void
+keyset_free(struct keyset *ks)
+{
+	vec_free(&ks->keys);
+	vec_free(&ks->text);
+	free(ks->heads);
+}
+
+static size_t
+frame_count(const struct dec *d)
+{
+	return d->frames.len / sizeof(struct frame);
+}
+
+/* The innermost open frame, or NULL. */
+static struct frame *
+frame_top(struct dec *d)
+{
+	if (d->frames.len == 0)
+		return NULL;
+	return (struct frame *)(void *)(d->frames.p + d->frames.len) - 1;
+}
+
+/* Opens a frame of |kind| for |m| (and its field |field|, for maps and
+ * lists). */
+static void
+frame_push(struct dec *d, enum frame_kind kind, unsigned depth,
+    ProtobufCMessage *m, int field)
+{
+	struct frame *fr = vec_push(&d->frames, sizeof *fr);
+	const struct schema_type *t;
+
+	fr->kind = kind;
+	fr->depth = depth;
+	fr->m = m;
+	fr->field = field;
+	fr->index = SIZE_MAX;
+	fr->keys = d->keys.keys.len / sizeof(struct key);
+	if (kind == FRAME_MESSAGE) {
+		t = schema_type_of(m->descriptor);
+		fr->marks = d->marks.len;
+		vec_push(&d->marks, t->pb.n_fields + t->n_oneofs);
+	}
+}
+
+/* Writes the path of the value being decoded, as "items[1].sku" or
+ * attrs["k"], into |out|: the last 16 steps of it. */
+static void
+path_format(const struct dec *d, char *out, size_t size)
+{
+	const struct frame *base = (const struct frame *)(void *)d->frames.p;
+	const struct frame *v[16];
+	size_t n = 0, used = 0, i = frame_count(d);
+	bool more = false;
+	int w = 0;
+
+	for (; i-- > 0;) {
+		const struct frame *fr = &base[i];
+
+		if (fr->kind == FRAME_SKIP ||
+		    (fr->kind == FRAME_MESSAGE && fr->field == FIELD_NONE))
+			continue;
+		if (n == 16) {
+			more = true;
+			break;
+		}
+		v[n++] = fr;
+	}
+	out[0] = '\0';
+	if (more)
+		used = (size_t)snprintf(out, size, "...");
+	while (n-- > 0 && used < size) {
+		const struct frame *fr = v[n];
+
+		switch (fr->kind) {
+		case FRAME_MESSAGE:
+			w = snprintf(out + used, size - used, "%s%s",
+			    used > 0 && out[used - 1] != '.' ? "." : "",
+			    fr->field == FIELD_UNKNOWN
+				? d->unknown
+				: fr->m->descriptor->fields[fr->field].name);
+			break;
+		case FRAME_LIST:
+			w = snprintf(
+			    out + used, size - used, "[%zu]", fr->index);
+			break;
+		case FRAME_MAP:
+		default:
+			w = snprintf(
+			    out + used, size - used, "[\"%s\"]", fr->key);
+			break;
+		}
+		if (w < 0)
+			return;
+		used += (size_t)w;
+	}
+}
+
+/* Sets the error for the value being decoded, unless there is one
+ * already; returns -1. */
+static int __attribute__((format(printf, 2, 3)))
+dec_fail(struct dec *d, const char *fmt, ...)
+{
+	char where[512], what[512];
+	va_list ap;
+
+	if (d->failed)
+		return -1;
+	d->failed = true;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	path_format(d, where, sizeof where);
+	if (where[0] == '\0')
+		d->err = xasprintf("%s: %s", d->top->pb.name, what);
+	else
+		d->err =
+		    xasprintf("%s: field %s: %s", d->top->pb.name, where, what);
+	return -1;
+}
+
+/* Sets a syntax error at byte |at|, in place of any error of content;
+ * returns 0, which makes yajl stop. */
+static int __attribute__((format(printf, 3, 4)))
+syntax_fail(struct dec *d, size_t at, const char *fmt, ...)
+{
+	char what[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	free(d->err);
+	d->err = xstrdup(what);
+	d->err_at = at;
+	d->failed = true;
+	d->syntax = true;
+	return 0;
+}
+
+/* Counts |n| more bytes of the message against the limit. */
+static int
+dec_spend(struct dec *d, size_t n)
+{
+	if (n > d->lim->max_memory - d->memory)
+		return dec_fail(d, "decoding would take more than %zu bytes",
+		    d->lim->max_memory);
+	d->memory += n;
+	return 0;
+}
+
+/* What |v| is, for errors. */
+static const char *
+jval_kind(const struct jval *v)
+{
+	static const char *const kinds[] = { "null", "a boolean", "a number",
+		"a string", "an object", "an array" };
+
+	return kinds[v->type];
+}
+
+/* Whether the number text |s| is an integer: no fraction, no exponent. */
+static bool
+integer_syntax(const char *s)
+{
+	return strpbrk(s, ".eE") == NULL;
+}
+
+/* A signed integer in [min, max] from a JSON number or string. */
+static int
+dec_int(struct dec *d, const struct jval *v, int64_t min, int64_t max,
+    const char *type, int64_t *out)
+{
+	char *end;
+	double r;
+
+	switch (v->type) {
+	case J_NUMBER:
+		if (integer_syntax(v->s)) {
+			errno = 0;
+			*out = strtoll(v->s, NULL, 10);
+			if (errno == ERANGE)
+				return dec_fail(d,
+				    "%.40s is out of range for %s", v->s, type);
+			break;
+		}
+		r = strtod(v->s, NULL);
+		if (isinf(r))
+			return dec_fail(
+			    d, "%.40s is out of range for %s", v->s, type);
+		if (r != trunc(r))
+			return dec_fail(
+			    d, "%.*g is not an integer", shortest_digits(r), r);
+		if (!(r >= -9223372036854775808.0 && r < 9223372036854775808.0))
+			return dec_fail(d, "%.*g is out of range for %s",
+			    shortest_digits(r), r, type);
+		*out = (int64_t)r;
+		break;
+	case J_STRING:
+		errno = 0;
+		if ((*v->s != '-' && (*v->s < '0' || *v->s > '9')) ||
+		    (*out = strtoll(v->s, &end, 10), *end != '\0'))
+			return dec_fail(d, "\"%.40s\" is not an integer", v->s);
+		if (errno == ERANGE)
+			return dec_fail(
+			    d, "%.40s is out of range for %s", v->s, type);
+		break;
+	default:
+		return dec_fail(d, "expected an integer, got %s", jval_kind(v));
+	}
+	if (*out < min || *out > max)
+		return dec_fail(
+		    d, "%" PRId64 " is out of range for %s", *out, type);
+	return 0;
+}
+
+/* An unsigned integer up to |max| from a JSON number or string: numbers
+ * above 2^63-1 included. */
+static int
+dec_uint(struct dec *d, const struct jval *v, uint64_t max, const char *type,
+    uint64_t *out)
+{
+	int64_t i;
+	char *end;
+	double r;
+
+	if (v->type == J_NUMBER && (*v->s == '-' || !integer_syntax(v->s))) {
+		r = strtod(v->s, NULL);
+		if (r >= 9223372036854775808.0 && r < 18446744073709551616.0 &&
+		    r == trunc(r))
+			*out = (uint64_t)r;
+		else if (dec_int(d, v, 0, INT64_MAX, type, &i) == -1)
+			return -1;
+		else
+			*out = (uint64_t)i;
+	} else if (v->type != J_NUMBER && v->type != J_STRING) {
+		/* Not a number: dec_int() says so. */
+		return dec_int(d, v, 0, 0, type, &i);
+	} else {
+		errno = 0;
+		if (*v->s < '0' || *v->s > '9' ||
+		    (*out = strtoull(v->s, &end, 10), *end != '\0'))
+			return dec_fail(
+			    d, "\"%.40s\" is not an unsigned integer", v->s);
+		if (errno == ERANGE)
+			return dec_fail(
+			    d, "%.40s is out of range for %s", v->s, type);
+	}
+	if (*out > max)
+		return dec_fail(
+		    d, "%" PRIu64 " is out of range for %s", *out, type);
+	return 0;
+}
+
+/* A double (or float, |single|) from a number, a numeric string, or
+ * "NaN", "Infinity", "-Infinity". */
+static int
+dec_real(struct dec *d, const struct jval *v, int single, double *out)
+{
+	const char *s = v->s;
+
+	if (v->type == J_NUMBER) {
+		*out = strtod(s, NULL);
+		/* An integer is an integer: -0 is 0, as jansson read it. */
+		if (*out == 0 && integer_syntax(s))
+			*out = 0;
+		if (isinf(*out))
+			return dec_fail(d, "%.40s is out of range for %s", s,
+			    single ? "float" : "double");
+	} else if (v->type == J_STRING) {
+		if (strcmp(s, "NaN") == 0)
+			*out = NAN;
+		else if (strcmp(s, "Infinity") == 0)
+			*out = INFINITY;
+		else if (strcmp(s, "-Infinity") == 0)
+			*out = -INFINITY;
+		else if (number_syntax(s))
+			*out = strtod(s, NULL);
+		else
+			return dec_fail(d, "\"%.40s\" is not a number", s);
+		if (isinf(*out) && number_syntax(s))
+			return dec_fail(d, "%.40s is out of range for %s", s,
+			    single ? "float" : "double");
+	} else {
+		return dec_fail(d, "expected a number, got %s", jval_kind(v));
+	}
+	if (single && isfinite(*out) && fabs(*out) > FLT_MAX)
+		return dec_fail(d, "%.*g is out of range for float",
+		    shortest_digits(*out), *out);
+	return 0;
+}
+
 /* A Timestamp or Duration from its string. */
 static int
-dec_time(struct dec *d, const struct schema_type *t, const json_t *v,
-    ProtobufCMessage *m, const struct jpath *p)
+dec_time(struct dec *d, const struct schema_type *t, const struct jval *v,
+    ProtobufCMessage *m)
 {
 	int timestamp = t->wkt == SCHEMA_WKT_TIMESTAMP;
 	int64_t sec;
 	int32_t nanos;
 
-	if (!json_is_string(v))
-		return dec_fail(d, p, "expected %s string, got %s",
-		    timestamp ? "an RFC 3339" : "a duration", json_kind(v));
+	if (v->type != J_STRING)
+		return dec_fail(d, "expected %s string, got %s",
+		    timestamp ? "an RFC 3339" : "a duration", jval_kind(v));
 	if ((timestamp ? pbjson_parse_timestamp : parse_duration)(
-		json_string_value(v), &sec, &nanos) == -1)
-		return dec_fail(d, p,
+		v->s, &sec, &nanos) == -1)
+		return dec_fail(d,
 		    timestamp ? "\"%.40s\" is not an RFC 3339 time from year 1 "
 				"to 9999"
 			      : "\"%.40s\" is not a duration such as \"1.5s\" "
 				"within 10000 years",
-		    json_string_value(v));
+		    v->s);
 	*(int64_t *)MEMBER(m, t->pb.fields[0].offset) = sec;
 	*(int32_t *)MEMBER(m, t->pb.fields[1].offset) = nanos;
 	return 0;
 }
 
 /*
- * Decodes one value of field |f| (|sf|) into |out|. Returns 0, 1 if the
+ * Decodes |v| as one value of field |f| (|sf|) of a message at |depth|
+ * into |out|; an object or array opens a frame. Returns 0, 1 if the
  * value is an unknown enum name to skip (lim->ignore_unknown), or -1.
  */
 static int
 dec_value(struct dec *d, const ProtobufCFieldDescriptor *f,
-    const struct schema_field *sf, const json_t *v, void *out,
-    const struct jpath *p, unsigned depth)
+    const struct schema_field *sf, const struct jval *v, void *out,
+    unsigned depth)
 {
 	const ProtobufCEnumValue *ev;
 	int64_t i;
@@ -978,7 +1333,7 @@ dec_value(struct dec *d, const ProtobufCFieldDescriptor *f,
 	case PROTOBUF_C_TYPE_INT32:
 	case PROTOBUF_C_TYPE_SINT32:
 	case PROTOBUF_C_TYPE_SFIXED32:
-		if (dec_int(d, p, v, INT32_MIN, INT32_MAX, "int32", &i) == -1)
+		if (dec_int(d, v, INT32_MIN, INT32_MAX, "int32", &i) == -1)
 			return -1;
 		*(int32_t *)out = (int32_t)i;
 		return 0;
@@ -986,179 +1341,86 @@ dec_value(struct dec *d, const ProtobufCFieldDescriptor *f,
 	case PROTOBUF_C_TYPE_SINT64:
 	case PROTOBUF_C_TYPE_SFIXED64:
 		return dec_int(
-		    d, p, v, INT64_MIN, INT64_MAX, "int64", (int64_t *)out);
+		    d, v, INT64_MIN, INT64_MAX, "int64", (int64_t *)out);
 	case PROTOBUF_C_TYPE_UINT32:
 	case PROTOBUF_C_TYPE_FIXED32:
-		if (dec_uint(d, p, v, UINT32_MAX, "uint32", &u) == -1)
+		if (dec_uint(d, v, UINT32_MAX, "uint32", &u) == -1)
 			return -1;
 		*(uint32_t *)out = (uint32_t)u;
 		return 0;
 	case PROTOBUF_C_TYPE_UINT64:
 	case PROTOBUF_C_TYPE_FIXED64:
-		return dec_uint(d, p, v, UINT64_MAX, "uint64", (uint64_t *)out);
+		return dec_uint(d, v, UINT64_MAX, "uint64", (uint64_t *)out);
 	case PROTOBUF_C_TYPE_FLOAT:
-		if (dec_real(d, p, v, 1, &r) == -1)
+		if (dec_real(d, v, 1, &r) == -1)
 			return -1;
 		*(float *)out = (float)r;
 		return 0;
 	case PROTOBUF_C_TYPE_DOUBLE:
-		return dec_real(d, p, v, 0, (double *)out);
+		return dec_real(d, v, 0, (double *)out);
 	case PROTOBUF_C_TYPE_BOOL:
-		if (!json_is_boolean(v))
-			return dec_fail(d, p, "expected true or false, got %s",
-			    json_kind(v));
-		*(protobuf_c_boolean *)out = json_is_true(v);
+		if (v->type != J_BOOL)
+			return dec_fail(
+			    d, "expected true or false, got %s", jval_kind(v));
+		*(protobuf_c_boolean *)out = v->b;
 		return 0;
 	case PROTOBUF_C_TYPE_ENUM:
-		if (sf->null_value && json_is_null(v)) {
+		if (sf->null_value && v->type == J_NULL) {
 			*(int32_t *)out = 0;
 			return 0;
 		}
-		if (json_is_string(v)) {
+		if (v->type == J_STRING) {
 			ev = protobuf_c_enum_descriptor_get_value_by_name(
-			    f->descriptor, json_string_value(v));
+			    f->descriptor, v->s);
 			if (ev != NULL) {
 				*(int32_t *)out = ev->value;
 				return 0;
 			}
 			if (d->lim->ignore_unknown)
 				return 1;
-			return dec_fail(d, p, "\"%.40s\" is not a value of %s",
-			    json_string_value(v),
+			return dec_fail(d, "\"%.40s\" is not a value of %s",
+			    v->s,
 			    ((const ProtobufCEnumDescriptor *)f->descriptor)
 				->name);
 		}
-		if (!json_is_integer(v))
-			return dec_fail(d, p,
+		if (v->type != J_NUMBER || !integer_syntax(v->s))
+			return dec_fail(d,
 			    "expected an enum name or number, got %s",
-			    json_kind(v));
-		if (dec_int(d, p, v, INT32_MIN, INT32_MAX, "an enum", &i) == -1)
+			    jval_kind(v));
+		if (dec_int(d, v, INT32_MIN, INT32_MAX, "an enum", &i) == -1)
 			return -1;
 		*(int32_t *)out = (int32_t)i;
 		return 0;
 	case PROTOBUF_C_TYPE_STRING:
-		if (!json_is_string(v))
+		if (v->type != J_STRING)
 			return dec_fail(
-			    d, p, "expected a string, got %s", json_kind(v));
-		if (dec_spend(d, p, json_string_length(v) + 1) == -1)
+			    d, "expected a string, got %s", jval_kind(v));
+		if (dec_spend(d, v->len + 1) == -1)
 			return -1;
-		*(char **)out = xstrdup(json_string_value(v));
+		*(char **)out = xstrndup(v->s, v->len);
 		return 0;
 	case PROTOBUF_C_TYPE_BYTES:
-		if (json_is_string(v) &&
-		    dec_spend(d, p, json_string_length(v)) == -1)
+		if (v->type == J_STRING && dec_spend(d, v->len) == -1)
 			return -1;
-		if (!json_is_string(v) ||
-		    base64_decode(json_string_value(v), json_string_length(v),
+		if (v->type != J_STRING ||
+		    base64_decode(v->s, v->len,
 			&((ProtobufCBinaryData *)out)->data,
 			&((ProtobufCBinaryData *)out)->len) == -1)
-			return dec_fail(d, p, "expected base64, got %s",
-			    json_is_string(v) ? "other text" : json_kind(v));
+			return dec_fail(d, "expected base64, got %s",
+			    v->type == J_STRING ? "other text" : jval_kind(v));
 		return 0;
 	case PROTOBUF_C_TYPE_MESSAGE:
 	default:
 		return dec_message(
-		    d, sf->message, v, (ProtobufCMessage **)out, p, depth + 1);
+		    d, sf->message, v, (ProtobufCMessage **)out, depth + 1);
 	}
 }
 
-/* Fills map field |f| of |m| from the JSON object |v|. */
+/* Sets field |i| of |m|, a message at |depth|, from |v| (not a null
+ * that means unset); a map or list opens a frame. */
 static int
-dec_map(struct dec *d, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
-    const struct schema_field *sf, const json_t *v, const struct jpath *p,
+dec_field(struct dec *d, ProtobufCMessage *m, unsigned i, const struct jval *v,
     unsigned depth)
-{
-	const struct schema_type *et = sf->message;
-	size_t *n = (size_t *)MEMBER(m, f->quantifier_offset);
-	ProtobufCMessage **entries;
-	const char *key;
-	json_t *x;
-
-	if (!json_is_object(v))
-		return dec_fail(
-		    d, p, "expected an object, got %s", json_kind(v));
-	if (dec_spend(d, p, json_object_size(v) * sizeof *entries) == -1)
-		return -1;
-	entries = xcalloc(json_object_size(v), sizeof *entries);
-	*(ProtobufCMessage ***)MEMBER(m, f->offset) = entries;
-	json_object_foreach((json_t *)v, key, x)
-	{
-		struct jpath kp = { p, key, 0, JPATH_KEY };
-		const ProtobufCFieldDescriptor *kf = &et->pb.fields[0];
-		ProtobufCMessage *e;
-		json_t *kv;
-		int rc;
-
-		if (dec_spend(d, &kp, et->pb.sizeof_message) == -1)
-			return -1;
-		e = entries[(*n)++] = schema_message_new(et);
-		/* Keys are strings in JSON; bool keys are "true", "false". */
-		if (kf->type == PROTOBUF_C_TYPE_BOOL &&
-		    (strcmp(key, "true") == 0 || strcmp(key, "false") == 0))
-			kv = json_boolean(strcmp(key, "true") == 0);
-		else
-			kv = json_string(key);
-		rc = dec_value(
-		    d, kf, &et->fields[0], kv, MEMBER(e, kf->offset), &kp, 0);
-		json_decref(kv);
-		if (rc == -1)
-			return -1;
-		rc = dec_value(d, &et->pb.fields[1], &et->fields[1], x,
-		    MEMBER(e, et->pb.fields[1].offset), &kp, depth);
-		if (rc == -1)
-			return -1;
-		if (rc == 1)
-			schema_message_free(entries[--(*n)]);
-	}
-	map_sort(entries, *n);
-	return 0;
-}
-
-/* Fills repeated field |f| of |m| from the JSON array |v|. */
-static int
-dec_list(struct dec *d, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
-    const struct schema_field *sf, const json_t *v, const struct jpath *p,
-    unsigned depth)
-{
-	size_t *n = (size_t *)MEMBER(m, f->quantifier_offset);
-	size_t size;
-	char *arr;
-	json_t *x;
-	size_t i;
-	int rc;
-
-	if (!json_is_array(v))
-		return dec_fail(
-		    d, p, "expected an array, got %s", json_kind(v));
-	size = schema_element_size(f->type);
-	if (dec_spend(d, p, json_array_size(v) * size) == -1)
-		return -1;
-	arr = xcalloc(json_array_size(v), size);
-	*(char **)MEMBER(m, f->offset) = arr;
-	json_array_foreach(v, i, x)
-	{
-		struct jpath ip = { p, NULL, i, JPATH_INDEX };
-
-		if (json_is_null(x) && !sf->null_value &&
-		    !(f->type == PROTOBUF_C_TYPE_MESSAGE &&
-			sf->message->wkt == SCHEMA_WKT_VALUE))
-			return dec_fail(d, &ip, "null in a list");
-		rc = dec_value(d, f, sf, x, arr + *n * size, &ip, depth);
-		/* A message that failed halfway is counted, to be freed. */
-		if (rc == 0 ||
-		    (rc == -1 && f->type == PROTOBUF_C_TYPE_MESSAGE &&
-			*(void **)(arr + *n * size) != NULL))
-			(*n)++;
-		if (rc == -1)
-			return -1;
-	}
-	return 0;
-}
-
-/* Sets field |i| of |m| from JSON value |v| (not null). */
-static int
-dec_field(struct dec *d, ProtobufCMessage *m, unsigned i, const json_t *v,
-    const struct jpath *p, unsigned depth)
 {
 	const struct schema_type *t = schema_type_of(m->descriptor);
 	const ProtobufCFieldDescriptor *f = &t->pb.fields[i];
@@ -1166,12 +1428,18 @@ dec_field(struct dec *d, ProtobufCMessage *m, unsigned i, const json_t *v,
 	void *member = MEMBER(m, f->offset);
 	int rc;
 
-	if (f->label == PROTOBUF_C_LABEL_REPEATED)
-		return sf->map ? dec_map(d, m, f, sf, v, p, depth)
-			       : dec_list(d, m, f, sf, v, p, depth);
+	if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+		if (v->type != (sf->map ? J_OBJECT : J_ARRAY))
+			return dec_fail(d, "expected %s, got %s",
+			    sf->map ? "an object" : "an array", jval_kind(v));
+		frame_push(
+		    d, sf->map ? FRAME_MAP : FRAME_LIST, depth, m, (int)i);
+		return 0;
+	}
 	/* The default "" of an implicit string is static: not freed. A
-	 * message that failed halfway is kept, for the caller to free. */
-	rc = dec_value(d, f, sf, v, member, p, depth);
+	 * message that failed halfway, or is still being filled, is kept,
+	 * for schema_message_free() to find. */
+	rc = dec_value(d, f, sf, v, member, depth);
 	if (rc == 1 ||
 	    (rc == -1 &&
 		(f->type != PROTOBUF_C_TYPE_MESSAGE ||
@@ -1188,131 +1456,737 @@ dec_field(struct dec *d, ProtobufCMessage *m, unsigned i, const json_t *v,
 
 /* google.protobuf.Value from any JSON value. */
 static int
-dec_kind(struct dec *d, ProtobufCMessage *m, const json_t *v,
-    const struct jpath *p, unsigned depth)
+dec_kind(
+    struct dec *d, ProtobufCMessage *m, const struct jval *v, unsigned depth)
 {
+	/* The fields in number order: null_value, number_value,
+	 * string_value, bool_value, struct_value, list_value. */
+	static const unsigned field_of[] = { [J_NULL] = 0,
+		[J_NUMBER] = 1,
+		[J_STRING] = 2,
+		[J_BOOL] = 3,
+		[J_OBJECT] = 4,
+		[J_ARRAY] = 5 };
 	const ProtobufCFieldDescriptor *f = m->descriptor->fields;
-	unsigned i;
 
-	switch (json_typeof(v)) {
-	case JSON_NULL:
-		i = 0;
-		break;
-	case JSON_INTEGER:
-	case JSON_REAL:
-		i = 1;
-		break;
-	case JSON_STRING:
-		i = 2;
-		break;
-	case JSON_TRUE:
-	case JSON_FALSE:
-		i = 3;
-		break;
-	case JSON_OBJECT:
-		i = 4;
-		break;
-	case JSON_ARRAY:
-	default:
-		i = 5;
-		break;
-	}
-	if (i == 0) {
+	if (v->type == J_NULL) {
 		*(uint32_t *)MEMBER(m, f[0].quantifier_offset) = f[0].id;
 		return 0;
 	}
-	return dec_field(d, m, i, v, p, depth);
+	return dec_field(d, m, field_of[v->type], v, depth);
 }
 
-/* Decodes |v| as a message of |t| into |*out| (set even on failure, for
- * the caller to free). */
+/* Decodes |v| as a message of |t| at |depth| into |*out| (set even on
+ * failure, for the caller to free); an object opens a frame. */
 static int
-dec_message(struct dec *d, const struct schema_type *t, const json_t *v,
-    ProtobufCMessage **out, const struct jpath *p, unsigned depth)
+dec_message(struct dec *d, const struct schema_type *t, const struct jval *v,
+    ProtobufCMessage **out, unsigned depth)
 {
 	ProtobufCMessage *m;
-	uint8_t *seen, *oneof_seen;
-	const char *key;
-	json_t *x;
-	int rc = 0;
 
 	if (depth > d->lim->max_depth)
-		return dec_fail(
-		    d, p, "nested deeper than %u", d->lim->max_depth);
-	if (dec_spend(d, p, t->pb.sizeof_message) == -1)
+		return dec_fail(d, "nested deeper than %u", d->lim->max_depth);
+	if (dec_spend(d, t->pb.sizeof_message) == -1)
 		return -1;
 	*out = m = schema_message_new(t);
 	switch (t->wkt) {
 	case SCHEMA_WKT_TIMESTAMP:
 	case SCHEMA_WKT_DURATION:
-		return dec_time(d, t, v, m, p);
+		return dec_time(d, t, v, m);
 	case SCHEMA_WKT_WRAPPER:
 		if (dec_value(d, t->pb.fields, t->fields, v,
-			MEMBER(m, t->pb.fields[0].offset), p, depth) == -1)
+			MEMBER(m, t->pb.fields[0].offset), depth) == -1)
 			return -1;
 		return 0;
 	case SCHEMA_WKT_STRUCT:
 	case SCHEMA_WKT_LIST_VALUE:
-		return dec_field(d, m, 0, v, p, depth);
+		return dec_field(d, m, 0, v, depth);
 	case SCHEMA_WKT_VALUE:
-		return dec_kind(d, m, v, p, depth);
+		return dec_kind(d, m, v, depth);
 	case SCHEMA_WKT_NONE:
 		break;
 	}
-	if (!json_is_object(v))
-		return dec_fail(
-		    d, p, "expected an object, got %s", json_kind(v));
-	seen = xcalloc(t->pb.n_fields, 1);
-	oneof_seen = xcalloc(t->n_oneofs, 1);
-	json_object_foreach((json_t *)v, key, x)
-	{
-		int i = schema_field_find(t, key, strlen(key));
-		struct jpath fp = { p, key, 0, JPATH_FIELD };
-		const struct schema_field *sf;
+	if (v->type != J_OBJECT)
+		return dec_fail(d, "expected an object, got %s", jval_kind(v));
+	frame_push(d, FRAME_MESSAGE, depth, m, FIELD_NONE);
+	return 0;
+}
 
-		if (i == -1) {
-			if (d->lim->ignore_unknown)
-				continue;
-			rc =
-			    dec_fail(d, &fp, "no such field in %s", t->pb.name);
-			break;
+/* A value that nothing reads: only its numbers are checked, as a
+ * number too large for a double is refused wherever it is. */
+static int
+dec_skip(struct dec *d, const struct jval *v)
+{
+	if (v->type == J_NUMBER && isinf(strtod(v->s, NULL)))
+		return dec_fail(d, "%.40s is out of range for double", v->s);
+	return 0;
+}
+
+/* The value of the current key of the message of |fr|. */
+static int
+dec_member(struct dec *d, struct frame *fr, const struct jval *v)
+{
+	ProtobufCMessage *m = fr->m;
+	const struct schema_type *t = schema_type_of(m->descriptor);
+	const struct schema_field *sf;
+	uint8_t *oneof_seen;
+	int i = fr->field;
+
+	if (i == FIELD_UNKNOWN)
+		return dec_skip(d, v);
+	sf = &t->fields[i];
+	/* null is unset, but for NullValue and a (singular) Value. */
+	if (v->type == J_NULL && !sf->null_value &&
+	    !(sf->message != NULL && sf->message->wkt == SCHEMA_WKT_VALUE &&
+		t->pb.fields[i].label != PROTOBUF_C_LABEL_REPEATED))
+		return 0;
+	if (sf->oneof >= 0) {
+		oneof_seen = (uint8_t *)d->marks.p + fr->marks +
+		    t->pb.n_fields + sf->oneof;
+		if (*oneof_seen)
+			return dec_fail(d, "a second member of oneof %s",
+			    t->oneofs[sf->oneof]);
+		*oneof_seen = 1;
+	}
+	return dec_field(d, m, (unsigned)i, v, fr->depth);
+}
+
+/* Makes room for one more element in the array of field |f| of |m|,
+ * which |fr| fills; returns it. */
+static void *
+dec_grow(struct dec *d, struct frame *fr, const ProtobufCFieldDescriptor *f,
+    size_t size)
+{
+	size_t n = *(size_t *)MEMBER(fr->m, f->quantifier_offset);
+	char **arr = (char **)MEMBER(fr->m, f->offset);
+	size_t cap = fr->cap == 0 ? 4 : 2 * fr->cap;
+
+	if (n < fr->cap)
+		return *arr + n * size;
+	/* Counted as allocated, so that the limit bounds the memory. */
+	if (dec_spend(d, (cap - fr->cap) * size) == -1)
+		return NULL;
+	*arr = xreallocarray(*arr, cap, size);
+	memset(*arr + n * size, 0, (cap - n) * size);
+	fr->cap = cap;
+	return *arr + n * size;
+}
+
+/* The next element of the list of |fr|. */
+static int
+dec_element(struct dec *d, struct frame *fr, const struct jval *v)
+{
+	ProtobufCMessage *m = fr->m;
+	const struct schema_type *t = schema_type_of(m->descriptor);
+	const ProtobufCFieldDescriptor *f = &t->pb.fields[fr->field];
+	const struct schema_field *sf = &t->fields[fr->field];
+	size_t *n = (size_t *)MEMBER(m, f->quantifier_offset);
+	void *slot;
+	int rc;
+
+	fr->index++;
+	if (v->type == J_NULL && !sf->null_value &&
+	    !(f->type == PROTOBUF_C_TYPE_MESSAGE &&
+		sf->message->wkt == SCHEMA_WKT_VALUE))
+		return dec_fail(d, "null in a list");
+	if ((slot = dec_grow(d, fr, f, schema_element_size(f->type))) == NULL)
+		return -1;
+	rc = dec_value(d, f, sf, v, slot, fr->depth);
+	/* A message that failed halfway, or is still being filled, is
+	 * counted, to be freed. */
+	if (rc == 0 ||
+	    (rc == -1 && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+		*(void **)slot != NULL))
+		(*n)++;
+	return rc == 1 ? 0 : rc;
+}
+
+/* A key of the map of |fr|: a new entry, and its key from the text. */
+static int
+dec_entry_key(struct dec *d, struct frame *fr, const struct jval *k)
+{
+	const ProtobufCFieldDescriptor *f =
+	    &fr->m->descriptor->fields[fr->field];
+	const struct schema_type *et =
+	    schema_type_of(fr->m->descriptor)->fields[fr->field].message;
+	const ProtobufCFieldDescriptor *kf = &et->pb.fields[0];
+	size_t *n = (size_t *)MEMBER(fr->m, f->quantifier_offset);
+	ProtobufCMessage **slot, *e;
+	struct jval kv = *k;
+
+	snprintf(fr->key, sizeof fr->key, "%s", k->s);
+	if ((slot = dec_grow(d, fr, f, sizeof e)) == NULL ||
+	    dec_spend(d, et->pb.sizeof_message) == -1)
+		return -1;
+	*slot = fr->entry = e = schema_message_new(et);
+	(*n)++;
+	/* Keys are strings in JSON; bool keys are "true", "false". */
+	if (kf->type == PROTOBUF_C_TYPE_BOOL &&
+	    (strcmp(k->s, "true") == 0 || strcmp(k->s, "false") == 0)) {
+		kv.type = J_BOOL;
+		kv.b = strcmp(k->s, "true") == 0;
+	}
+	return dec_value(d, kf, &et->fields[0], &kv, MEMBER(e, kf->offset), 0);
+}
+
+/* The value of the current entry of the map of |fr|. */
+static int
+dec_entry_value(struct dec *d, struct frame *fr, const struct jval *v)
+{
+	const ProtobufCFieldDescriptor *f =
+	    &fr->m->descriptor->fields[fr->field];
+	const struct schema_type *et = schema_type_of(fr->entry->descriptor);
+	size_t *n = (size_t *)MEMBER(fr->m, f->quantifier_offset);
+	int rc;
+
+	rc = dec_value(d, &et->pb.fields[1], &et->fields[1], v,
+	    MEMBER(fr->entry, et->pb.fields[1].offset), fr->depth);
+	if (rc == 1) {
+		/* An unknown enum name: the entry goes. */
+		schema_message_free(fr->entry);
+		(*n)--;
+		return 0;
+	}
+	return rc;
+}
+
+/* The key |k| of the object of the innermost frame: a field of a
+ * message, a map entry, or a key of an object skipped. Duplicate keys
+ * are syntax errors, found even after an error of content. Returns 1 to
+ * go on, 0 to stop the parser. */
+static int
+dec_key(struct dec *d, const struct jval *k)
+{
+	struct frame *fr = frame_top(d);
+	const struct schema_type *t = NULL;
+	uint8_t *seen, spelling;
+	int i = -1;
+
+	if (fr->kind == FRAME_MESSAGE) {
+		t = schema_type_of(fr->m->descriptor);
+		i = schema_field_find(t, k->s, k->len);
+	}
+	if (i == -1) {
+		if (keyset_add(&d->keys, fr->keys, k->s, k->len) == -1)
+			return syntax_fail(d,
+			    yajl_get_bytes_consumed(d->parser),
+			    "duplicate object key \"%.40s\"", k->s);
+		if (d->failed || fr->kind == FRAME_SKIP)
+			return 1;
+		if (fr->kind == FRAME_MAP) {
+			dec_entry_key(d, fr, k);
+			return 1;
 		}
-		sf = &t->fields[i];
-		fp.name = t->pb.fields[i].name;
-		if (seen[i]) {
-			rc = dec_fail(d, &fp, "given twice");
-			break;
-		}
-		seen[i] = 1;
-		if (json_is_null(x) && !sf->null_value &&
-		    !(sf->message != NULL &&
-			sf->message->wkt == SCHEMA_WKT_VALUE &&
-			t->pb.fields[i].label != PROTOBUF_C_LABEL_REPEATED))
+		/* An unknown field: its value is skipped, or an error. */
+		fr->field = FIELD_UNKNOWN;
+		snprintf(d->unknown, sizeof d->unknown, "%s", k->s);
+		if (!d->lim->ignore_unknown)
+			dec_fail(d, "no such field in %s", t->pb.name);
+		return 1;
+	}
+	/* A field by one name twice is a duplicate key; by its JSON name
+	 * and its .proto name, a field given twice. */
+	seen = (uint8_t *)d->marks.p + fr->marks + i;
+	spelling = strcmp(t->fields[i].json_name, k->s) == 0 ? 1 : 2;
+	if (*seen & spelling)
+		return syntax_fail(d, yajl_get_bytes_consumed(d->parser),
+		    "duplicate object key \"%.40s\"", k->s);
+	fr->field = i;
+	if (*seen != 0)
+		dec_fail(d, "given twice");
+	*seen |= spelling;
+	return 1;
+}
+
+/* Notes where the value of the text ended. */
+static void
+dec_ended(struct dec *d)
+{
+	d->end = d->finishing ? d->len : yajl_get_bytes_consumed(d->parser);
+}
+
+/* The next value, wherever the innermost frame puts it. */
+static int
+dec_next(struct dec *d, const struct jval *v)
+{
+	struct frame *fr = frame_top(d);
+
+	if (fr == NULL)
+		return dec_message(d, d->top, v, d->out, 0);
+	switch (fr->kind) {
+	case FRAME_MESSAGE:
+		return dec_member(d, fr, v);
+	case FRAME_LIST:
+		return dec_element(d, fr, v);
+	case FRAME_MAP:
+		return dec_entry_value(d, fr, v);
+	case FRAME_SKIP:
+	default:
+		return dec_skip(d, v);
+	}
+}
+
+/*
+ * One value from the parser. An object or array that opened no frame
+ * (an unknown field's, or one after an error) opens a frame to skip it,
+ * nested no deeper than the limit, so that its keys are still checked.
+ * Returns 1 to go on, 0 to stop the parser.
+ */
+static int
+dec_event(struct dec *d, const struct jval *v)
+{
+	size_t n = frame_count(d);
+	struct frame *fr;
+	unsigned depth;
+
+	if (!d->failed)
+		dec_next(d, v);
+	if (v->type != J_OBJECT && v->type != J_ARRAY) {
+		if (frame_count(d) == 0)
+			dec_ended(d);
+		return 1;
+	}
+	if (frame_count(d) > n)
+		return 1;
+	fr = frame_top(d);
+	depth = fr != NULL ? fr->depth + 1 : 1;
+	if (depth > d->lim->max_depth) {
+		/* After an error, a little deeper, then the parser stops
+		 * and the error stands. */
+		if (d->failed && depth > d->lim->max_depth + 2)
+			return 0;
+		dec_fail(d, "nested deeper than %u", d->lim->max_depth);
+	}
+	frame_push(d, FRAME_SKIP, depth, NULL, FIELD_NONE);
+	return 1;
+}
+
+/* The end of the object or array of the innermost frame. */
+static int
+dec_end(struct dec *d)
+{
+	struct frame *fr = frame_top(d);
+	const ProtobufCFieldDescriptor *f;
+
+	if (fr->kind == FRAME_MAP && !d->failed) {
+		f = &fr->m->descriptor->fields[fr->field];
+		map_sort(*(ProtobufCMessage ***)MEMBER(fr->m, f->offset),
+		    *(size_t *)MEMBER(fr->m, f->quantifier_offset));
+	}
+	if (fr->kind == FRAME_MESSAGE)
+		d->marks.len = fr->marks;
+	keyset_pop(&d->keys, fr->keys);
+	d->frames.len -= sizeof *fr;
+	if (d->frames.len == 0)
+		dec_ended(d);
+	return 1;
+}
+
+/* The length of the strict UTF-8 sequence at |s| (|n| bytes left): no
+ * overlong forms, surrogates or code points above U+10FFFF; 0 if there
+ * is none. */
+static size_t
+utf8_length(const unsigned char *s, size_t n)
+{
+	/* RFC 3629's table: by lead byte, the length and the range of the
+	 * second byte. */
+	static const struct {
+		unsigned char first, last, len, lo, hi;
+	} forms[] = { { 0xc2, 0xdf, 2, 0x80, 0xbf },
+		{ 0xe0, 0xe0, 3, 0xa0, 0xbf }, { 0xe1, 0xec, 3, 0x80, 0xbf },
+		{ 0xed, 0xed, 3, 0x80, 0x9f }, { 0xee, 0xef, 3, 0x80, 0xbf },
+		{ 0xf0, 0xf0, 4, 0x90, 0xbf }, { 0xf1, 0xf3, 4, 0x80, 0xbf },
+		{ 0xf4, 0xf4, 4, 0x80, 0x8f } };
+
+	for (size_t k = 0; k < sizeof forms / sizeof *forms; k++) {
+		if (s[0] < forms[k].first || s[0] > forms[k].last)
 			continue;
-		if (sf->oneof >= 0) {
-			if (oneof_seen[sf->oneof]) {
-				rc = dec_fail(d, &fp,
-				    "a second member of oneof %s",
-				    t->oneofs[sf->oneof]);
-				break;
-			}
-			oneof_seen[sf->oneof] = 1;
+		if (n < forms[k].len || s[1] < forms[k].lo ||
+		    s[1] > forms[k].hi)
+			return 0;
+		for (size_t i = 2; i < forms[k].len; i++) {
+			if ((s[i] & 0xc0) != 0x80)
+				return 0;
 		}
-		if ((rc = dec_field(d, m, (unsigned)i, x, &fp, depth)) == -1)
+		return forms[k].len;
+	}
+	return 0;
+}
+
+/* The value of the 4 hex digits at |s|, which yajl has checked. */
+static unsigned
+hex4(const unsigned char *s)
+{
+	unsigned v = 0;
+
+	for (int i = 0; i < 4; i++)
+		v = v * 16 +
+		    (s[i] <= '9' ? s[i] - '0' : (s[i] | 0x20) - 'a' + 10);
+	return v;
+}
+
+/* Writes code point |cp| as UTF-8 at |o|; returns the bytes written. */
+static size_t
+utf8_put(char *o, unsigned cp)
+{
+	if (cp < 0x80) {
+		o[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		o[0] = (char)(0xc0 | cp >> 6);
+		o[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		o[0] = (char)(0xe0 | cp >> 12);
+		o[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+		o[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	o[0] = (char)(0xf0 | cp >> 18);
+	o[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+	o[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+	o[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/*
+ * Decodes the |len| bytes between the quotes of a string token, at byte
+ * |at| of the text and ending at byte |end|, into d->scratch, checking
+ * what yajl does not: strict UTF-8, escapes of surrogates that pair up,
+ * no \u0000 (C strings cannot hold it). Returns 0, or -1 after a syntax
+ * error (at the bad byte, or at the end of the token for escapes, as
+ * jansson reported them).
+ */
+static int
+str_read(struct dec *d, const unsigned char *raw, size_t len, size_t at,
+    size_t end, struct jval *v)
+{
+	char *o, *start;
+	unsigned cp, lo;
+	size_t i = 0, n;
+
+	d->scratch.len = 0;
+	start = o = vec_room(&d->scratch, len + 1);
+	while (i < len) {
+		for (n = i; n < len && raw[n] < 0x80 && raw[n] != '\\'; n++)
+			;
+		memcpy(o, raw + i, n - i);
+		o += n - i;
+		if ((i = n) == len)
+			break;
+		if (raw[i] != '\\') {
+			if ((n = utf8_length(raw + i, len - i)) == 0) {
+				syntax_fail(d, at + i,
+				    "unable to decode byte 0x%x", raw[i]);
+				return -1;
+			}
+			memcpy(o, raw + i, n);
+			o += n;
+			i += n;
+			continue;
+		}
+		i += 2;
+		switch (raw[i - 1]) {
+		case 'b':
+			*o++ = '\b';
+			continue;
+		case 'f':
+			*o++ = '\f';
+			continue;
+		case 'n':
+			*o++ = '\n';
+			continue;
+		case 'r':
+			*o++ = '\r';
+			continue;
+		case 't':
+			*o++ = '\t';
+			continue;
+		case 'u':
+			break;
+		default: /* " \ / */
+			*o++ = (char)raw[i - 1];
+			continue;
+		}
+		cp = hex4(raw + i);
+		i += 4;
+		if (cp >= 0xd800 && cp <= 0xdbff) {
+			if (i + 6 > len || raw[i] != '\\' ||
+			    raw[i + 1] != 'u') {
+				syntax_fail(
+				    d, end, "invalid Unicode '\\u%04X'", cp);
+				return -1;
+			}
+			lo = hex4(raw + i + 2);
+			if (lo < 0xdc00 || lo > 0xdfff) {
+				syntax_fail(d, end,
+				    "invalid Unicode '\\u%04X\\u%04X'", cp, lo);
+				return -1;
+			}
+			cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+			i += 6;
+		} else if (cp >= 0xdc00 && cp <= 0xdfff) {
+			syntax_fail(d, end, "invalid Unicode '\\u%04X'", cp);
+			return -1;
+		} else if (cp == 0) {
+			syntax_fail(d, end, "\\u0000 is not allowed");
+			return -1;
+		}
+		o += utf8_put(o, cp);
+	}
+	*o = '\0';
+	v->type = J_STRING;
+	v->s = start;
+	v->len = (size_t)(o - start);
+	return 0;
+}
+
+/*
+ * The string that yajl reports as the |len| bytes at |s|. Without
+ * escapes, that is the text itself; with them, yajl's own decoding,
+ * which turns a lone high surrogate into '?' and pairs it with whatever
+ * escape follows: the token is then read again from the text, where it
+ * ends at the parser's offset and starts at the last quote before it
+ * that no backslash escapes.
+ */
+static int
+str_decode(struct dec *d, const unsigned char *s, size_t len, struct jval *v)
+{
+	const unsigned char *text = (const unsigned char *)d->text;
+	uintptr_t p = (uintptr_t)s, base = (uintptr_t)text;
+	size_t at, end, b;
+
+	if (p >= base && p - base <= d->len && len <= d->len - (p - base)) {
+		at = p - base;
+		return str_read(d, s, len, at, at + len + 1, v);
+	}
+	end = yajl_get_bytes_consumed(d->parser);
+	if (d->finishing || end < 2 || end > d->len || text[end - 1] != '"') {
+		syntax_fail(d, end, "string not found in the text");
+		return -1;
+	}
+	for (at = end - 1; at-- > 0;) {
+		if (text[at] != '"')
+			continue;
+		for (b = 0; b < at && text[at - 1 - b] == '\\'; b++)
+			;
+		if (b % 2 == 0)
 			break;
 	}
-	free(seen);
-	free(oneof_seen);
-	return rc;
+	at++;
+	return str_read(d, text + at, end - 1 - at, at, end, v);
+}
+
+/* An event that is its kind alone. */
+static int
+on_kind(void *ctx, enum jtype type)
+{
+	struct jval v = { .type = type };
+
+	return dec_event(ctx, &v);
+}
+
+static int
+on_null(void *ctx)
+{
+	return on_kind(ctx, J_NULL);
+}
+
+static int
+on_start_map(void *ctx)
+{
+	return on_kind(ctx, J_OBJECT);
+}
+
+static int
+on_start_array(void *ctx)
+{
+	return on_kind(ctx, J_ARRAY);
+}
+
+static int
+on_boolean(void *ctx, int b)
+{
+	struct jval v = { .type = J_BOOL, .b = b != 0 };
+
+	return dec_event(ctx, &v);
+}
+
+static int
+on_number(void *ctx, const char *s, size_t len)
+{
+	struct dec *d = ctx;
+	struct jval v = { .type = J_NUMBER, .len = len };
+	char *p;
+
+	d->scratch.len = 0;
+	p = vec_room(&d->scratch, len + 1);
+	memcpy(p, s, len);
+	p[len] = '\0';
+	v.s = p;
+	return dec_event(d, &v);
+}
+
+/* A string, as a value or as a key. */
+static int
+on_text(void *ctx, const unsigned char *s, size_t len, bool key)
+{
+	struct jval v;
+
+	if (str_decode(ctx, s, len, &v) == -1)
+		return 0;
+	return key ? dec_key(ctx, &v) : dec_event(ctx, &v);
+}
+
+static int
+on_string(void *ctx, const unsigned char *s, size_t len)
+{
+	return on_text(ctx, s, len, false);
+}
+
+static int
+on_map_key(void *ctx, const unsigned char *s, size_t len)
+{
+	return on_text(ctx, s, len, true);
+}
+
+static int
+on_end(void *ctx)
+{
+	return dec_end(ctx);
+}
+
+/* Takes yajl's error, at the offset where it stopped. */
+static void
+dec_yajl_error(struct dec *d)
+{
+	unsigned char *msg = yajl_get_error(
+	    d->parser, 0, (const unsigned char *)d->text, d->len);
+	size_t n = msg != NULL ? strcspn((char *)msg, "\n") : 0;
+
+	syntax_fail(d,
+	    d->finishing ? d->len : yajl_get_bytes_consumed(d->parser), "%.*s",
+	    (int)n, msg != NULL ? (char *)msg : "");
+	yajl_free_error(d->parser, msg);
+}
+
+/* The offset of the first byte from |i| to |n| in |s| that is not JSON
+ * white space; |n| if there is none. */
+static size_t
+not_space(const char *s, size_t i, size_t n)
+{
+	while (i < n &&
+	    (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+		i++;
+	return i;
+}
+
+/* The offset of the first \v or \f in the first |n| bytes of |s|, which
+ * yajl takes for white space and JSON does not; |n| if there is none. */
+static size_t
+bad_space(const char *s, size_t n)
+{
+	const char *v, *f;
+
+	if (n == 0)
+		return 0;
+	v = memchr(s, '\v', n);
+	f = memchr(s, '\f', n);
+	if (v == NULL && f == NULL)
+		return n;
+	if (v == NULL || (f != NULL && f < v))
+		v = f;
+	return (size_t)(v - s);
+}
+
+/*
+ * yajl's own allocations (its handle, lexer and buffers: a few hundred
+ * bytes) come from the arena in the decoder while it lasts, so that a
+ * decoding allocates nothing but the message; each block starts with
+ * its size, for yalloc_realloc().
+ */
+static void *
+yalloc_malloc(void *ctx, size_t n)
+{
+	struct dec *d = ctx;
+	size_t need = 16 + ((n + 15) & ~(size_t)15);
+	char *p;
+
+	if (n > sizeof d->arena || need > sizeof d->arena - d->arena_used)
+		return xmalloc(n);
+	p = d->arena + d->arena_used;
+	memcpy(p, &n, sizeof n);
+	d->arena_used += need;
+	return p + 16;
+}
+
+static bool
+yalloc_owns(const struct dec *d, const void *p)
+{
+	return (uintptr_t)p >= (uintptr_t)d->arena &&
+	    (uintptr_t)p < (uintptr_t)d->arena + sizeof d->arena;
+}
+
+static void *
+yalloc_realloc(void *ctx, void *p, size_t n)
+{
+	size_t was;
+	void *q;
+
+	if (p == NULL)
+		return yalloc_malloc(ctx, n);
+	if (!yalloc_owns(ctx, p))
+		return xreallocarray(p, n, 1);
+	memcpy(&was, (char *)p - 16, sizeof was);
+	if (n <= was)
+		return p;
+	q = yalloc_malloc(ctx, n);
+	memcpy(q, p, was);
+	return q;
+}
+
+static void
+yalloc_free(void *ctx, void *p)
+{
+	if (!yalloc_owns(ctx, p))
+		free(p);
+}
+
+/* The error of |d| as pbjson_decode() returns it. */
+static char *
+dec_error(const struct dec *d)
+{
+	size_t line = 1, column = 0;
+
+	if (!d->syntax)
+		return xstrdup(d->err);
+	for (size_t i = 0; i < d->err_at; i++) {
+		if (d->text[i] == '\n') {
+			line++;
+			column = 0;
+		} else if (((unsigned char)d->text[i] & 0xc0) != 0x80) {
+			column++;
+		}
+	}
+	return xasprintf("%s: invalid JSON at offset %zu (line %zu, column "
+			 "%zu): %s",
+	    d->top->pb.name, d->err_at, line, column, d->err);
 }
 
 int
 pbjson_decode(const struct schema_type *t, const void *text, size_t len,
     const struct schema_limits *lim, ProtobufCMessage **out, char **err)
 {
-	struct dec d = { t, lim, 0, err };
-	json_error_t je;
-	json_t *v;
+	static const yajl_callbacks callbacks = { on_null, on_boolean, NULL,
+		NULL, on_number, on_string, on_start_map, on_map_key, on_end,
+		on_start_array, on_end };
+	struct dec d;
+	yajl_alloc_funcs alloc = { yalloc_malloc, yalloc_realloc, yalloc_free,
+		&d };
+	yajl_status st;
+	size_t ws, upto;
 
 	*out = NULL;
 	*err = NULL;
@@ -1321,20 +2195,44 @@ pbjson_decode(const struct schema_type *t, const void *text, size_t len,
 		    t->pb.name, len, lim->max_size);
 		return -1;
 	}
-	v = json_loadb(
-	    text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
-	if (v == NULL) {
-		*err = xasprintf(
-		    "%s: invalid JSON at offset %d (line %d, column %d): %s",
-		    t->pb.name, je.position, je.line, je.column, je.text);
-		return -1;
+	/* The buffers at the end need no zeroing. */
+	memset(&d, 0, offsetof(struct dec, frame0));
+	d.top = t;
+	d.lim = lim;
+	d.text = text;
+	d.len = len;
+	d.out = out;
+	d.frames = (struct vec){ (char *)d.frame0, 0, sizeof d.frame0, false };
+	d.marks = (struct vec){ (char *)d.marks0, 0, sizeof d.marks0, false };
+	d.scratch = (struct vec){ d.scratch0, 0, sizeof d.scratch0, false };
+	if ((d.parser = yajl_alloc(&callbacks, &alloc, &d)) == NULL)
+		fatalx("out of memory");
+	yajl_config(d.parser, yajl_dont_validate_strings, 1);
+	st = yajl_parse(d.parser, text, len);
+	if (st == yajl_status_ok) {
+		d.finishing = true;
+		st = yajl_complete_parse(d.parser);
 	}
-	if (dec_message(&d, t, v, out, NULL, 0) == -1) {
+	if (st == yajl_status_error)
+		dec_yajl_error(&d);
+	upto = d.syntax ? d.err_at : len;
+	if ((ws = bad_space(text, upto)) < upto)
+		syntax_fail(&d, ws, "byte 0x%02x is not JSON white space",
+		    ((const unsigned char *)text)[ws]);
+	else if (st == yajl_status_ok &&
+	    (ws = not_space(text, d.end, len)) < len)
+		/* yajl lets a string that never ends follow the value. */
+		syntax_fail(&d, ws, "trailing garbage");
+	if (d.err != NULL) {
+		*err = dec_error(&d);
 		schema_message_free(*out);
 		*out = NULL;
-		json_decref(v);
-		return -1;
 	}
-	json_decref(v);
-	return 0;
+	yajl_free(d.parser);
+	vec_free(&d.frames);
+	vec_free(&d.marks);
+	vec_free(&d.scratch);
+	keyset_free(&d.keys);
+	free(d.err);
+	return *err != NULL ? -1 : 0;
 }

@@ -1,13 +1,13 @@
 /*
- * proto3 JSON for message types loaded by schema.h, over jansson: the
- * parser accepts what the proto3 JSON mapping allows (lowerCamelCase or
- * original field names, 64-bit integers as strings or numbers, enums by
- * name or number, bytes in standard or URL-safe base64, RFC 3339
- * timestamps, ...); the printer writes one canonical form (fields in
- * number order under their JSON names, default values left out, map
- * entries in key order, doubles in the fewest digits that read back
- * exactly), so equal messages print to equal bytes. docs/schemas.md
- * has the details.
+ * proto3 JSON for message types loaded by schema.h. The parser (yajl's,
+ * whose events fill the message directly, with no JSON tree) accepts
+ * what the proto3 JSON mapping allows (lowerCamelCase or original field
+ * names, 64-bit integers as strings or numbers, enums by name or number,
+ * bytes in standard or URL-safe base64, RFC 3339 timestamps, ...); the
+ * printer (over jansson) writes one canonical form (fields in number
+ * order under their JSON names, default values left out, map entries in
+ * key order, doubles in the fewest digits that read back exactly), so
+ * equal messages print to equal bytes. docs/schemas.md has the details.
  */
 #ifndef SIDECAR_PBJSON_H
 #define SIDECAR_PBJSON_H
@@ -23,13 +23,15 @@ struct schema_type;
 /*
  * Parses |text| (|len| bytes, UTF-8) as the JSON of a message of |t|
  * into |*out|, which the caller frees with schema_message_free().
- * Returns 0, or -1 with an allocated message in |*err| (the caller frees
- * it): JSON syntax errors give the byte offset, line and column ("...:
- * invalid JSON at offset 17 (line 1, column 18): ..."); errors of
- * content name the field path ("orders.v2.OrderCreated: field
- * items[1].quantity: -1 is out of range for uint32"). Unknown fields and
- * enum names fail unless lim->ignore_unknown; more than lim->max_size
- * bytes or nesting deeper than lim->max_depth fail.
+ * Returns 0, or -1 with |*out| NULL and an allocated message in |*err|
+ * (the caller frees it): JSON syntax errors, which win over any other
+ * error, give the byte offset, line and column ("...: invalid JSON at
+ * offset 17 (line 1, column 18): ..."); errors of content name the field
+ * path ("orders.v2.OrderCreated: field items[1].quantity: -1 is out of
+ * range for uint32"). Unknown fields and enum names fail unless
+ * lim->ignore_unknown; more than lim->max_size bytes, nesting deeper
+ * than lim->max_depth (skipped values included) or more than
+ * lim->max_memory bytes of message fail. Thread-safe.
  */
 int pbjson_decode(const struct schema_type *t, const void *text, size_t len,
     const struct schema_limits *lim, ProtobufCMessage **out, char **err);

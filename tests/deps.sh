@@ -6,7 +6,7 @@ set -eu
 PACKAGES="
 	autoconf automake make gcc clang libclang-rt-14-dev clang-format git pkg-config
 	libnats-dev libev-dev libssl-dev libprotobuf-c-dev protobuf-c-compiler
-	protobuf-compiler libprotobuf-dev liblmdb-dev libyaml-dev libjansson-dev libcmocka-dev
+	protobuf-compiler libprotobuf-dev liblmdb-dev libyaml-dev libjansson-dev libyajl-dev libcmocka-dev
 	nats-server openssl python3 python3-protobuf procps
 "
 

@@ -96,17 +96,24 @@ encode_json(const ProtobufCMessage *m)
 	return s;
 }
 
-/* |in| (with ' for ") decodes as |t| and prints as |want|. */
+/* |in| (with ' for ") decodes as |t| and prints as |want|, which reads
+ * back and prints the same. */
 static void
 expect_json(const struct schema_type *t, const char *in, const char *want,
     const struct schema_limits *lim)
 {
-	char *text = js(in), *w = js(want), *out;
-	ProtobufCMessage *m = decode_json(t, text, lim);
+	char *text = js(in), *w = js(want), *out, *again;
+	ProtobufCMessage *m = decode_json(t, text, lim), *back;
 
 	out = encode_json(m);
 	if (strcmp(out, w) != 0)
 		fail_msg("%s printed as %s, wanted %s", text, out, w);
+	back = decode_json(t, out, lim);
+	again = encode_json(back);
+	if (strcmp(again, out) != 0)
+		fail_msg("%s read back as %s", out, again);
+	schema_message_free(back);
+	free(again);
 	free(out);
 	free(text);
 	free(w);
@@ -418,6 +425,14 @@ accepts_every_spelling(void **state)
 		/* integers */
 		{ "{'i64':-9000000000,'u64':'18446744073709551615'}",
 		    "{'i64':'-9000000000','u64':'18446744073709551615'}" },
+		/* 64-bit numbers read exactly, uint64 above 2^63-1 too */
+		{ "{'u64':18446744073709551615,'f64':9223372036854775808}",
+		    "{'u64':'18446744073709551615','f64':'9223372036854775808'"
+		    "}" },
+		{ "{'i64':-9223372036854775808,'sf64':9223372036854775807}",
+		    "{'i64':'-9223372036854775808','sf64':'9223372036854775807'"
+		    "}" },
+		{ "{'u64':1.8e19}", "{'u64':'18000000000000000000'}" },
 		{ "{'i32':'-5','u32':'7','s64':12}",
 		    "{'i32':-5,'u32':7,'s64':'12'}" },
 		{ "{'i32':1e2,'sf32':3.0}", "{'i32':100,'sf32':3}" },
@@ -470,6 +485,19 @@ accepts_every_spelling(void **state)
 		{ "{'anything':[null,{'a':[]},0.5,'s']}",
 		    "{'anything':[null,{'a':[]},0.5,'s']}" },
 		{ "{'extra':{}}", "{'extra':{}}" },
+		{ "{'extra':{'a':{'a':1},'b':{'a':{'a':2}}}}",
+		    "{'extra':{'a':{'a':1},'b':{'a':{'a':2}}}}" },
+		/* escapes, in values and keys */
+		{ "{'id':'\\ud83d\\ude00 \\u00e9 \\'\\\\\\/\\b\\f\\n\\r\\t'}",
+		    "{'id':'\xf0\x9f\x98\x80 \xc3\xa9 "
+		    "\\'\\\\/\\b\\f\\n\\r\\t'}" },
+		{ "{'id':'\\\\'}", "{'id':'\\\\'}" },
+		{ "{'id':'a\\'\\\\\\''}", "{'id':'a\\'\\\\\\''}" },
+		{ "{'\\u0069d':'x','tags':{'\\u00e9':'1'}}",
+		    "{'id':'x','tags':{'\xc3\xa9':'1'}}" },
+		/* numbers that jansson could not hold, -0 as 0 */
+		{ "{'db':100000000000000000000,'fl':-0,'i64':'-0'}",
+		    "{'db':1e20}" },
 	};
 	struct fixture *f = *state;
 
@@ -547,9 +575,386 @@ rejects_bad_json(void **state)
 	    "field created_at: expected an RFC 3339 string, got a number");
 }
 
+/* |len| bytes at |in| (raw, NUL bytes and all) fail to decode with an
+ * error that contains |want|. */
+static void
+expect_error_bytes(
+    const struct schema_type *t, const char *in, size_t len, const char *want)
+{
+	ProtobufCMessage *m = NULL;
+	char *err = NULL;
+
+	if (pbjson_decode(t, in, len, &schema_limits_default, &m, &err) == 0) {
+		schema_message_free(m);
+		fail_msg("%zu bytes decoded; wanted \"%s\"", len, want);
+	}
+	assert_null(m);
+	if (strstr(err, want) == NULL)
+		fail_msg("error \"%s\", wanted \"%s\"", err, want);
+	free(err);
+}
+
+/* What the JSON RFC and jansson refuse and yajl lets through: each is a
+ * syntax error, with its offset. */
+static void
+rejects_what_the_parser_lets_through(void **state)
+{
+	static const char *const cases[][2] = {
+		/* \v and \f are not white space, after the value neither */
+		{ "{'id':\v'a'}",
+		    "invalid JSON at offset 6 (line 1, column 6): byte 0x0b "
+		    "is not JSON white space" },
+		{ "{'id':'a'}\f", "offset 10 (line 1, column 10): byte 0x0c" },
+		/* a string that never ends, after the value */
+		{ "{'id':'a'} 'x",
+		    "invalid JSON at offset 11 (line 1, column 11): trailing "
+		    "garbage" },
+		/* UTF-8: overlong, surrogates, above U+10FFFF, cut short */
+		{ "{'id':'\xc0\xaf'}",
+		    "offset 7 (line 1, column 7): unable to decode byte 0xc0" },
+		{ "{'id':'\xe0\x80\xaf'}", "unable to decode byte 0xe0" },
+		{ "{'id':'\xed\xa0\x80'}", "unable to decode byte 0xed" },
+		{ "{'id':'\xf4\x90\x80\x80'}", "unable to decode byte 0xf4" },
+		{ "{'id':'\xf5\x80\x80\x80'}", "unable to decode byte 0xf5" },
+		{ "{'id':'\x80'}", "unable to decode byte 0x80" },
+		{ "{'id':'\xe2\x82'}", "unable to decode byte 0xe2" },
+		{ "{'\xff':1}",
+		    "offset 2 (line 1, column 2): unable to decode "
+		    "byte 0xff" },
+		{ "{'id':'\\u00e9\xff'}",
+		    "offset 13 (line 1, column 13): unable to decode byte "
+		    "0xff" },
+		{ "{\n'id':'\xff'}",
+		    "offset 8 (line 2, column 6): unable to decode byte 0xff" },
+		/* surrogates that do not pair, \u0000, in values and keys */
+		{ "{'id':'\\ud800'}",
+		    "offset 14 (line 1, column 14): invalid Unicode" },
+		{ "{'id':'\\ud800\\u0041'}", "\\uD800\\u0041" },
+		{ "{'id':'\\udc00x'}", "\\uDC00" },
+		{ "{'\\ud800':1}",
+		    "offset 9 (line 1, column 9): invalid Unicode" },
+		{ "{'\\u0000':1}", "\\u0000 is not allowed" },
+		/* the grammar, as yajl has it */
+		{ "{} {}",
+		    "offset 4 (line 1, column 4): parse error: "
+		    "trailing garbage" },
+		{ "{'id':'a'/*c*/}", "invalid JSON at offset 9" },
+		{ "{'id':'a',}", "invalid JSON at offset 11" },
+		{ "{'counts':[1,]}", "invalid JSON at offset 14" },
+		{ "{'i32':01}", "invalid JSON at offset 8" },
+		{ "",
+		    "shop.test.Order: invalid JSON at offset 0 (line 1, "
+		    "column 0): parse error: premature EOF" },
+	};
+	static const struct {
+		const char *text;
+		size_t len;
+		const char *want;
+	} nul[] = {
+		{ "{\"id\":\"a\0\"}", 11, "invalid JSON at offset 8" },
+		{ "{}\0", 3, "invalid JSON at offset 3" },
+		{ "\0{}", 3, "invalid JSON at offset 1" },
+	};
+	struct fixture *f = *state;
+	const struct schema_type *i64 =
+	    schema_lookup(f->shop, "google.protobuf.Int64Value");
+
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+		expect_error(f->order, cases[i][0], cases[i][1]);
+	for (size_t i = 0; i < sizeof nul / sizeof *nul; i++)
+		expect_error_bytes(
+		    f->order, nul[i].text, nul[i].len, nul[i].want);
+	/* jansson stopped at a NUL after a number, and took "1\0" as 1. */
+	expect_error_bytes(i64, "1\0", 2, "invalid JSON at offset 2");
+}
+
+static void
+rejects_duplicate_keys_everywhere(void **state)
+{
+	static const char *const dups[] = {
+		"{'tags':{'a':'1','a':'2'}}",
+		"{'tags':{'a':'1','\\u0061':'2'}}",
+		"{'byZone':{'1':{},'2':{},'1':{}}}",
+		"{'extra':{'k':1,'k':2}}",
+		"{'anything':[{'a':{'b':1,'b':1}}]}",
+		"{'shipTo':{'city':'x','city':'y'}}",
+		"{'lines':[{'sku':'A','sku':'B'}]}",
+		/* after an error of content */
+		"{'id':1,'id':'b'}",
+		"{'tags':{'a':'x','a':'2'}}",
+	};
+	static const char *const unknown[] = {
+		"{'nope':1,'nope':2}",
+		"{'nope':{'x':1,'x':2}}",
+		"{'nope':[{'x':{'y':1,'y':1}}]}",
+	};
+	struct fixture *f = *state;
+	struct schema_limits lim = schema_limits_default;
+	char *many;
+	size_t n;
+
+	for (size_t i = 0; i < sizeof dups / sizeof *dups; i++)
+		expect_error(f->order, dups[i], "duplicate object key");
+	lim.ignore_unknown = true;
+	for (size_t i = 0; i < sizeof unknown / sizeof *unknown; i++)
+		expect_error_lim(
+		    f->order, unknown[i], "duplicate object key", &lim);
+	/* The same key in different objects is no duplicate. */
+	expect_json(f->order, "{'nope':{'x':{'x':1}},'nope2':{'x':1},'id':'i'}",
+	    "{'id':'i'}", &lim);
+	/* Thousands of keys, and one twice at the end. */
+	many = xmalloc(5000 * 16 + 64);
+	n = (size_t)sprintf(many, "{'extra':{");
+	for (int i = 0; i < 5000; i++)
+		n += (size_t)sprintf(many + n, "'k%04d':%d,", i, i);
+	sprintf(many + n - 1, "}}");
+	expect_json(f->order, many, many, &schema_limits_default);
+	sprintf(many + n - 1, ",'k4321':0}}");
+	expect_error(f->order, many, "duplicate object key 'k4321'");
+	free(many);
+}
+
+/* Invalid JSON is reported as such even after an error of content. */
+static void
+reports_syntax_errors_first(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "{'id':1,'i32':",
+		    "invalid JSON at offset 14 (line 1, column "
+		    "14): parse error: premature EOF" },
+		{ "{'nope':1} x", "invalid JSON at offset 12" },
+		{ "{'lines':[{'qty':-1}],'id':'\xff'}",
+		    "invalid JSON at offset 28" },
+		{ "{'i32':'x'}\v", "invalid JSON at offset 11" },
+	};
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+		expect_error(f->order, cases[i][0], cases[i][1]);
+}
+
+static void
+bounds_skipped_values(void **state)
+{
+	struct fixture *f = *state;
+	struct schema_limits lim = schema_limits_default;
+	char *deep = xmalloc(200000 + 64);
+	size_t n;
+
+	lim.ignore_unknown = true;
+	/* Each level of a skipped value counts against the depth. */
+	n = (size_t)sprintf(deep, "{'nope':");
+	memset(deep + n, '[', 64);
+	memset(deep + n + 64, ']', 64);
+	strcpy(deep + n + 128, ",'id':'x'}");
+	expect_json(f->order, deep, "{'id':'x'}", &lim);
+	memset(deep + n, '[', 65);
+	memset(deep + n + 65, ']', 65);
+	strcpy(deep + n + 130, "}");
+	expect_error_lim(
+	    f->order, deep, "field nope: nested deeper than 64", &lim);
+	/* A number too large for a double is refused, skipped or not. */
+	expect_error_lim(f->order, "{'nope':[1,{'x':-1e999}]}",
+	    "field nope: -1e999 is out of range for double", &lim);
+	/* After an error, a deep rest is not followed to its end. */
+	n = (size_t)sprintf(deep, "{'id':1,'x':");
+	memset(deep + n, '[', 100000);
+	memset(deep + n + 100000, ']', 100000);
+	strcpy(deep + n + 200000, "}");
+	expect_error(
+	    f->order, deep, "field id: expected a string, got a number");
+	free(deep);
+}
+
+/* Every prefix of a document fails, and every byte changed fails or
+ * decodes to what prints and reads back the same; a message that failed
+ * halfway is freed (the sanitizers see leaks), never returned. */
+static void
+fails_cleanly_at_every_byte(void **state)
+{
+	static const char subst[] = "}]\"\\:,1x{[ \xff";
+	struct fixture *f = *state;
+	char *json = js(full_order), *err, *out, *again;
+	size_t len = strlen(json), olen;
+	ProtobufCMessage *m, *back;
+
+	for (size_t i = 0; i < len; i++) {
+		m = NULL;
+		if (pbjson_decode(f->order, json, i, &schema_limits_default, &m,
+			&err) == 0)
+			fail_msg("%zu bytes of the order decoded", i);
+		assert_null(m);
+		free(err);
+	}
+	for (size_t i = 0; i < len; i++) {
+		char was = json[i];
+
+		for (size_t k = 0; k < sizeof subst - 1; k++) {
+			json[i] = subst[k];
+			m = NULL;
+			err = NULL;
+			if (pbjson_decode(f->order, json, len,
+				&schema_limits_default, &m, &err) == -1) {
+				assert_null(m);
+				free(err);
+				continue;
+			}
+			if ((out = pbjson_encode(m, &olen, &err)) == NULL) {
+				free(err);
+				schema_message_free(m);
+				continue;
+			}
+			back =
+			    decode_json(f->order, out, &schema_limits_default);
+			again = encode_json(back);
+			assert_string_equal(again, out);
+			free(out);
+			free(again);
+			schema_message_free(back);
+			schema_message_free(m);
+		}
+		json[i] = was;
+	}
+	free(json);
+}
+
+/*
+ * Outputs and errors exactly as they were when a jansson tree was
+ * decoded: paths through lists, maps, Structs and Values, well-known
+ * types at the top, messages and kinds of value.
+ */
+static void
+reads_as_before(void **state)
+{
+	static const char *const cases[][3] = {
+		{ "shop.test.Order", "{'lines':[{'sku':'A'},{'qty':-1}]}",
+		    "shop.test.Order: field lines[1].qty: -1 is out of range "
+		    "for uint32" },
+		{ "shop.test.Order", "{'byZone':{'7':{'lines':['a',3]}}}",
+		    "shop.test.Order: field by_zone['7'].lines[1]: expected a "
+		    "string, got a number" },
+		{ "shop.test.Order", "{'extra':{'a':{'b':[1,{'c':'x'}]}}}",
+		    "{'extra':{'a':{'b':[1,{'c':'x'}]}}}" },
+		{ "shop.test.Order", "{'tags':{'a':'x'}}",
+		    "shop.test.Order: field tags['a']: 'x' is not an "
+		    "integer" },
+		{ "shop.test.Order", "{'flags':{'true':1}}",
+		    "shop.test.Order: field flags['true']: expected a string, "
+		    "got a number" },
+		{ "shop.test.Order",
+		    "{'limit':null,'gift':null,'priority':null,'note':null}",
+		    "{}" },
+		{ "shop.test.Order",
+		    "{'card':'v','invoiceTo':null,'voucher':"
+		    "'x'}",
+		    "shop.test.Order: field voucher: a second member of oneof "
+		    "payment" },
+		{ "shop.test.Order", "{'invoiceTo':{'city':1}}",
+		    "shop.test.Order: field invoice_to.city: expected a "
+		    "string, got a number" },
+		{ "shop.test.Order",
+		    "{'parent':{'parent':{'lines':[{'kind':'KIND_X'}]}}}",
+		    "shop.test.Order: field parent.parent.lines[0].kind: "
+		    "'KIND_X' is not a value of shop.test.Order.Line.Kind" },
+		{ "shop.test.Order", "{'history':['STATUS_OPEN',{}]}",
+		    "shop.test.Order: field history[1]: expected an enum name "
+		    "or number, got an object" },
+		{ "shop.test.Order", "{'counts':[1,'2',3.5]}",
+		    "shop.test.Order: field counts[2]: 3.5 is not an "
+		    "integer" },
+		{ "shop.test.Order", "{'codes':[-1]}",
+		    "shop.test.Order: field codes[0]: -1 is out of range for "
+		    "uint32" },
+		{ "shop.test.Order", "{'anything':{}}",
+		    "shop.test.Order: field anything: expected an array, got "
+		    "an object" },
+		{ "shop.test.Order",
+		    "{'anything':[true,false,{}],'extra':"
+		    "null}",
+		    "{'anything':[true,false,{}]}" },
+		{ "shop.test.Order", "{'byZone':{'':{}}}",
+		    "shop.test.Order: field by_zone['']: '' is not an "
+		    "integer" },
+		{ "shop.test.Order", "{'tags':{'k':'9223372036854775808'}}",
+		    "shop.test.Order: field tags['k']: 9223372036854775808 is "
+		    "out of range for int64" },
+		{ "shop.test.Order", "null",
+		    "shop.test.Order: expected an object, got null" },
+		{ "google.protobuf.Timestamp", "'2024-01-01T00:00:00+01:00'",
+		    "'2023-12-31T23:00:00Z'" },
+		{ "google.protobuf.Timestamp", "1",
+		    "google.protobuf.Timestamp: expected an RFC 3339 string, "
+		    "got a number" },
+		{ "google.protobuf.Int64Value", "'5'", "'5'" },
+		{ "google.protobuf.Int64Value", "null",
+		    "google.protobuf.Int64Value: expected an integer, got "
+		    "null" },
+		{ "google.protobuf.Value", "null", "null" },
+		{ "google.protobuf.Value", "[1,{'a':null}]", "[1,{'a':null}]" },
+		{ "google.protobuf.Struct", "[]",
+		    "google.protobuf.Struct: expected an object, got an "
+		    "array" },
+		{ "google.protobuf.ListValue", "{}",
+		    "google.protobuf.ListValue: expected an array, got an "
+		    "object" },
+		{ "google.protobuf.Duration", "'-1.5s'", "'-1.500s'" },
+		{ "google.protobuf.DoubleValue", "-0", "0" },
+	};
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		const struct schema_type *t =
+		    schema_lookup(f->shop, cases[i][0]);
+		char *text = js(cases[i][1]), *want = js(cases[i][2]), *got;
+		ProtobufCMessage *m;
+
+		assert_non_null(t);
+		if (pbjson_decode(t, text, strlen(text), &schema_limits_default,
+			&m, &got) == 0) {
+			got = encode_json(m);
+			schema_message_free(m);
+		}
+		if (strcmp(got, want) != 0)
+			fail_msg("%s as %s: %s, wanted %s", text, cases[i][0],
+			    got, want);
+		free(got);
+		free(text);
+		free(want);
+	}
+}
+
 static void
 rejects_numbers_out_of_range(void **state)
 {
+	static const char *const past[][2] = {
+		{ "{'u64':18446744073709551616}",
+		    "field u64: 18446744073709551616 is out of range for "
+		    "uint64" },
+		{ "{'i64':9223372036854775808}",
+		    "field i64: 9223372036854775808 is out of range for "
+		    "int64" },
+		{ "{'i64':-9223372036854775809}",
+		    "field i64: -9223372036854775809 is out of range for "
+		    "int64" },
+		{ "{'u32':18446744073709551615}",
+		    "field u32: 18446744073709551615 is out of range for "
+		    "uint32" },
+		{ "{'u64':2e19}",
+		    "field u64: 2e+19 is out of range for uint64" },
+		{ "{'db':1e400}",
+		    "field db: 1e400 is out of range for double" },
+		{ "{'fl':-1e400}",
+		    "field fl: -1e400 is out of range for float" },
+		{ "{'i32':1e400}",
+		    "field i32: 1e400 is out of range for int32" },
+		{ "{'anything':[1e400]}",
+		    "field anything[0]: 1e400 is out of range for double" },
+		{ "{'status':1.0}",
+		    "field status: expected an enum name or number, got a "
+		    "number" },
+		{ "{'status':2147483648}",
+		    "field status: 2147483648 is out of range for an enum" },
+	};
 	struct fixture *f = *state;
 
 	expect_error(f->order, "{'i32':2147483648}",
@@ -566,10 +971,9 @@ rejects_numbers_out_of_range(void **state)
 	    "field i64: 9223372036854775808 is out of range for int64");
 	expect_error(f->order, "{'i64':1e19}",
 	    "field i64: 1e+19 is out of range for int64");
-	/* uint64 above 2^63 must be a string: jansson takes no such
-	 * number. */
-	expect_error(f->order, "{'u64':18446744073709551615}",
-	    "invalid JSON at offset 27");
+	/* Numbers are read from their text: past 64 bits, past a double. */
+	for (size_t i = 0; i < sizeof past / sizeof *past; i++)
+		expect_error(f->order, past[i][0], past[i][1]);
 	expect_error(
 	    f->order, "{'i32':1.5}", "field i32: 1.5 is not an integer");
 	expect_error(
@@ -846,6 +1250,12 @@ main(void)
 		cmocka_unit_test(accepts_every_spelling),
 		cmocka_unit_test(treats_unknown_fields_by_setting),
 		cmocka_unit_test(rejects_bad_json),
+		cmocka_unit_test(rejects_what_the_parser_lets_through),
+		cmocka_unit_test(rejects_duplicate_keys_everywhere),
+		cmocka_unit_test(reports_syntax_errors_first),
+		cmocka_unit_test(bounds_skipped_values),
+		cmocka_unit_test(fails_cleanly_at_every_byte),
+		cmocka_unit_test(reads_as_before),
 		cmocka_unit_test(rejects_numbers_out_of_range),
 		cmocka_unit_test(rejects_bad_text_values),
 		cmocka_unit_test(bounds_depth_size_and_memory),
