@@ -60,6 +60,7 @@
 
 #include "harness/daemon.h"
 #include "harness/fixture.h"
+#include "harness/httpget.h"
 #include "harness/natsserver.h"
 #include "harness/proc.h"
 #include "harness/testjs.h"
@@ -690,7 +691,7 @@ sidecar_start(struct sidecar *sc, const struct bcase *bc, const char *stream,
 	struct daemon_config cfg = { .nats_url = natsserver_url(srv),
 		.subscriptions = &sub,
 		.nsubscriptions = 1,
-		.log_level = "warn" };
+		.log_level = "info" };
 	char yaml[2048], sub_yaml[2048], mapping[PATH_MAX],
 	    translate[PATH_MAX + 512], schemas[PATH_MAX + 32];
 
@@ -781,6 +782,26 @@ app_connect(struct sidecar *sc)
 		free(err);
 	}
 	return app;
+}
+
+/* Waits until the sidecar is ready (NATS connected, its subscription
+ * bound), as a pod is before it gets traffic: a latency phase measures
+ * the steady state, not the start-up. Returns 0 or -1. */
+static int
+sidecar_ready(struct sidecar *sc)
+{
+	int port = daemon_http_port(sc->d);
+
+	for (int i = 0; i < 1000 && port > 0; i++) {
+		char *body = NULL;
+		int status = httpget(port, "/readyz", &body);
+
+		free(body);
+		if (status == 200)
+			return 0;
+		fixture_sleep_ms(10);
+	}
+	return fail("the sidecar did not get ready within 10 s");
 }
 
 /* The minimal app: ACKs every delivery until the sink is full. */
@@ -900,6 +921,7 @@ run_latency(struct bcase *bc, int run, double rate, enum metric first)
 		    bc->kind, "LAT", "lat.orders.v1", "lat", &s, &p, NULL);
 	} else if (sidecar_start(&sc, bc, "LAT", "lat") == 0) {
 		if ((app = app_connect(&sc)) != NULL &&
+		    sidecar_ready(&sc) == 0 &&
 		    pacer_start(&p, "lat.orders.v1", rate, count) == 0) {
 			rc = app_consume(
 			    app, &s, fixture_now() + 30 + opt.lat_secs);
