@@ -8,6 +8,18 @@
  * adds an mdb_env_sync() on the worker thread. MDB_NOTLS lets the loop
  * keep one read transaction for lookups (renewed after each commit) while
  * it also writes.
+ *
+ * The daemon with `durability: os` also opens it with MDB_WRITEMAP: a
+ * commit then writes its pages in the shared map, which is the page cache
+ * itself, instead of copying each one through pwrite(2) (random keys
+ * dirty about one page each, so that was a system call per key). The
+ * file's blocks are allocated up front (fallocate(2), at open and when
+ * the map grows): a page of the map in a hole of a full disk would kill
+ * the process with SIGBUS where pwrite(2) fails with ENOSPC. Where that
+ * allocation fails the store is opened without MDB_WRITEMAP. `fsync` keeps
+ * pwrite(2): every sync would write-protect the map's pages again, and
+ * the next commit would fault on each of them. Operator commands never
+ * use it: their smaller map would truncate the file under the daemon's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -54,6 +66,7 @@ struct store {
 	MDB_dbi entries, expiry;
 	MDB_txn *rtxn; /* lookups; reset before each write */
 	bool rtxn_live;
+	bool writemap; /* MDB_WRITEMAP, the file allocated up to map_size */
 	int lock_fd;
 	int64_t map_size;
 
@@ -305,6 +318,49 @@ lock_take(struct store *s, char **err)
 	return 0;
 }
 
+/*
+ * Allocates the data file's blocks up to |size| bytes; returns 0 or an
+ * errno (ENOSPC, EDQUOT, EFBIG, EOPNOTSUPP where the filesystem cannot).
+ */
+static int
+map_reserve(struct store *s, int64_t size)
+{
+	int fd;
+
+	if (mdb_env_get_fd(s->env, &fd) != 0)
+		return EBADF;
+	return LMDB(s, fallocate(fd, 0, 0, (off_t)size) == 0 ? 0 : errno);
+}
+
+/* Creates and opens the environment, in place if s->writemap; returns 0
+ * or an MDB_* or errno code, with s->env NULL then. */
+static int
+env_open(struct store *s, unsigned flags)
+{
+	MDB_envinfo info;
+	int rc;
+
+	if (s->writemap)
+		flags |= MDB_WRITEMAP;
+	if ((rc = mdb_env_create(&s->env)) != 0)
+		return rc;
+	if ((rc = mdb_env_set_maxdbs(s->env, 4)) != 0 ||
+	    (rc = mdb_env_set_mapsize(s->env, (size_t)s->opt.map_size)) != 0 ||
+	    (rc = LMDB(s, mdb_env_open(s->env, s->path, flags, 0600))) != 0 ||
+	    (rc = mdb_env_info(s->env, &info)) != 0)
+		goto fail;
+	/* A store used past map_size keeps its larger map. */
+	s->map_size = (int64_t)info.me_mapsize;
+	if (s->writemap && (rc = map_reserve(s, s->map_size)) != 0)
+		goto fail;
+	return 0;
+
+fail:
+	mdb_env_close(s->env);
+	s->env = NULL;
+	return rc;
+}
+
 /* Opens the databases and checks or writes the format. */
 static int
 open_dbs(struct store *s, char **err)
@@ -398,10 +454,19 @@ store_open(struct ev_loop *loop, const struct store_options *o,
 		goto fail;
 	if (mode == STORE_READONLY)
 		flags |= MDB_RDONLY;
-	if ((rc = mdb_env_create(&s->env)) != 0 ||
-	    (rc = mdb_env_set_maxdbs(s->env, 4)) != 0 ||
-	    (rc = mdb_env_set_mapsize(s->env, (size_t)o->map_size)) != 0 ||
-	    (rc = LMDB(s, mdb_env_open(s->env, s->path, flags, 0600))) != 0) {
+	s->writemap = mode == STORE_DAEMON && !o->fsync;
+	rc = env_open(s, flags);
+	if (s->writemap &&
+	    (rc == ENOSPC || rc == EDQUOT || rc == EFBIG || rc == EOPNOTSUPP)) {
+		log_warnx("dedup.store_written_through",
+		    "dedup store %s: cannot allocate its map of %" PRId64
+		    " MiB on disk (%s): commits go through write(2), which "
+		    "costs more per key",
+		    s->path, s->map_size >> 20, mdb_strerror(rc));
+		s->writemap = false;
+		rc = env_open(s, flags);
+	}
+	if (rc != 0) {
 		if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH ||
 		    rc == MDB_CORRUPTED || rc == MDB_PANIC)
 			*err =
@@ -642,11 +707,13 @@ abort:
 }
 
 /* The map is full: sweep everything expired, then grow. Returns 0 when
- * there may be room now, else MDB_MAP_FULL. */
+ * there may be room now, MDB_MAP_FULL at the ceiling, or the errno of a
+ * map that cannot be allocated on disk. */
 static int
 make_room(struct store *s, int64_t now, bool *swept)
 {
 	int64_t size;
+	int rc;
 
 	if (!*swept) {
 		*swept = true;
@@ -657,6 +724,14 @@ make_room(struct store *s, int64_t now, bool *swept)
 		return MDB_MAP_FULL;
 	size = s->map_size * 2 < s->opt.map_size_max ? s->map_size * 2
 						     : s->opt.map_size_max;
+	if (s->writemap && (rc = map_reserve(s, size)) != 0) {
+		set_problem(s,
+		    xasprintf("full, and the map cannot grow to %" PRId64
+			      " MiB on disk: %s; pulling stops until entries "
+			      "expire or the volume has room",
+			size >> 20, strerror(rc)));
+		return rc;
+	}
 	if (LMDB(s, mdb_env_set_mapsize(s->env, (size_t)size)) != 0)
 		return MDB_MAP_FULL;
 	log_info("dedup.map_grown",
@@ -670,7 +745,7 @@ int
 store_flush(struct store *s, int64_t now)
 {
 	bool swept = false;
-	int rc;
+	int rc, grown = 0;
 
 	/* Once a turn: lookups then see this turn's commits (and operators'
 	 * changes), and no old snapshot pins pages. */
@@ -682,9 +757,11 @@ store_flush(struct store *s, int64_t now)
 	s->retry_at = now + RETRY_NS;
 	while ((rc = write_txn(s, now, true, (uint64_t)s->opt.sweep_batch)) ==
 	    MDB_MAP_FULL) {
-		if (make_room(s, now, &swept) != 0)
+		if ((grown = make_room(s, now, &swept)) != 0)
 			break;
 	}
+	if (rc == MDB_MAP_FULL && grown != MDB_MAP_FULL)
+		return -1; /* make_room() said why */
 	if (rc == MDB_MAP_FULL) {
 		set_problem(s,
 		    xasprintf("full at the map ceiling (%" PRId64 " MiB) with "

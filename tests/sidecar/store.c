@@ -2,15 +2,20 @@
  * The dedup store on a real LMDB environment in a temporary directory:
  * commits and lookups, expiry and the bounded sweep, every LMDB call of a
  * flush failing in turn, a full map growing to its ceiling and then
- * refusing, the lock file, corrupt and foreign stores, and fsync off the
- * loop.
+ * refusing, the lock file, corrupt and foreign stores, fsync off the
+ * loop, and the map written in place: allocated on disk, written through
+ * write(2) where it cannot be, never shrunk by an operator's open.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <ev.h>
@@ -18,6 +23,7 @@
 
 #include "harness/cmocka.h"
 #include "harness/proc.h"
+#include "sidecar/log.h"
 #include "sidecar/store.h"
 
 #define S INT64_C(1000000000)
@@ -68,6 +74,65 @@ key_of(int i, uint8_t k[STORE_KEY_SIZE])
 
 	snprintf(text, sizeof text, "key-%d", i);
 	store_key("orders", text, strlen(text), k);
+}
+
+/* The size and the bytes allocated of |sub|'s data file. */
+static void
+data_file(const char *sub, off_t *size, off_t *allocated)
+{
+	char path[512];
+	struct stat st;
+
+	snprintf(path, sizeof path, "%s/%s/data.mdb", dir, sub);
+	if (stat(path, &st) == -1)
+		fail_msg("stat %s: %s", path, strerror(errno));
+	*size = st.st_size;
+	*allocated = (off_t)st.st_blocks * 512;
+}
+
+/* Commits batches of new keys (from |*next|) until the map is |size|
+ * bytes; returns the last flush's result. */
+static int
+fill_until(struct store *s, uint64_t size, int *next, int64_t now)
+{
+	struct store_stats st;
+	uint8_t k[STORE_KEY_SIZE];
+	int rc = 0;
+
+	do {
+		for (int j = 0; j < 500; j++) {
+			key_of((*next)++, k);
+			store_stage(s, k, "orders", 1, 1000 * S, now);
+		}
+		rc = store_flush(s, now);
+		assert_int_equal(store_stats(s, &st), 0);
+	} while (rc == 0 && st.map_size < size);
+	return rc;
+}
+
+/* Sends log lines into a pipe; returns its read end. */
+static int
+log_capture(void)
+{
+	int fds[2];
+
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(fcntl(fds[0], F_SETFL, O_NONBLOCK), 0);
+	log_set_fd(fds[1]);
+	return fds[0];
+}
+
+/* Back to stderr; whether a captured line contains |needle|. */
+static bool
+log_captured(int fd, const char *needle)
+{
+	char buf[8192];
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+
+	log_set_fd(STDERR_FILENO);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return strstr(buf, needle) != NULL;
 }
 
 static void
@@ -309,6 +374,107 @@ fsync_is_reported_through_the_loop(void **state)
 	ev_loop_destroy(loop);
 }
 
+static void
+map_in_place_is_allocated_on_disk(void **state)
+{
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	char path[512], *err;
+	struct store_options o = { path, true, MIB, MIB, 100 };
+	struct store *s = open_default("alloc"), *op;
+	uint8_t k[STORE_KEY_SIZE];
+	off_t size, allocated;
+	int next = 0, status;
+	pid_t pid;
+
+	data_file("alloc", &size, &allocated);
+	assert_true(allocated >= MIB);
+	assert_int_equal(fill_until(s, 2 * MIB, &next, S), 0);
+	data_file("alloc", &size, &allocated);
+	assert_true(size >= 2 * MIB);
+	assert_true(allocated >= 2 * MIB);
+	/* An operator (a process of its own: LMDB wants one environment
+	 * per file and process) with a smaller map leaves the daemon's file
+	 * as it is. */
+	key_of(0, k);
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		op = open_at("alloc", MIB, MIB, 10, STORE_SHARED, &err);
+		_exit(op != NULL && store_forget(op, k) == 1 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	data_file("alloc", &size, &allocated);
+	assert_true(size >= 2 * MIB);
+	/* The daemon goes on writing in the whole of its map. */
+	assert_int_equal(fill_until(s, 4 * MIB, &next, S), 0);
+	key_of(next - 1, k);
+	assert_int_equal(store_lookup(s, k, S, NULL), 1);
+	key_of(0, k);
+	assert_int_equal(store_lookup(s, k, S, NULL), 0);
+	store_close(s);
+
+	/* durability: fsync writes through write(2): nothing allocated
+	 * ahead. */
+	snprintf(path, sizeof path, "%s/alloc-fsync", dir);
+	assert_non_null(s = store_open(loop, &o, STORE_DAEMON, &err));
+	store_close(s);
+	data_file("alloc-fsync", &size, &allocated);
+	assert_true(size < MIB);
+	ev_loop_destroy(loop);
+}
+
+static void
+map_without_room_on_disk_is_written_through(void **state)
+{
+	struct rlimit saved, small;
+	void (*xfsz)(int) = signal(SIGXFSZ, SIG_IGN);
+	struct store *s;
+	uint8_t k[STORE_KEY_SIZE];
+	off_t size, allocated;
+	uint64_t t;
+	char *err;
+	int logs, next = 0;
+
+	/* Files may not reach the map's size: the store opens written
+	 * through, says so once, and works. */
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
+	small = saved;
+	small.rlim_cur = MIB / 2;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	logs = log_capture();
+	s = open_at("through", MIB, 4 * MIB, 1000, STORE_DAEMON, &err);
+	assert_true(log_captured(logs, "dedup.store_written_through"));
+	assert_non_null(s);
+	key_of(1, k);
+	t = store_stage(s, k, "orders", 1, 1000 * S, S);
+	assert_int_equal(store_flush(s, S), 0);
+	assert_true(store_durable(s) >= t);
+	assert_int_equal(store_lookup(s, k, S, NULL), 1);
+	store_close(s);
+	data_file("through", &size, &allocated);
+	assert_true(size < MIB / 2);
+
+	/* Files may reach the map but not its double: full, the map
+	 * cannot grow, the queue waits, and goes in once there is room. */
+	small.rlim_cur = MIB + MIB / 2;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	s = open_at("nogrow", MIB, 4 * MIB, 1000, STORE_DAEMON, &err);
+	assert_non_null(s);
+	assert_int_equal(fill_until(s, 2 * MIB, &next, S), -1);
+	assert_non_null(strstr(store_problem(s), "cannot grow to 2 MiB"));
+	t = store_stage(s, k, "orders", 1, 1000 * S, S);
+	assert_int_equal(store_flush(s, S + 1), -1);
+	assert_true(store_durable(s) < t);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
+	assert_int_equal(store_flush(s, 3 * S), 0);
+	assert_null(store_problem(s));
+	assert_true(store_durable(s) >= t);
+	key_of(next - 1, k);
+	assert_int_equal(store_lookup(s, k, 3 * S, NULL), 1);
+	store_close(s);
+	signal(SIGXFSZ, xfsz);
+}
+
 int
 main(void)
 {
@@ -321,6 +487,8 @@ main(void)
 		cmocka_unit_test(corrupt_and_foreign_stores_are_named),
 		cmocka_unit_test(network_filesystems_are_refused),
 		cmocka_unit_test(fsync_is_reported_through_the_loop),
+		cmocka_unit_test(map_in_place_is_allocated_on_disk),
+		cmocka_unit_test(map_without_room_on_disk_is_written_through),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
