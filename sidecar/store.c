@@ -1,7 +1,16 @@
 /*
  * The dedup store over LMDB: three databases in one environment,
- * "entries" (digest -> entry), "expiry" (big-endian expiry + digest ->
- * nothing, the sweep's order) and "meta" (the format version).
+ * "entries" (digest -> entry), "expiry" (the sweep's order) and "meta"
+ * (the format version).
+ *
+ * "expiry" holds records of up to RECORD_KEYS digests committed together
+ * with expiries at most RECORD_SPAN apart, keyed by the latest of them
+ * (big-endian) and a sequence number; a commit adds one record per few
+ * dozen keys instead of one index entry per key. Format 1 had one index
+ * entry per key, big-endian expiry + digest -> nothing; the sweep still
+ * reads those as records of one key, so the daemon migrates a store of
+ * format 1 by rewriting its format record alone. Operator commands leave
+ * the format as it is: a daemon of format 1 beside them may still run.
  *
  * The environment is opened with MDB_NOSYNC: a commit is a write into the
  * page cache, which survives a killed process, and `durability: fsync`
@@ -42,14 +51,27 @@
 #include "store.h"
 #include "xmalloc.h"
 
-#define FORMAT "nats-sidecar dedup 1"
+#define FORMAT "nats-sidecar dedup 2"
+#define FORMAT_1 "nats-sidecar dedup 1"
 #define LOCK_FILE "nats-sidecar.lock"
 #define NS_PER_S INT64_C(1000000000)
 /* Idle sweeps and retries after a failure, at most this often. */
 #define RETRY_NS NS_PER_S
 /* An entry's value: expires, committed, stream_seq, then the namespace. */
 #define VALUE_FIXED 24
-#define INDEX_KEY_SIZE (8 + STORE_KEY_SIZE)
+/* A record's key: big-endian expiry and sequence number. */
+#define RECORD_KEY_SIZE 16
+/* A format 1 index entry's key: big-endian expiry and the digest. */
+#define INDEX_1_KEY_SIZE (8 + STORE_KEY_SIZE)
+/* Digests per record: with its key it stays under LMDB's largest node on
+ * 4 KiB pages (2,038 bytes), never an overflow page. */
+#define RECORD_KEYS 60
+/* Keys expiring this far apart share a record: one is swept this late at
+ * most (a lookup counts it as gone from its own expiry on). */
+#define RECORD_SPAN NS_PER_S
+/* Records filled at once in a commit: keys of as many ttls interleaved
+ * still share records. */
+#define RECORD_OPEN 4
 
 struct staged {
 	uint8_t key[STORE_KEY_SIZE];
@@ -76,6 +98,7 @@ struct store {
 	int64_t retry_at; /* no idle sweep or retry before */
 	char *problem; /* why writes fail now, or NULL */
 	uint64_t committed, expired;
+	uint64_t record_seq; /* tells apart records of one expiry */
 
 	/* durability: fsync. The worker syncs up to |sync_want|. */
 	struct handoff *handoff;
@@ -361,7 +384,14 @@ fail:
 	return rc;
 }
 
-/* Opens the databases and checks or writes the format. */
+static bool
+format_is(const MDB_val *v, const char *format)
+{
+	return v->mv_size == strlen(format) &&
+	    memcmp(v->mv_data, format, v->mv_size) == 0;
+}
+
+/* Opens the databases and checks, migrates or writes the format. */
 static int
 open_dbs(struct store *s, char **err)
 {
@@ -370,6 +400,8 @@ open_dbs(struct store *s, char **err)
 	MDB_txn *txn;
 	MDB_dbi meta;
 	MDB_val k = { 6, "format" }, v;
+	MDB_stat st;
+	bool migrate = false;
 	int rc;
 
 	if ((rc = LMDB(s,
@@ -381,12 +413,15 @@ open_dbs(struct store *s, char **err)
 	    (rc = LMDB(s, mdb_dbi_open(txn, "expiry", flags, &s->expiry))) != 0)
 		goto abort;
 	rc = LMDB(s, mdb_get(txn, meta, &k, &v));
-	if (rc == MDB_NOTFOUND && !ro) {
+	if (rc == 0 && format_is(&v, FORMAT_1)) {
+		migrate = s->mode == STORE_DAEMON;
+		rc = migrate ? LMDB(s, mdb_stat(txn, s->entries, &st)) : 0;
+	}
+	if ((rc == MDB_NOTFOUND && !ro) || (rc == 0 && migrate)) {
 		v = (MDB_val){ strlen(FORMAT), FORMAT };
 		rc = LMDB(s, mdb_put(txn, meta, &k, &v, 0));
-	} else if (rc == 0 &&
-	    (v.mv_size != strlen(FORMAT) ||
-		memcmp(v.mv_data, FORMAT, v.mv_size) != 0)) {
+	} else if (rc == 0 && !format_is(&v, FORMAT) &&
+	    !format_is(&v, FORMAT_1)) {
 		*err =
 		    xasprintf("%s holds a store of another format (\"%.*s\", "
 			      "expected \"%s\"): move it aside, or delete "
@@ -400,6 +435,11 @@ open_dbs(struct store *s, char **err)
 		goto abort;
 	if ((rc = txn_commit(s, txn)) != 0)
 		goto fail;
+	if (migrate)
+		log_info("dedup.store_migrated",
+		    "dedup store %s: format 1 migrated to 2, its %zu "
+		    "entries kept; its index entries are swept as before",
+		    s->path, st.ms_entries);
 	return 0;
 
 abort:
@@ -626,44 +666,177 @@ store_stage(struct store *s, const uint8_t key[STORE_KEY_SIZE], const char *ns,
 	return ++s->next_ticket;
 }
 
-/* Removes up to |limit| entries expired by |now| in |txn|. */
+/* Adds a record of |n| digests expiring by |expires|. */
+static int
+record_put(struct store *s, MDB_txn *txn, int64_t expires,
+    const uint8_t *digests, size_t n)
+{
+	uint8_t key[RECORD_KEY_SIZE];
+	MDB_val k = { sizeof key, key }, v;
+	int rc;
+
+	put_be64(key, (uint64_t)expires);
+	do {
+		put_be64(key + 8, s->record_seq++);
+		/* MDB_KEYEXIST points |v| at the record already there. */
+		v = (MDB_val){ n * STORE_KEY_SIZE, (void *)digests };
+		rc = LMDB(s, mdb_put(txn, s->expiry, &k, &v, MDB_NOOVERWRITE));
+	} while (rc == MDB_KEYEXIST);
+	return rc;
+}
+
+/* A record being filled. */
+struct record {
+	int64_t first, last; /* the earliest and latest expiry in it */
+	size_t n;
+	uint8_t digests[RECORD_KEYS * STORE_KEY_SIZE];
+};
+
+/*
+ * Indexes the queue. A key joins an open record whose first expiry is at
+ * most RECORD_SPAN before its own, so that keys of a few ttls committed
+ * interleaved still share records; a full record is written at once.
+ */
+static int
+records_put(struct store *s, MDB_txn *txn)
+{
+	struct record open[RECORD_OPEN], *r;
+	size_t nopen = 0, i;
+	int rc;
+
+	for (size_t q = 0; q < s->nstaged; q++) {
+		const struct staged *p = &s->staged[q];
+
+		for (i = 0; i < nopen; i++) {
+			if (p->expires >= open[i].first &&
+			    p->expires - open[i].first <= RECORD_SPAN)
+				break;
+		}
+		r = &open[i];
+		if (i == RECORD_OPEN) {
+			/* As many ttls as records: the first makes room. */
+			r = &open[0];
+			if ((rc = record_put(
+				 s, txn, r->last, r->digests, r->n)) != 0)
+				return rc;
+			r->n = 0;
+		} else if (i == nopen) {
+			nopen++;
+			r->n = 0;
+		}
+		if (r->n == 0)
+			r->first = r->last = p->expires;
+		else if (p->expires > r->last)
+			r->last = p->expires;
+		memcpy(r->digests + r->n++ * STORE_KEY_SIZE, p->key,
+		    STORE_KEY_SIZE);
+		if (r->n == RECORD_KEYS) {
+			if ((rc = record_put(
+				 s, txn, r->last, r->digests, r->n)) != 0)
+				return rc;
+			if (r != &open[nopen - 1])
+				*r = open[nopen - 1];
+			nopen--;
+		}
+	}
+	for (i = 0; i < nopen; i++) {
+		r = &open[i];
+		if ((rc = record_put(s, txn, r->last, r->digests, r->n)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* The digests of the record at |k|, |v| copied into |out|; returns how
+ * many, or 0 if it is neither a record nor a format 1 index entry. */
+static size_t
+record_read(const MDB_val *k, const MDB_val *v,
+    uint8_t out[RECORD_KEYS * STORE_KEY_SIZE])
+{
+	if (k->mv_size == INDEX_1_KEY_SIZE && v->mv_size == 0) {
+		memcpy(out, (uint8_t *)k->mv_data + 8, STORE_KEY_SIZE);
+		return 1;
+	}
+	if (k->mv_size != RECORD_KEY_SIZE || v->mv_size == 0 ||
+	    v->mv_size % STORE_KEY_SIZE != 0 ||
+	    v->mv_size > RECORD_KEYS * STORE_KEY_SIZE)
+		return 0;
+	memcpy(out, v->mv_data, v->mv_size);
+	return v->mv_size / STORE_KEY_SIZE;
+}
+
+/* Removes the entry of |digest| if it expired by |now| (a key committed
+ * again since expires later). */
+static int
+entry_sweep(struct store *s, MDB_cursor *cur, const uint8_t *digest,
+    int64_t now, uint64_t *removed)
+{
+	MDB_val k = { STORE_KEY_SIZE, (void *)digest }, v;
+	int64_t expires;
+	int rc;
+
+	rc = LMDB(s, mdb_cursor_get(cur, &k, &v, MDB_SET_KEY));
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0 || v.mv_size < VALUE_FIXED)
+		return rc;
+	memcpy(&expires, v.mv_data, 8);
+	if (expires > now)
+		return 0;
+	(*removed)++;
+	return LMDB(s, mdb_cursor_del(cur, 0));
+}
+
+/*
+ * Removes entries expired by |now| in |txn|, looking at |limit| digests of
+ * the index at most, stale ones included. A record looked at in part is
+ * put back with the rest of its digests.
+ */
 static int
 sweep(struct store *s, MDB_txn *txn, int64_t now, uint64_t limit,
     uint64_t *removed)
 {
-	MDB_cursor *cur;
-	MDB_val k, v, ek, ev;
-	uint64_t n;
-	int rc = 0;
+	uint8_t digests[RECORD_KEYS * STORE_KEY_SIZE], key[INDEX_1_KEY_SIZE];
+	MDB_cursor *cur, *ecur = NULL;
+	MDB_val k, v;
+	uint64_t seen = 0;
+	int rc;
 
 	*removed = 0;
 	if ((rc = LMDB(s, mdb_cursor_open(txn, s->expiry, &cur))) != 0)
 		return rc;
-	/* Bounded by index entries looked at, stale ones included. */
-	for (n = 0; n < limit &&
-	     (rc = LMDB(s, mdb_cursor_get(cur, &k, &v, MDB_FIRST))) == 0;
-	     n++) {
-		int64_t exp;
+	if ((rc = LMDB(s, mdb_cursor_open(txn, s->entries, &ecur))) != 0)
+		goto done;
+	while (seen < limit &&
+	    (rc = LMDB(s, mdb_cursor_get(cur, &k, &v, MDB_FIRST))) == 0) {
+		size_t n = record_read(&k, &v, digests), take;
 
-		if (k.mv_size != INDEX_KEY_SIZE) {
+		if (n == 0) {
 			rc = MDB_CORRUPTED;
 			break;
 		}
-		exp = (int64_t)get_be64(k.mv_data);
-		if (exp > now)
+		if ((int64_t)get_be64(k.mv_data) > now)
 			break;
-		ek = (MDB_val){ STORE_KEY_SIZE, (char *)k.mv_data + 8 };
-		rc = LMDB(s, mdb_get(txn, s->entries, &ek, &ev));
-		if (rc == 0 && ev.mv_size >= VALUE_FIXED &&
-		    memcmp(ev.mv_data, &exp, 8) == 0) {
-			/* Not re-committed since: the entry goes too. */
-			rc = LMDB(s, mdb_del(txn, s->entries, &ek, NULL));
-			(*removed)++;
-		} else if (rc == MDB_NOTFOUND)
-			rc = 0;
-		if (rc != 0 || (rc = LMDB(s, mdb_cursor_del(cur, 0))) != 0)
+		take = limit - seen < n ? (size_t)(limit - seen) : n;
+		for (size_t i = 0; i < take && rc == 0; i++)
+			rc = entry_sweep(s, ecur, digests + i * STORE_KEY_SIZE,
+			    now, removed);
+		seen += take;
+		if (rc == 0 && take == n)
+			rc = LMDB(s, mdb_cursor_del(cur, 0));
+		else if (rc == 0) {
+			memcpy(key, k.mv_data, k.mv_size);
+			k.mv_data = key;
+			v = (MDB_val){ (n - take) * STORE_KEY_SIZE,
+				digests + take * STORE_KEY_SIZE };
+			rc = LMDB(s, mdb_cursor_put(cur, &k, &v, MDB_CURRENT));
+		}
+		if (rc != 0)
 			break;
 	}
+done:
+	if (ecur != NULL)
+		mdb_cursor_close(ecur);
 	mdb_cursor_close(cur);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
@@ -680,19 +853,14 @@ write_txn(struct store *s, int64_t now, bool with_queue, uint64_t limit)
 		return rc;
 	for (size_t i = 0; with_queue && i < s->nstaged; i++) {
 		struct staged *p = &s->staged[i];
-		uint8_t ik[INDEX_KEY_SIZE];
 		MDB_val k = { STORE_KEY_SIZE, p->key };
 		MDB_val v = { p->value_len, p->value };
-		MDB_val ikv = { INDEX_KEY_SIZE, ik }, none = { 0, "" };
 
-		put_be64(ik, (uint64_t)p->expires);
-		memcpy(ik + 8, p->key, STORE_KEY_SIZE);
-		if ((rc = LMDB(s, mdb_put(txn, s->entries, &k, &v, 0))) != 0 ||
-		    (rc = LMDB(s, mdb_put(txn, s->expiry, &ikv, &none, 0))) !=
-			0)
+		if ((rc = LMDB(s, mdb_put(txn, s->entries, &k, &v, 0))) != 0)
 			goto abort;
 	}
-	if ((rc = sweep(s, txn, now, limit, &removed)) != 0)
+	if ((with_queue && (rc = records_put(s, txn)) != 0) ||
+	    (rc = sweep(s, txn, now, limit, &removed)) != 0)
 		goto abort;
 	if (with_queue && s->nstaged > 0)
 		failpoint_kill("dedup.before_commit");
@@ -822,33 +990,25 @@ int
 store_forget(struct store *s, const uint8_t key[STORE_KEY_SIZE])
 {
 	MDB_txn *txn;
-	MDB_val k = { STORE_KEY_SIZE, (void *)key }, v;
-	uint8_t ik[INDEX_KEY_SIZE];
-	MDB_val ikv = { INDEX_KEY_SIZE, ik };
-	int64_t exp;
+	MDB_val k = { STORE_KEY_SIZE, (void *)key };
 	int rc;
 
+	/* Its index record stays: the sweep finds no entry, or a later one
+	 * not expired yet. */
 	reader_reset(s);
 	if ((rc = LMDB(s, mdb_txn_begin(s->env, NULL, 0, &txn))) != 0)
 		goto fail;
-	if ((rc = LMDB(s, mdb_get(txn, s->entries, &k, &v))) == MDB_NOTFOUND) {
+	if ((rc = LMDB(s, mdb_del(txn, s->entries, &k, NULL))) ==
+	    MDB_NOTFOUND) {
 		mdb_txn_abort(txn);
 		return 0;
 	}
-	if (rc != 0)
-		goto abort;
-	memcpy(&exp, v.mv_data, 8);
-	put_be64(ik, (uint64_t)exp);
-	memcpy(ik + 8, key, STORE_KEY_SIZE);
-	if ((rc = LMDB(s, mdb_del(txn, s->entries, &k, NULL))) != 0)
-		goto abort;
-	rc = LMDB(s, mdb_del(txn, s->expiry, &ikv, NULL));
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		goto abort;
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		goto fail;
+	}
 	return commit_synced(s, txn) == 0 ? 1 : -1;
 
-abort:
-	mdb_txn_abort(txn);
 fail:
 	log_errorx("dedup.store_write", "dedup store %s: %s", s->path,
 	    mdb_strerror(rc));

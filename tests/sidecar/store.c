@@ -3,11 +3,13 @@
  * commits and lookups, expiry and the bounded sweep, every LMDB call of a
  * flush failing in turn, a full map growing to its ceiling and then
  * refusing, the lock file, corrupt and foreign stores, fsync off the
- * loop, and the map written in place: allocated on disk, written through
- * write(2) where it cannot be, never shrunk by an operator's open.
+ * loop, the map written in place (allocated on disk, written through
+ * write(2) where it cannot be, never shrunk by an operator's open), the
+ * expiry index's records of many keys, and a store of format 1 migrated.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -20,6 +22,7 @@
 
 #include <ev.h>
 #include <lmdb.h>
+#include <openssl/evp.h>
 
 #include "harness/cmocka.h"
 #include "harness/proc.h"
@@ -133,6 +136,21 @@ log_captured(int fd, const char *needle)
 	close(fd);
 	buf[n > 0 ? n : 0] = '\0';
 	return strstr(buf, needle) != NULL;
+}
+
+/* Opens |sub| as the daemon (a map of 1 MiB up to |map_max|); says
+ * whether it logged |event|. */
+static struct store *
+open_logged(const char *sub, int64_t map_max, const char *event, bool *logged)
+{
+	int logs = log_capture();
+	char *err;
+	struct store *s = open_at(sub, MIB, map_max, 1000, STORE_DAEMON, &err);
+
+	*logged = log_captured(logs, event);
+	if (s == NULL)
+		fail_msg("store_open: %s", err);
+	return s;
 }
 
 static void
@@ -433,7 +451,8 @@ map_without_room_on_disk_is_written_through(void **state)
 	off_t size, allocated;
 	uint64_t t;
 	char *err;
-	int logs, next = 0;
+	bool logged;
+	int next = 0;
 
 	/* Files may not reach the map's size: the store opens written
 	 * through, says so once, and works. */
@@ -441,10 +460,9 @@ map_without_room_on_disk_is_written_through(void **state)
 	small = saved;
 	small.rlim_cur = MIB / 2;
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
-	logs = log_capture();
-	s = open_at("through", MIB, 4 * MIB, 1000, STORE_DAEMON, &err);
-	assert_true(log_captured(logs, "dedup.store_written_through"));
-	assert_non_null(s);
+	s = open_logged(
+	    "through", 4 * MIB, "dedup.store_written_through", &logged);
+	assert_true(logged);
 	key_of(1, k);
 	t = store_stage(s, k, "orders", 1, 1000 * S, S);
 	assert_int_equal(store_flush(s, S), 0);
@@ -475,6 +493,246 @@ map_without_room_on_disk_is_written_through(void **state)
 	signal(SIGXFSZ, xfsz);
 }
 
+/* A transaction on the store at |path| with LMDB alone: a read one with
+ * MDB_RDONLY, else a write one in a new directory. */
+static MDB_txn *
+raw_begin(const char *path, unsigned flags, MDB_env **env)
+{
+	MDB_txn *txn;
+
+	if (!(flags & MDB_RDONLY))
+		assert_int_equal(mkdir(path, 0700), 0);
+	assert_int_equal(mdb_env_create(env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(*env, 4), 0);
+	assert_int_equal(mdb_env_open(*env, path, flags, 0600), 0);
+	assert_int_equal(mdb_txn_begin(*env, NULL, flags, &txn), 0);
+	return txn;
+}
+
+/* Commits or aborts |txn| and closes |env|. */
+static void
+raw_end(MDB_env *env, MDB_txn *txn, bool commit)
+{
+	if (commit)
+		assert_int_equal(mdb_txn_commit(txn), 0);
+	else
+		mdb_txn_abort(txn);
+	mdb_env_close(env);
+}
+
+/* How many records the expiry index of |sub| holds. */
+static size_t
+index_records(const char *sub)
+{
+	char path[512];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi expiry;
+	MDB_stat st;
+
+	snprintf(path, sizeof path, "%s/%s", dir, sub);
+	txn = raw_begin(path, MDB_RDONLY, &env);
+	assert_int_equal(mdb_dbi_open(txn, "expiry", 0, &expiry), 0);
+	assert_int_equal(mdb_stat(txn, expiry, &st), 0);
+	raw_end(env, txn, false);
+	return st.ms_entries;
+}
+
+/* The format record of the store at |path|. */
+static void
+format_of(const char *path, char *out, size_t cap)
+{
+	MDB_env *env;
+	MDB_txn *txn = raw_begin(path, MDB_RDONLY, &env);
+	MDB_dbi meta;
+	MDB_val k = { 6, "format" }, v;
+
+	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+	assert_int_equal(mdb_get(txn, meta, &k, &v), 0);
+	snprintf(out, cap, "%.*s", (int)v.mv_size, (char *)v.mv_data);
+	raw_end(env, txn, false);
+}
+
+/* Flushes at |now|; the keys swept since open and the entries must be
+ * |expired| and |entries|. */
+static void
+flush_expect(struct store *s, int64_t now, uint64_t expired, uint64_t entries)
+{
+	struct store_stats st;
+
+	assert_int_equal(store_flush(s, now), 0);
+	assert_int_equal(store_stats(s, &st), 0);
+	if (st.expired != expired || st.entries != entries)
+		fail_msg("flush at %" PRId64 " ns: %" PRIu64 " swept, %" PRIu64
+			 " entries; expected %" PRIu64 ", %" PRIu64,
+		    now, st.expired, st.entries, expired, entries);
+}
+
+static void
+records_hold_many_keys_and_never_sweep_early(void **state)
+{
+	struct store *s = open_default("records");
+	uint8_t k[STORE_KEY_SIZE];
+
+	/* 150 keys of one commit, expiring within a second: three records,
+	 * a page of the index; three index entries per page before. */
+	for (int i = 0; i < 150; i++) {
+		key_of(i, k);
+		store_stage(s, k, "orders", (uint64_t)i, 100 * S + i, S);
+	}
+	flush_expect(s, S, 0, 150);
+	/* Keys of two ttls, interleaved in one commit: a record for each
+	 * ttl; the short ones go when they expire, none of the long ones
+	 * with them. */
+	for (int i = 200; i < 300; i++) {
+		key_of(i, k);
+		store_stage(s, k, "orders", (uint64_t)i,
+		    i % 2 == 0 ? 50 * S : 1000 * S, 2 * S);
+	}
+	assert_int_equal(store_flush(s, 2 * S), 0);
+	store_close(s);
+	assert_int_equal(index_records("records"), 5);
+	s = open_default("records");
+	flush_expect(s, 60 * S, 50, 200);
+	key_of(201, k);
+	assert_int_equal(store_lookup(s, k, 60 * S, NULL), 1);
+	/* The first commit's keys, one flush past the latest of them. */
+	key_of(149, k);
+	assert_int_equal(store_lookup(s, k, 100 * S + 148, NULL), 1);
+	flush_expect(s, 100 * S + 148, 170, 80);
+	assert_int_equal(store_lookup(s, k, 100 * S + 148, NULL), 1);
+	flush_expect(s, 102 * S, 200, 50);
+	store_close(s);
+
+	/* A record of the same expiry from another run of the daemon (its
+	 * sequence numbers start again) is added beside, not over it. */
+	for (int run = 0; run < 2; run++) {
+		s = open_default("records");
+		key_of(1000 + run, k);
+		store_stage(s, k, "orders", 1, 2000 * S, 3 * S);
+		assert_int_equal(store_flush(s, 3 * S), 0);
+		store_close(s);
+	}
+	s = open_default("records");
+	flush_expect(s, 2000 * S, 52, 0);
+	store_close(s);
+}
+
+/* SHA-256 of the namespace, its NUL and the key: the digest of every
+ * format, computed here without store_key(). */
+static void
+digest_of(const char *ns, const char *key, uint8_t out[STORE_KEY_SIZE])
+{
+	uint8_t buf[128];
+	size_t n = strlen(ns) + 1;
+
+	memcpy(buf, ns, n);
+	memcpy(buf + n, key, strlen(key));
+	n += strlen(key);
+	assert_int_equal(EVP_Digest(buf, n, out, NULL, EVP_sha256(), NULL), 1);
+}
+
+/*
+ * Writes a store as format 1 did, with LMDB alone: keys "old-0" to
+ * "old-9" committed at 1 s, the first five expiring at 10 s, the others
+ * at 1000 s, each with its index entry (big-endian expiry + digest ->
+ * nothing).
+ */
+static void
+format_1_write(const char *path)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi meta, entries, expiry;
+	MDB_val k = { 6, "format" }, v = { 20, "nats-sidecar dedup 1" };
+
+	txn = raw_begin(path, 0, &env);
+	assert_int_equal(mdb_dbi_open(txn, "meta", MDB_CREATE, &meta), 0);
+	assert_int_equal(mdb_dbi_open(txn, "entries", MDB_CREATE, &entries), 0);
+	assert_int_equal(mdb_dbi_open(txn, "expiry", MDB_CREATE, &expiry), 0);
+	assert_int_equal(mdb_put(txn, meta, &k, &v, 0), 0);
+	for (int i = 0; i < 10; i++) {
+		int64_t value[3] = { i < 5 ? 10 * S : 1000 * S, S, 100 + i };
+		uint8_t entry[24 + 6], index[8 + STORE_KEY_SIZE];
+		char key[16];
+		MDB_val ek = { STORE_KEY_SIZE, index + 8 },
+			ev = { sizeof entry, entry };
+		MDB_val ik = { sizeof index, index }, none = { 0, "" };
+
+		snprintf(key, sizeof key, "old-%d", i);
+		digest_of("orders", key, index + 8);
+		for (int b = 0; b < 8; b++)
+			index[b] =
+			    (uint8_t)((uint64_t)value[0] >> (56 - 8 * b));
+		memcpy(entry, value, 24);
+		memcpy(entry + 24, "orders", 6);
+		assert_int_equal(mdb_put(txn, entries, &ek, &ev, 0), 0);
+		assert_int_equal(mdb_put(txn, expiry, &ik, &none, 0), 0);
+	}
+	raw_end(env, txn, true);
+}
+
+static void
+format_1_store_is_migrated_and_keeps_its_keys(void **state)
+{
+	char path[512], format[64], *err;
+	struct store *s;
+	struct store_entry e;
+	struct store_stats st;
+	uint8_t k[STORE_KEY_SIZE];
+	bool logged;
+
+	snprintf(path, sizeof path, "%s/format1", dir);
+	format_1_write(path);
+	/* Operators read and write it as it is: a daemon of format 1 may
+	 * run beside them. */
+	assert_non_null(
+	    s = open_at("format1", MIB, MIB, 1000, STORE_READONLY, &err));
+	store_key("orders", "old-7", 5, k);
+	assert_int_equal(store_lookup(s, k, 2 * S, &e), 1);
+	assert_int_equal(e.expires, 1000 * S);
+	assert_int_equal(e.committed, S);
+	assert_int_equal(e.stream_seq, 107);
+	assert_string_equal(e.ns, "orders");
+	store_close(s);
+	assert_non_null(
+	    s = open_at("format1", MIB, MIB, 1000, STORE_SHARED, &err));
+	store_key("orders", "old-9", 5, k);
+	assert_int_equal(store_forget(s, k), 1);
+	store_close(s);
+	format_of(path, format, sizeof format);
+	assert_string_equal(format, "nats-sidecar dedup 1");
+
+	/* The daemon migrates it, once, and says so. */
+	s = open_logged("format1", MIB, "dedup.store_migrated", &logged);
+	assert_true(logged);
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.entries, 9);
+	for (int i = 0; i < 10; i++) {
+		char key[16];
+
+		snprintf(key, sizeof key, "old-%d", i);
+		store_key("orders", key, strlen(key), k);
+		assert_int_equal(store_lookup(s, k, 2 * S, NULL), i < 9);
+	}
+	/* New keys beside the old; the old index entries are swept as
+	 * they expire, the later ones kept. */
+	key_of(1, k);
+	store_stage(s, k, "orders", 1, 2000 * S, 2 * S);
+	flush_expect(s, 20 * S, 5, 5);
+	store_key("orders", "old-5", 5, k);
+	assert_int_equal(store_lookup(s, k, 20 * S, NULL), 1);
+	store_close(s);
+	format_of(path, format, sizeof format);
+	assert_string_equal(format, "nats-sidecar dedup 2");
+	s = open_logged("format1", MIB, "dedup.store_migrated", &logged);
+	assert_false(logged);
+	flush_expect(s, 1500 * S, 4, 1);
+	key_of(1, k);
+	assert_int_equal(store_lookup(s, k, 1500 * S, NULL), 1);
+	store_close(s);
+}
+
 int
 main(void)
 {
@@ -489,6 +747,8 @@ main(void)
 		cmocka_unit_test(fsync_is_reported_through_the_loop),
 		cmocka_unit_test(map_in_place_is_allocated_on_disk),
 		cmocka_unit_test(map_without_room_on_disk_is_written_through),
+		cmocka_unit_test(records_hold_many_keys_and_never_sweep_early),
+		cmocka_unit_test(format_1_store_is_migrated_and_keeps_its_keys),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
