@@ -1,16 +1,23 @@
 /*
- * The dedup store over LMDB: three databases in one environment,
- * "entries" (digest -> entry), "expiry" (the sweep's order) and "meta"
- * (the format version).
+ * The dedup store over LMDB: two databases in one environment, "entries"
+ * (digest -> entry) and "meta" (the format version).
  *
- * "expiry" holds records of up to RECORD_KEYS digests committed together
- * with expiries at most RECORD_SPAN apart, keyed by the latest of them
- * (big-endian) and a sequence number; a commit adds one record per few
- * dozen keys instead of one index entry per key. Format 1 had one index
- * entry per key, big-endian expiry + digest -> nothing; the sweep still
- * reads those as records of one key, so the daemon migrates a store of
- * format 1 by rewriting its format record alone. Operator commands leave
- * the format as it is: a daemon of format 1 beside them may still run.
+ * The sweep walks the entries in key order, a few per key committed, and
+ * removes the expired ones it passes: neighbours share leaf pages, so a
+ * page is copied once for all the expired entries on it, where removing
+ * them in expiry order copied a page for each. An expired entry stays
+ * until the walk comes round (lookups count it as gone from its expiry
+ * on); with SWEEP_PER_KEY entries looked at per key committed, a round
+ * takes about a seventh of a ttl under a steady load. After a whole round
+ * the store knows its earliest expiry and does not walk before it.
+ *
+ * Format 1 also had "expiry", an index of big-endian expiry + digest ->
+ * nothing, which cost a second insert per key and a random delete per
+ * expired key. The daemon migrates a store of format 1 by dropping that
+ * index and rewriting the format record, in one transaction; the entries
+ * stay. Operator commands leave the format as it is: a daemon of format 1
+ * beside them may still run, and its sweep takes index entries whose
+ * entry an operator removed.
  *
  * The environment is opened with MDB_NOSYNC: a commit is a write into the
  * page cache, which survives a killed process, and `durability: fsync`
@@ -59,19 +66,10 @@
 #define RETRY_NS NS_PER_S
 /* An entry's value: expires, committed, stream_seq, then the namespace. */
 #define VALUE_FIXED 24
-/* A record's key: big-endian expiry and sequence number. */
-#define RECORD_KEY_SIZE 16
-/* A format 1 index entry's key: big-endian expiry and the digest. */
-#define INDEX_1_KEY_SIZE (8 + STORE_KEY_SIZE)
-/* Digests per record: with its key it stays under LMDB's largest node on
- * 4 KiB pages (2,038 bytes), never an overflow page. */
-#define RECORD_KEYS 60
-/* Keys expiring this far apart share a record: one is swept this late at
- * most (a lookup counts it as gone from its own expiry on). */
-#define RECORD_SPAN NS_PER_S
-/* Records filled at once in a commit: keys of as many ttls interleaved
- * still share records. */
-#define RECORD_OPEN 4
+/* Entries the sweep looks at per key committed (up to sweep_batch), and
+ * at least per flush. */
+#define SWEEP_PER_KEY 8
+#define SWEEP_MIN 64
 
 struct staged {
 	uint8_t key[STORE_KEY_SIZE];
@@ -85,7 +83,9 @@ struct store {
 	struct store_options opt;
 	enum store_mode mode;
 	MDB_env *env;
-	MDB_dbi entries, expiry;
+	MDB_dbi entries;
+	MDB_dbi index_1; /* format 1's "expiry", for operators' stats */
+	bool has_index_1;
 	MDB_txn *rtxn; /* lookups; reset before each write */
 	bool rtxn_live;
 	bool writemap; /* MDB_WRITEMAP, the file allocated up to map_size */
@@ -98,7 +98,15 @@ struct store {
 	int64_t retry_at; /* no idle sweep or retry before */
 	char *problem; /* why writes fail now, or NULL */
 	uint64_t committed, expired;
-	uint64_t record_seq; /* tells apart records of one expiry */
+
+	/* The sweep's walk: where it goes on (after |sweep_at|), the
+	 * earliest expiry it met in this round and since (valid unless a
+	 * write failed), and the earliest of the last whole round. */
+	uint8_t sweep_at[STORE_KEY_SIZE];
+	bool sweep_resume;
+	int64_t round_min;
+	bool round_ok;
+	int64_t next_expiry; /* nothing expires before; INT64_MIN: unknown */
 
 	/* durability: fsync. The worker syncs up to |sync_want|. */
 	struct handoff *handoff;
@@ -188,23 +196,6 @@ store_key(
 	    EVP_DigestUpdate(ctx, key, len) != 1 ||
 	    EVP_DigestFinal_ex(ctx, out, NULL) != 1)
 		fatalx("store: SHA-256 failed");
-}
-
-static void
-put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint64_t
-get_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
 }
 
 static void
@@ -391,17 +382,49 @@ format_is(const MDB_val *v, const char *format)
 	    memcmp(v->mv_data, format, v->mv_size) == 0;
 }
 
+/* Opens format 1's index if it is there. */
+static int
+index_1_open(struct store *s, MDB_txn *txn)
+{
+	int rc = LMDB(s, mdb_dbi_open(txn, "expiry", 0, &s->index_1));
+
+	s->has_index_1 = rc == 0;
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Format 1 to 2 in |txn|: its index dropped (|*dropped| entries), the
+ * format record rewritten. */
+static int
+migrate_1(struct store *s, MDB_txn *txn, MDB_dbi meta, size_t *dropped)
+{
+	MDB_val k = { 6, "format" }, v = { strlen(FORMAT), FORMAT };
+	MDB_stat st;
+	int rc;
+
+	*dropped = 0;
+	if ((rc = index_1_open(s, txn)) != 0)
+		return rc;
+	if (s->has_index_1) {
+		if ((rc = LMDB(s, mdb_stat(txn, s->index_1, &st))) != 0 ||
+		    (rc = LMDB(s, mdb_drop(txn, s->index_1, 1))) != 0)
+			return rc;
+		s->has_index_1 = false;
+		*dropped = st.ms_entries;
+	}
+	return LMDB(s, mdb_put(txn, meta, &k, &v, 0));
+}
+
 /* Opens the databases and checks, migrates or writes the format. */
 static int
 open_dbs(struct store *s, char **err)
 {
-	bool ro = s->mode == STORE_READONLY;
+	bool ro = s->mode == STORE_READONLY, migrated = false;
 	unsigned flags = ro ? 0 : MDB_CREATE;
 	MDB_txn *txn;
 	MDB_dbi meta;
 	MDB_val k = { 6, "format" }, v;
 	MDB_stat st;
-	bool migrate = false;
+	size_t dropped = 0;
 	int rc;
 
 	if ((rc = LMDB(s,
@@ -409,19 +432,20 @@ open_dbs(struct store *s, char **err)
 		goto fail;
 	if ((rc = LMDB(s, mdb_dbi_open(txn, "meta", flags, &meta))) != 0 ||
 	    (rc = LMDB(s, mdb_dbi_open(txn, "entries", flags, &s->entries))) !=
-		0 ||
-	    (rc = LMDB(s, mdb_dbi_open(txn, "expiry", flags, &s->expiry))) != 0)
+		0)
 		goto abort;
 	rc = LMDB(s, mdb_get(txn, meta, &k, &v));
-	if (rc == 0 && format_is(&v, FORMAT_1)) {
-		migrate = s->mode == STORE_DAEMON;
-		rc = migrate ? LMDB(s, mdb_stat(txn, s->entries, &st)) : 0;
-	}
-	if ((rc == MDB_NOTFOUND && !ro) || (rc == 0 && migrate)) {
+	if (rc == MDB_NOTFOUND && !ro) {
 		v = (MDB_val){ strlen(FORMAT), FORMAT };
 		rc = LMDB(s, mdb_put(txn, meta, &k, &v, 0));
-	} else if (rc == 0 && !format_is(&v, FORMAT) &&
-	    !format_is(&v, FORMAT_1)) {
+	} else if (rc == 0 && format_is(&v, FORMAT_1)) {
+		/* Beside operators a daemon of format 1 may still run. */
+		migrated = s->mode == STORE_DAEMON;
+		if (!migrated)
+			rc = index_1_open(s, txn);
+		else if ((rc = LMDB(s, mdb_stat(txn, s->entries, &st))) == 0)
+			rc = migrate_1(s, txn, meta, &dropped);
+	} else if (rc == 0 && !format_is(&v, FORMAT)) {
 		*err =
 		    xasprintf("%s holds a store of another format (\"%.*s\", "
 			      "expected \"%s\"): move it aside, or delete "
@@ -435,11 +459,12 @@ open_dbs(struct store *s, char **err)
 		goto abort;
 	if ((rc = txn_commit(s, txn)) != 0)
 		goto fail;
-	if (migrate)
+	if (migrated)
 		log_info("dedup.store_migrated",
-		    "dedup store %s: format 1 migrated to 2, its %zu "
-		    "entries kept; its index entries are swept as before",
-		    s->path, st.ms_entries);
+		    "dedup store %s: format 1 migrated to 2: its %zu entries "
+		    "kept, its expiry index (%zu entries) dropped, expired "
+		    "entries are found by the sweep's walk",
+		    s->path, st.ms_entries, dropped);
 	return 0;
 
 abort:
@@ -470,6 +495,9 @@ store_open(struct ev_loop *loop, const struct store_options *o,
 	s->mode = mode;
 	s->lock_fd = -1;
 	s->map_size = o->map_size;
+	s->next_expiry = INT64_MIN;
+	s->round_min = INT64_MAX;
+	s->round_ok = true;
 	if (mode != STORE_READONLY && mkdir(s->path, 0700) == -1 &&
 	    errno != EEXIST) {
 		*err = xasprintf("cannot create the dedup store directory "
@@ -644,6 +672,25 @@ store_lookup(struct store *s, const uint8_t key[STORE_KEY_SIZE], int64_t now,
 	return 1;
 }
 
+/* The sweep met an entry expiring at |expires| that stays. */
+static void
+round_note(struct store *s, int64_t expires)
+{
+	if (expires < s->round_min)
+		s->round_min = expires;
+}
+
+/* The walk reached the end: from a whole round, the earliest expiry. */
+static void
+round_end(struct store *s)
+{
+	if (s->round_ok)
+		s->next_expiry = s->round_min;
+	s->round_min = INT64_MAX;
+	s->round_ok = true;
+	s->sweep_resume = false;
+}
+
 uint64_t
 store_stage(struct store *s, const uint8_t key[STORE_KEY_SIZE], const char *ns,
     uint64_t stream_seq, int64_t expires, int64_t now)
@@ -663,180 +710,72 @@ store_stage(struct store *s, const uint8_t key[STORE_KEY_SIZE], const char *ns,
 	memcpy(p->value + 16, &stream_seq, 8);
 	memcpy(p->value + VALUE_FIXED, ns, nslen);
 	p->value_len = VALUE_FIXED + nslen;
+	if (expires < s->next_expiry)
+		s->next_expiry = expires;
+	round_note(s, expires);
 	return ++s->next_ticket;
 }
 
-/* Adds a record of |n| digests expiring by |expires|. */
-static int
-record_put(struct store *s, MDB_txn *txn, int64_t expires,
-    const uint8_t *digests, size_t n)
-{
-	uint8_t key[RECORD_KEY_SIZE];
-	MDB_val k = { sizeof key, key }, v;
-	int rc;
-
-	put_be64(key, (uint64_t)expires);
-	do {
-		put_be64(key + 8, s->record_seq++);
-		/* MDB_KEYEXIST points |v| at the record already there. */
-		v = (MDB_val){ n * STORE_KEY_SIZE, (void *)digests };
-		rc = LMDB(s, mdb_put(txn, s->expiry, &k, &v, MDB_NOOVERWRITE));
-	} while (rc == MDB_KEYEXIST);
-	return rc;
-}
-
-/* A record being filled. */
-struct record {
-	int64_t first, last; /* the earliest and latest expiry in it */
-	size_t n;
-	uint8_t digests[RECORD_KEYS * STORE_KEY_SIZE];
-};
-
 /*
- * Indexes the queue. A key joins an open record whose first expiry is at
- * most RECORD_SPAN before its own, so that keys of a few ttls committed
- * interleaved still share records; a full record is written at once.
- */
-static int
-records_put(struct store *s, MDB_txn *txn)
-{
-	struct record open[RECORD_OPEN], *r;
-	size_t nopen = 0, i;
-	int rc;
-
-	for (size_t q = 0; q < s->nstaged; q++) {
-		const struct staged *p = &s->staged[q];
-
-		for (i = 0; i < nopen; i++) {
-			if (p->expires >= open[i].first &&
-			    p->expires - open[i].first <= RECORD_SPAN)
-				break;
-		}
-		r = &open[i];
-		if (i == RECORD_OPEN) {
-			/* As many ttls as records: the first makes room. */
-			r = &open[0];
-			if ((rc = record_put(
-				 s, txn, r->last, r->digests, r->n)) != 0)
-				return rc;
-			r->n = 0;
-		} else if (i == nopen) {
-			nopen++;
-			r->n = 0;
-		}
-		if (r->n == 0)
-			r->first = r->last = p->expires;
-		else if (p->expires > r->last)
-			r->last = p->expires;
-		memcpy(r->digests + r->n++ * STORE_KEY_SIZE, p->key,
-		    STORE_KEY_SIZE);
-		if (r->n == RECORD_KEYS) {
-			if ((rc = record_put(
-				 s, txn, r->last, r->digests, r->n)) != 0)
-				return rc;
-			if (r != &open[nopen - 1])
-				*r = open[nopen - 1];
-			nopen--;
-		}
-	}
-	for (i = 0; i < nopen; i++) {
-		r = &open[i];
-		if ((rc = record_put(s, txn, r->last, r->digests, r->n)) != 0)
-			return rc;
-	}
-	return 0;
-}
-
-/* The digests of the record at |k|, |v| copied into |out|; returns how
- * many, or 0 if it is neither a record nor a format 1 index entry. */
-static size_t
-record_read(const MDB_val *k, const MDB_val *v,
-    uint8_t out[RECORD_KEYS * STORE_KEY_SIZE])
-{
-	if (k->mv_size == INDEX_1_KEY_SIZE && v->mv_size == 0) {
-		memcpy(out, (uint8_t *)k->mv_data + 8, STORE_KEY_SIZE);
-		return 1;
-	}
-	if (k->mv_size != RECORD_KEY_SIZE || v->mv_size == 0 ||
-	    v->mv_size % STORE_KEY_SIZE != 0 ||
-	    v->mv_size > RECORD_KEYS * STORE_KEY_SIZE)
-		return 0;
-	memcpy(out, v->mv_data, v->mv_size);
-	return v->mv_size / STORE_KEY_SIZE;
-}
-
-/* Removes the entry of |digest| if it expired by |now| (a key committed
- * again since expires later). */
-static int
-entry_sweep(struct store *s, MDB_cursor *cur, const uint8_t *digest,
-    int64_t now, uint64_t *removed)
-{
-	MDB_val k = { STORE_KEY_SIZE, (void *)digest }, v;
-	int64_t expires;
-	int rc;
-
-	rc = LMDB(s, mdb_cursor_get(cur, &k, &v, MDB_SET_KEY));
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc != 0 || v.mv_size < VALUE_FIXED)
-		return rc;
-	memcpy(&expires, v.mv_data, 8);
-	if (expires > now)
-		return 0;
-	(*removed)++;
-	return LMDB(s, mdb_cursor_del(cur, 0));
-}
-
-/*
- * Removes entries expired by |now| in |txn|, looking at |limit| digests of
- * the index at most, stale ones included. A record looked at in part is
- * put back with the rest of its digests.
+ * Walks up to |limit| entries on from where the last walk stopped, round
+ * to the start once, and removes those expired by |now|. Nothing is
+ * looked at while no entry can have expired.
  */
 static int
 sweep(struct store *s, MDB_txn *txn, int64_t now, uint64_t limit,
     uint64_t *removed)
 {
-	uint8_t digests[RECORD_KEYS * STORE_KEY_SIZE], key[INDEX_1_KEY_SIZE];
-	MDB_cursor *cur, *ecur = NULL;
-	MDB_val k, v;
+	uint8_t start[STORE_KEY_SIZE];
+	bool resumed = s->sweep_resume, wrapped = false;
+	MDB_cursor_op op = resumed ? MDB_SET_RANGE : MDB_FIRST, was;
+	MDB_val k = { STORE_KEY_SIZE, start }, v;
+	MDB_cursor *cur;
 	uint64_t seen = 0;
+	int64_t expires;
 	int rc;
 
 	*removed = 0;
-	if ((rc = LMDB(s, mdb_cursor_open(txn, s->expiry, &cur))) != 0)
+	if (s->next_expiry != INT64_MIN && now < s->next_expiry)
+		return 0;
+	memcpy(start, s->sweep_at, STORE_KEY_SIZE);
+	if ((rc = LMDB(s, mdb_cursor_open(txn, s->entries, &cur))) != 0)
 		return rc;
-	if ((rc = LMDB(s, mdb_cursor_open(txn, s->entries, &ecur))) != 0)
-		goto done;
-	while (seen < limit &&
-	    (rc = LMDB(s, mdb_cursor_get(cur, &k, &v, MDB_FIRST))) == 0) {
-		size_t n = record_read(&k, &v, digests), take;
-
-		if (n == 0) {
-			rc = MDB_CORRUPTED;
-			break;
-		}
-		if ((int64_t)get_be64(k.mv_data) > now)
-			break;
-		take = limit - seen < n ? (size_t)(limit - seen) : n;
-		for (size_t i = 0; i < take && rc == 0; i++)
-			rc = entry_sweep(s, ecur, digests + i * STORE_KEY_SIZE,
-			    now, removed);
-		seen += take;
-		if (rc == 0 && take == n)
-			rc = LMDB(s, mdb_cursor_del(cur, 0));
-		else if (rc == 0) {
-			memcpy(key, k.mv_data, k.mv_size);
-			k.mv_data = key;
-			v = (MDB_val){ (n - take) * STORE_KEY_SIZE,
-				digests + take * STORE_KEY_SIZE };
-			rc = LMDB(s, mdb_cursor_put(cur, &k, &v, MDB_CURRENT));
+	while (seen < limit) {
+		was = op;
+		op = MDB_NEXT;
+		if ((rc = LMDB(s, mdb_cursor_get(cur, &k, &v, was))) ==
+		    MDB_NOTFOUND) {
+			/* The end of the keys: a round is whole. */
+			round_end(s);
+			if (!resumed || wrapped)
+				break;
+			wrapped = true;
+			op = MDB_FIRST;
+			continue;
 		}
 		if (rc != 0)
 			break;
+		if (k.mv_size != STORE_KEY_SIZE)
+			continue;
+		/* Looked at last time; or a whole round in this walk. */
+		if (was == MDB_SET_RANGE &&
+		    memcmp(k.mv_data, start, STORE_KEY_SIZE) == 0)
+			continue;
+		if (wrapped && memcmp(k.mv_data, start, STORE_KEY_SIZE) >= 0)
+			break;
+		seen++;
+		memcpy(s->sweep_at, k.mv_data, STORE_KEY_SIZE);
+		s->sweep_resume = true;
+		if (v.mv_size < VALUE_FIXED)
+			continue;
+		memcpy(&expires, v.mv_data, 8);
+		if (expires > now)
+			round_note(s, expires);
+		else if ((rc = LMDB(s, mdb_cursor_del(cur, 0))) != 0)
+			break;
+		else
+			(*removed)++;
 	}
-done:
-	if (ecur != NULL)
-		mdb_cursor_close(ecur);
 	mdb_cursor_close(cur);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
@@ -859,18 +798,23 @@ write_txn(struct store *s, int64_t now, bool with_queue, uint64_t limit)
 		if ((rc = LMDB(s, mdb_put(txn, s->entries, &k, &v, 0))) != 0)
 			goto abort;
 	}
-	if ((with_queue && (rc = records_put(s, txn)) != 0) ||
-	    (rc = sweep(s, txn, now, limit, &removed)) != 0)
+	if ((rc = sweep(s, txn, now, limit, &removed)) != 0)
 		goto abort;
 	if (with_queue && s->nstaged > 0)
 		failpoint_kill("dedup.before_commit");
 	if ((rc = txn_commit(s, txn)) != 0)
-		return rc;
+		goto failed;
 	s->expired += removed;
 	return 0;
 
 abort:
 	mdb_txn_abort(txn);
+failed:
+	/* What the walk saw and removed is gone with the transaction: it
+	 * starts again from the first key. */
+	s->next_expiry = INT64_MIN;
+	s->round_ok = false;
+	s->sweep_resume = false;
 	return rc;
 }
 
@@ -913,6 +857,7 @@ int
 store_flush(struct store *s, int64_t now)
 {
 	bool swept = false;
+	uint64_t limit;
 	int rc, grown = 0;
 
 	/* Once a turn: lookups then see this turn's commits (and operators'
@@ -923,8 +868,14 @@ store_flush(struct store *s, int64_t now)
 	if (s->problem != NULL && now < s->retry_at)
 		return -1;
 	s->retry_at = now + RETRY_NS;
-	while ((rc = write_txn(s, now, true, (uint64_t)s->opt.sweep_batch)) ==
-	    MDB_MAP_FULL) {
+	/* The walk keeps pace with the commits, or takes a whole batch
+	 * when idle. */
+	limit = s->nstaged > SWEEP_MIN / SWEEP_PER_KEY
+	    ? SWEEP_PER_KEY * s->nstaged
+	    : SWEEP_MIN;
+	if (s->nstaged == 0 || limit > (uint64_t)s->opt.sweep_batch)
+		limit = (uint64_t)s->opt.sweep_batch;
+	while ((rc = write_txn(s, now, true, limit)) == MDB_MAP_FULL) {
 		if ((grown = make_room(s, now, &swept)) != 0)
 			break;
 	}
@@ -993,8 +944,8 @@ store_forget(struct store *s, const uint8_t key[STORE_KEY_SIZE])
 	MDB_val k = { STORE_KEY_SIZE, (void *)key };
 	int rc;
 
-	/* Its index record stays: the sweep finds no entry, or a later one
-	 * not expired yet. */
+	/* In a store of format 1 its index entry stays: the sweep of
+	 * format 1 drops index entries without an entry. */
 	reader_reset(s);
 	if ((rc = LMDB(s, mdb_txn_begin(s->env, NULL, 0, &txn))) != 0)
 		goto fail;
@@ -1027,7 +978,8 @@ store_purge(struct store *s)
 		goto fail;
 	if ((rc = LMDB(s, mdb_stat(txn, s->entries, &st))) != 0 ||
 	    (rc = LMDB(s, mdb_drop(txn, s->entries, 0))) != 0 ||
-	    (rc = LMDB(s, mdb_drop(txn, s->expiry, 0))) != 0) {
+	    (s->has_index_1 &&
+		(rc = LMDB(s, mdb_drop(txn, s->index_1, 0))) != 0)) {
 		mdb_txn_abort(txn);
 		goto fail;
 	}
@@ -1049,7 +1001,7 @@ int
 store_stats(struct store *s, struct store_stats *out)
 {
 	MDB_txn *txn = reader(s);
-	MDB_stat se, sx, sm;
+	MDB_stat se, sx = { 0 }, sm;
 	MDB_envinfo info;
 	MDB_dbi main_db;
 	int rc;
@@ -1058,7 +1010,8 @@ store_stats(struct store *s, struct store_stats *out)
 		return -1;
 	memset(out, 0, sizeof *out);
 	if ((rc = LMDB(s, mdb_stat(txn, s->entries, &se))) != 0 ||
-	    (rc = LMDB(s, mdb_stat(txn, s->expiry, &sx))) != 0 ||
+	    (s->has_index_1 &&
+		(rc = LMDB(s, mdb_stat(txn, s->index_1, &sx))) != 0) ||
 	    (rc = LMDB(s, mdb_dbi_open(txn, NULL, 0, &main_db))) != 0 ||
 	    (rc = LMDB(s, mdb_stat(txn, main_db, &sm))) != 0 ||
 	    (rc = LMDB(s, mdb_env_info(s->env, &info))) != 0) {

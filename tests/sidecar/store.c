@@ -5,7 +5,7 @@
  * refusing, the lock file, corrupt and foreign stores, fsync off the
  * loop, the map written in place (allocated on disk, written through
  * write(2) where it cannot be, never shrunk by an operator's open), the
- * expiry index's records of many keys, and a store of format 1 migrated.
+ * sweep's walk in key order, and a store of format 1 migrated.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -520,22 +520,18 @@ raw_end(MDB_env *env, MDB_txn *txn, bool commit)
 	mdb_env_close(env);
 }
 
-/* How many records the expiry index of |sub| holds. */
-static size_t
-index_records(const char *sub)
+/* Whether the store at |path| has format 1's index. */
+static bool
+has_index_1(const char *path)
 {
-	char path[512];
 	MDB_env *env;
-	MDB_txn *txn;
+	MDB_txn *txn = raw_begin(path, MDB_RDONLY, &env);
 	MDB_dbi expiry;
-	MDB_stat st;
+	int rc = mdb_dbi_open(txn, "expiry", 0, &expiry);
 
-	snprintf(path, sizeof path, "%s/%s", dir, sub);
-	txn = raw_begin(path, MDB_RDONLY, &env);
-	assert_int_equal(mdb_dbi_open(txn, "expiry", 0, &expiry), 0);
-	assert_int_equal(mdb_stat(txn, expiry, &st), 0);
 	raw_end(env, txn, false);
-	return st.ms_entries;
+	assert_true(rc == 0 || rc == MDB_NOTFOUND);
+	return rc == 0;
 }
 
 /* The format record of the store at |path|. */
@@ -568,54 +564,72 @@ flush_expect(struct store *s, int64_t now, uint64_t expired, uint64_t entries)
 		    now, st.expired, st.entries, expired, entries);
 }
 
+/* Stages key |i| of namespace "orders" expiring at |expires|. */
 static void
-records_hold_many_keys_and_never_sweep_early(void **state)
+stage_key(struct store *s, int i, int64_t expires, int64_t now)
 {
-	struct store *s = open_default("records");
 	uint8_t k[STORE_KEY_SIZE];
 
-	/* 150 keys of one commit, expiring within a second: three records,
-	 * a page of the index; three index entries per page before. */
-	for (int i = 0; i < 150; i++) {
-		key_of(i, k);
-		store_stage(s, k, "orders", (uint64_t)i, 100 * S + i, S);
-	}
-	flush_expect(s, S, 0, 150);
-	/* Keys of two ttls, interleaved in one commit: a record for each
-	 * ttl; the short ones go when they expire, none of the long ones
-	 * with them. */
-	for (int i = 200; i < 300; i++) {
-		key_of(i, k);
-		store_stage(s, k, "orders", (uint64_t)i,
-		    i % 2 == 0 ? 50 * S : 1000 * S, 2 * S);
-	}
-	assert_int_equal(store_flush(s, 2 * S), 0);
-	store_close(s);
-	assert_int_equal(index_records("records"), 5);
-	s = open_default("records");
-	flush_expect(s, 60 * S, 50, 200);
-	key_of(201, k);
-	assert_int_equal(store_lookup(s, k, 60 * S, NULL), 1);
-	/* The first commit's keys, one flush past the latest of them. */
-	key_of(149, k);
-	assert_int_equal(store_lookup(s, k, 100 * S + 148, NULL), 1);
-	flush_expect(s, 100 * S + 148, 170, 80);
-	assert_int_equal(store_lookup(s, k, 100 * S + 148, NULL), 1);
-	flush_expect(s, 102 * S, 200, 50);
-	store_close(s);
+	key_of(i, k);
+	store_stage(s, k, "orders", (uint64_t)i, expires, now);
+}
 
-	/* A record of the same expiry from another run of the daemon (its
-	 * sequence numbers start again) is added beside, not over it. */
-	for (int run = 0; run < 2; run++) {
-		s = open_default("records");
-		key_of(1000 + run, k);
-		store_stage(s, k, "orders", 1, 2000 * S, 3 * S);
-		assert_int_equal(store_flush(s, 3 * S), 0);
-		store_close(s);
-	}
-	s = open_default("records");
-	flush_expect(s, 2000 * S, 52, 0);
+static void
+sweep_walks_the_keys_and_waits_for_the_earliest_expiry(void **state)
+{
+	struct store *s = open_default("walk");
+	uint8_t k[STORE_KEY_SIZE];
+
+	/* Keys of two ttls; the first walk goes round them all and finds
+	 * nothing expired. */
+	for (int i = 0; i < 200; i++)
+		stage_key(s, i, i % 2 == 0 ? 100 * S : 1000 * S, S);
+	flush_expect(s, S, 0, 200);
+	/* A shorter ttl since: its key is swept at its expiry, before the
+	 * earliest of the whole round. */
+	stage_key(s, 200, 60 * S, 50 * S);
+	flush_expect(s, 50 * S, 0, 201);
+	flush_expect(s, 59 * S, 0, 201);
+	flush_expect(s, 61 * S, 1, 200);
+	key_of(0, k);
+	assert_int_equal(store_lookup(s, k, 99 * S, NULL), 1);
+	flush_expect(s, 99 * S, 1, 200);
+	assert_int_equal(store_lookup(s, k, 100 * S, NULL), 0);
+	flush_expect(s, 101 * S, 101, 100);
+	key_of(1, k);
+	assert_int_equal(store_lookup(s, k, 101 * S, NULL), 1);
+	flush_expect(s, 1001 * S, 201, 0);
 	store_close(s);
+}
+
+static void
+failed_flush_forgets_what_its_walk_saw(void **state)
+{
+	unsigned nth;
+	int rc = -1;
+
+	/* Each LMDB call of a flush whose walk removes expired keys fails
+	 * in turn, the commit last: the next flush sweeps them all the
+	 * same, though that walk had gone round and found the earliest
+	 * expiry of the keys left far ahead. */
+	for (nth = 1; rc == -1; nth++) {
+		char sub[32];
+		struct store *s;
+
+		snprintf(sub, sizeof sub, "forget-%u", nth);
+		s = open_default(sub);
+		for (int i = 0; i < 100; i++)
+			stage_key(s, i, i < 50 ? 100 * S : 1000 * S, S);
+		flush_expect(s, S, 0, 100);
+		store_fail_nth(s, nth, EIO);
+		rc = store_flush(s, 150 * S);
+		store_fail_nth(s, 0, 0);
+		flush_expect(s, 152 * S, 50, 50);
+		store_close(s);
+		assert_true(nth < 1000);
+	}
+	/* The walk's calls, one per key and the end, failed once each. */
+	assert_true(nth > 100);
 }
 
 /* SHA-256 of the namespace, its NUL and the key: the digest of every
@@ -694,6 +708,8 @@ format_1_store_is_migrated_and_keeps_its_keys(void **state)
 	assert_int_equal(e.committed, S);
 	assert_int_equal(e.stream_seq, 107);
 	assert_string_equal(e.ns, "orders");
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.entries, 10);
 	store_close(s);
 	assert_non_null(
 	    s = open_at("format1", MIB, MIB, 1000, STORE_SHARED, &err));
@@ -702,8 +718,10 @@ format_1_store_is_migrated_and_keeps_its_keys(void **state)
 	store_close(s);
 	format_of(path, format, sizeof format);
 	assert_string_equal(format, "nats-sidecar dedup 1");
+	assert_true(has_index_1(path));
 
-	/* The daemon migrates it, once, and says so. */
+	/* The daemon migrates it, once, and says so: the index goes, the
+	 * entries stay. */
 	s = open_logged("format1", MIB, "dedup.store_migrated", &logged);
 	assert_true(logged);
 	assert_int_equal(store_stats(s, &st), 0);
@@ -715,8 +733,8 @@ format_1_store_is_migrated_and_keeps_its_keys(void **state)
 		store_key("orders", key, strlen(key), k);
 		assert_int_equal(store_lookup(s, k, 2 * S, NULL), i < 9);
 	}
-	/* New keys beside the old; the old index entries are swept as
-	 * they expire, the later ones kept. */
+	/* New keys beside the old; the walk sweeps the old ones as they
+	 * expire, the later ones kept. */
 	key_of(1, k);
 	store_stage(s, k, "orders", 1, 2000 * S, 2 * S);
 	flush_expect(s, 20 * S, 5, 5);
@@ -725,6 +743,7 @@ format_1_store_is_migrated_and_keeps_its_keys(void **state)
 	store_close(s);
 	format_of(path, format, sizeof format);
 	assert_string_equal(format, "nats-sidecar dedup 2");
+	assert_false(has_index_1(path));
 	s = open_logged("format1", MIB, "dedup.store_migrated", &logged);
 	assert_false(logged);
 	flush_expect(s, 1500 * S, 4, 1);
@@ -747,7 +766,9 @@ main(void)
 		cmocka_unit_test(fsync_is_reported_through_the_loop),
 		cmocka_unit_test(map_in_place_is_allocated_on_disk),
 		cmocka_unit_test(map_without_room_on_disk_is_written_through),
-		cmocka_unit_test(records_hold_many_keys_and_never_sweep_early),
+		cmocka_unit_test(
+		    sweep_walks_the_keys_and_waits_for_the_earliest_expiry),
+		cmocka_unit_test(failed_flush_forgets_what_its_walk_saw),
 		cmocka_unit_test(format_1_store_is_migrated_and_keeps_its_keys),
 	};
 
