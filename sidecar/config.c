@@ -359,7 +359,8 @@ static const struct config_option dedup_options[] = {
 	    .def = "1000",
 	    .min = 1,
 	    .max = 1000000,
-	    .help = "expired entries removed per loop turn at most" },
+	    .help = "entries the sweep looks at per loop turn at most, "
+		    "removing the expired ones" },
 	{ .name = NULL },
 };
 

@@ -1,13 +1,41 @@
 /*
- * The dedup store over LMDB: three databases in one environment,
- * "entries" (digest -> entry), "expiry" (big-endian expiry + digest ->
- * nothing, the sweep's order) and "meta" (the format version).
+ * The dedup store over LMDB: two databases in one environment, "entries"
+ * (digest -> entry) and "meta" (the format version).
+ *
+ * The sweep walks the entries in key order, a few per key committed, and
+ * removes the expired ones it passes: neighbours share leaf pages, so a
+ * page is copied once for all the expired entries on it, where removing
+ * them in expiry order copied a page for each. An expired entry stays
+ * until the walk comes round (lookups count it as gone from its expiry
+ * on); with SWEEP_PER_KEY entries looked at per key committed, a round
+ * takes about a seventh of a ttl under a steady load. After a whole round
+ * the store knows its earliest expiry and does not walk before it.
+ *
+ * Format 1 also had "expiry", an index of big-endian expiry + digest ->
+ * nothing, which cost a second insert per key and a random delete per
+ * expired key. The daemon migrates a store of format 1 by dropping that
+ * index and rewriting the format record, in one transaction; the entries
+ * stay. Operator commands leave the format as it is: a daemon of format 1
+ * beside them may still run, and its sweep takes index entries whose
+ * entry an operator removed.
  *
  * The environment is opened with MDB_NOSYNC: a commit is a write into the
  * page cache, which survives a killed process, and `durability: fsync`
  * adds an mdb_env_sync() on the worker thread. MDB_NOTLS lets the loop
  * keep one read transaction for lookups (renewed after each commit) while
  * it also writes.
+ *
+ * The daemon with `durability: os` also opens it with MDB_WRITEMAP: a
+ * commit then writes its pages in the shared map, which is the page cache
+ * itself, instead of copying each one through pwrite(2) (random keys
+ * dirty about one page each, so that was a system call per key). The
+ * file's blocks are allocated up front (fallocate(2), at open and when
+ * the map grows): a page of the map in a hole of a full disk would kill
+ * the process with SIGBUS where pwrite(2) fails with ENOSPC. Where that
+ * allocation fails the store is opened without MDB_WRITEMAP. `fsync` keeps
+ * pwrite(2): every sync would write-protect the map's pages again, and
+ * the next commit would fault on each of them. Operator commands never
+ * use it: their smaller map would truncate the file under the daemon's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,14 +58,18 @@
 #include "store.h"
 #include "xmalloc.h"
 
-#define FORMAT "nats-sidecar dedup 1"
+#define FORMAT "nats-sidecar dedup 2"
+#define FORMAT_1 "nats-sidecar dedup 1"
 #define LOCK_FILE "nats-sidecar.lock"
 #define NS_PER_S INT64_C(1000000000)
 /* Idle sweeps and retries after a failure, at most this often. */
 #define RETRY_NS NS_PER_S
 /* An entry's value: expires, committed, stream_seq, then the namespace. */
 #define VALUE_FIXED 24
-#define INDEX_KEY_SIZE (8 + STORE_KEY_SIZE)
+/* Entries the sweep looks at per key committed (up to sweep_batch), and
+ * at least per flush. */
+#define SWEEP_PER_KEY 8
+#define SWEEP_MIN 64
 
 struct staged {
 	uint8_t key[STORE_KEY_SIZE];
@@ -51,9 +83,12 @@ struct store {
 	struct store_options opt;
 	enum store_mode mode;
 	MDB_env *env;
-	MDB_dbi entries, expiry;
+	MDB_dbi entries;
+	MDB_dbi index_1; /* format 1's "expiry", for operators' stats */
+	bool has_index_1;
 	MDB_txn *rtxn; /* lookups; reset before each write */
 	bool rtxn_live;
+	bool writemap; /* MDB_WRITEMAP, the file allocated up to map_size */
 	int lock_fd;
 	int64_t map_size;
 
@@ -63,6 +98,15 @@ struct store {
 	int64_t retry_at; /* no idle sweep or retry before */
 	char *problem; /* why writes fail now, or NULL */
 	uint64_t committed, expired;
+
+	/* The sweep's walk: where it goes on (after |sweep_at|), the
+	 * earliest expiry it met in this round and since (valid unless a
+	 * write failed), and the earliest of the last whole round. */
+	uint8_t sweep_at[STORE_KEY_SIZE];
+	bool sweep_resume;
+	int64_t round_min;
+	bool round_ok;
+	int64_t next_expiry; /* nothing expires before; INT64_MIN: unknown */
 
 	/* durability: fsync. The worker syncs up to |sync_want|. */
 	struct handoff *handoff;
@@ -152,23 +196,6 @@ store_key(
 	    EVP_DigestUpdate(ctx, key, len) != 1 ||
 	    EVP_DigestFinal_ex(ctx, out, NULL) != 1)
 		fatalx("store: SHA-256 failed");
-}
-
-static void
-put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint64_t
-get_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
 }
 
 static void
@@ -305,15 +332,99 @@ lock_take(struct store *s, char **err)
 	return 0;
 }
 
-/* Opens the databases and checks or writes the format. */
+/*
+ * Allocates the data file's blocks up to |size| bytes; returns 0 or an
+ * errno (ENOSPC, EDQUOT, EFBIG, EOPNOTSUPP where the filesystem cannot).
+ */
+static int
+map_reserve(struct store *s, int64_t size)
+{
+	int fd;
+
+	if (mdb_env_get_fd(s->env, &fd) != 0)
+		return EBADF;
+	return LMDB(s, fallocate(fd, 0, 0, (off_t)size) == 0 ? 0 : errno);
+}
+
+/* Creates and opens the environment, in place if s->writemap; returns 0
+ * or an MDB_* or errno code, with s->env NULL then. */
+static int
+env_open(struct store *s, unsigned flags)
+{
+	MDB_envinfo info;
+	int rc;
+
+	if (s->writemap)
+		flags |= MDB_WRITEMAP;
+	if ((rc = mdb_env_create(&s->env)) != 0)
+		return rc;
+	if ((rc = mdb_env_set_maxdbs(s->env, 4)) != 0 ||
+	    (rc = mdb_env_set_mapsize(s->env, (size_t)s->opt.map_size)) != 0 ||
+	    (rc = LMDB(s, mdb_env_open(s->env, s->path, flags, 0600))) != 0 ||
+	    (rc = mdb_env_info(s->env, &info)) != 0)
+		goto fail;
+	/* A store used past map_size keeps its larger map. */
+	s->map_size = (int64_t)info.me_mapsize;
+	if (s->writemap && (rc = map_reserve(s, s->map_size)) != 0)
+		goto fail;
+	return 0;
+
+fail:
+	mdb_env_close(s->env);
+	s->env = NULL;
+	return rc;
+}
+
+static bool
+format_is(const MDB_val *v, const char *format)
+{
+	return v->mv_size == strlen(format) &&
+	    memcmp(v->mv_data, format, v->mv_size) == 0;
+}
+
+/* Opens format 1's index if it is there. */
+static int
+index_1_open(struct store *s, MDB_txn *txn)
+{
+	int rc = LMDB(s, mdb_dbi_open(txn, "expiry", 0, &s->index_1));
+
+	s->has_index_1 = rc == 0;
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Format 1 to 2 in |txn|: its index dropped (|*dropped| entries), the
+ * format record rewritten. */
+static int
+migrate_1(struct store *s, MDB_txn *txn, MDB_dbi meta, size_t *dropped)
+{
+	MDB_val k = { 6, "format" }, v = { strlen(FORMAT), FORMAT };
+	MDB_stat st;
+	int rc;
+
+	*dropped = 0;
+	if ((rc = index_1_open(s, txn)) != 0)
+		return rc;
+	if (s->has_index_1) {
+		if ((rc = LMDB(s, mdb_stat(txn, s->index_1, &st))) != 0 ||
+		    (rc = LMDB(s, mdb_drop(txn, s->index_1, 1))) != 0)
+			return rc;
+		s->has_index_1 = false;
+		*dropped = st.ms_entries;
+	}
+	return LMDB(s, mdb_put(txn, meta, &k, &v, 0));
+}
+
+/* Opens the databases and checks, migrates or writes the format. */
 static int
 open_dbs(struct store *s, char **err)
 {
-	bool ro = s->mode == STORE_READONLY;
+	bool ro = s->mode == STORE_READONLY, migrated = false;
 	unsigned flags = ro ? 0 : MDB_CREATE;
 	MDB_txn *txn;
 	MDB_dbi meta;
 	MDB_val k = { 6, "format" }, v;
+	MDB_stat st;
+	size_t dropped = 0;
 	int rc;
 
 	if ((rc = LMDB(s,
@@ -321,16 +432,20 @@ open_dbs(struct store *s, char **err)
 		goto fail;
 	if ((rc = LMDB(s, mdb_dbi_open(txn, "meta", flags, &meta))) != 0 ||
 	    (rc = LMDB(s, mdb_dbi_open(txn, "entries", flags, &s->entries))) !=
-		0 ||
-	    (rc = LMDB(s, mdb_dbi_open(txn, "expiry", flags, &s->expiry))) != 0)
+		0)
 		goto abort;
 	rc = LMDB(s, mdb_get(txn, meta, &k, &v));
 	if (rc == MDB_NOTFOUND && !ro) {
 		v = (MDB_val){ strlen(FORMAT), FORMAT };
 		rc = LMDB(s, mdb_put(txn, meta, &k, &v, 0));
-	} else if (rc == 0 &&
-	    (v.mv_size != strlen(FORMAT) ||
-		memcmp(v.mv_data, FORMAT, v.mv_size) != 0)) {
+	} else if (rc == 0 && format_is(&v, FORMAT_1)) {
+		/* Beside operators a daemon of format 1 may still run. */
+		migrated = s->mode == STORE_DAEMON;
+		if (!migrated)
+			rc = index_1_open(s, txn);
+		else if ((rc = LMDB(s, mdb_stat(txn, s->entries, &st))) == 0)
+			rc = migrate_1(s, txn, meta, &dropped);
+	} else if (rc == 0 && !format_is(&v, FORMAT)) {
 		*err =
 		    xasprintf("%s holds a store of another format (\"%.*s\", "
 			      "expected \"%s\"): move it aside, or delete "
@@ -344,6 +459,12 @@ open_dbs(struct store *s, char **err)
 		goto abort;
 	if ((rc = txn_commit(s, txn)) != 0)
 		goto fail;
+	if (migrated)
+		log_info("dedup.store_migrated",
+		    "dedup store %s: format 1 migrated to 2: its %zu entries "
+		    "kept, its expiry index (%zu entries) dropped, expired "
+		    "entries are found by the sweep's walk",
+		    s->path, st.ms_entries, dropped);
 	return 0;
 
 abort:
@@ -374,6 +495,9 @@ store_open(struct ev_loop *loop, const struct store_options *o,
 	s->mode = mode;
 	s->lock_fd = -1;
 	s->map_size = o->map_size;
+	s->next_expiry = INT64_MIN;
+	s->round_min = INT64_MAX;
+	s->round_ok = true;
 	if (mode != STORE_READONLY && mkdir(s->path, 0700) == -1 &&
 	    errno != EEXIST) {
 		*err = xasprintf("cannot create the dedup store directory "
@@ -398,10 +522,19 @@ store_open(struct ev_loop *loop, const struct store_options *o,
 		goto fail;
 	if (mode == STORE_READONLY)
 		flags |= MDB_RDONLY;
-	if ((rc = mdb_env_create(&s->env)) != 0 ||
-	    (rc = mdb_env_set_maxdbs(s->env, 4)) != 0 ||
-	    (rc = mdb_env_set_mapsize(s->env, (size_t)o->map_size)) != 0 ||
-	    (rc = LMDB(s, mdb_env_open(s->env, s->path, flags, 0600))) != 0) {
+	s->writemap = mode == STORE_DAEMON && !o->fsync;
+	rc = env_open(s, flags);
+	if (s->writemap &&
+	    (rc == ENOSPC || rc == EDQUOT || rc == EFBIG || rc == EOPNOTSUPP)) {
+		log_warnx("dedup.store_written_through",
+		    "dedup store %s: cannot allocate its map of %" PRId64
+		    " MiB on disk (%s): commits go through write(2), which "
+		    "costs more per key",
+		    s->path, s->map_size >> 20, mdb_strerror(rc));
+		s->writemap = false;
+		rc = env_open(s, flags);
+	}
+	if (rc != 0) {
 		if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH ||
 		    rc == MDB_CORRUPTED || rc == MDB_PANIC)
 			*err =
@@ -539,6 +672,25 @@ store_lookup(struct store *s, const uint8_t key[STORE_KEY_SIZE], int64_t now,
 	return 1;
 }
 
+/* The sweep met an entry expiring at |expires| that stays. */
+static void
+round_note(struct store *s, int64_t expires)
+{
+	if (expires < s->round_min)
+		s->round_min = expires;
+}
+
+/* The walk reached the end: from a whole round, the earliest expiry. */
+static void
+round_end(struct store *s)
+{
+	if (s->round_ok)
+		s->next_expiry = s->round_min;
+	s->round_min = INT64_MAX;
+	s->round_ok = true;
+	s->sweep_resume = false;
+}
+
 uint64_t
 store_stage(struct store *s, const uint8_t key[STORE_KEY_SIZE], const char *ns,
     uint64_t stream_seq, int64_t expires, int64_t now)
@@ -558,46 +710,71 @@ store_stage(struct store *s, const uint8_t key[STORE_KEY_SIZE], const char *ns,
 	memcpy(p->value + 16, &stream_seq, 8);
 	memcpy(p->value + VALUE_FIXED, ns, nslen);
 	p->value_len = VALUE_FIXED + nslen;
+	if (expires < s->next_expiry)
+		s->next_expiry = expires;
+	round_note(s, expires);
 	return ++s->next_ticket;
 }
 
-/* Removes up to |limit| entries expired by |now| in |txn|. */
+/*
+ * Walks up to |limit| entries on from where the last walk stopped, round
+ * to the start once, and removes those expired by |now|. Nothing is
+ * looked at while no entry can have expired.
+ */
 static int
 sweep(struct store *s, MDB_txn *txn, int64_t now, uint64_t limit,
     uint64_t *removed)
 {
+	uint8_t start[STORE_KEY_SIZE];
+	bool resumed = s->sweep_resume, wrapped = false;
+	MDB_cursor_op op = resumed ? MDB_SET_RANGE : MDB_FIRST, was;
+	MDB_val k = { STORE_KEY_SIZE, start }, v;
 	MDB_cursor *cur;
-	MDB_val k, v, ek, ev;
-	uint64_t n;
-	int rc = 0;
+	uint64_t seen = 0;
+	int64_t expires;
+	int rc;
 
 	*removed = 0;
-	if ((rc = LMDB(s, mdb_cursor_open(txn, s->expiry, &cur))) != 0)
+	if (s->next_expiry != INT64_MIN && now < s->next_expiry)
+		return 0;
+	memcpy(start, s->sweep_at, STORE_KEY_SIZE);
+	if ((rc = LMDB(s, mdb_cursor_open(txn, s->entries, &cur))) != 0)
 		return rc;
-	/* Bounded by index entries looked at, stale ones included. */
-	for (n = 0; n < limit &&
-	     (rc = LMDB(s, mdb_cursor_get(cur, &k, &v, MDB_FIRST))) == 0;
-	     n++) {
-		int64_t exp;
-
-		if (k.mv_size != INDEX_KEY_SIZE) {
-			rc = MDB_CORRUPTED;
-			break;
+	while (seen < limit) {
+		was = op;
+		op = MDB_NEXT;
+		if ((rc = LMDB(s, mdb_cursor_get(cur, &k, &v, was))) ==
+		    MDB_NOTFOUND) {
+			/* The end of the keys: a round is whole. */
+			round_end(s);
+			if (!resumed || wrapped)
+				break;
+			wrapped = true;
+			op = MDB_FIRST;
+			continue;
 		}
-		exp = (int64_t)get_be64(k.mv_data);
-		if (exp > now)
+		if (rc != 0)
 			break;
-		ek = (MDB_val){ STORE_KEY_SIZE, (char *)k.mv_data + 8 };
-		rc = LMDB(s, mdb_get(txn, s->entries, &ek, &ev));
-		if (rc == 0 && ev.mv_size >= VALUE_FIXED &&
-		    memcmp(ev.mv_data, &exp, 8) == 0) {
-			/* Not re-committed since: the entry goes too. */
-			rc = LMDB(s, mdb_del(txn, s->entries, &ek, NULL));
+		if (k.mv_size != STORE_KEY_SIZE)
+			continue;
+		/* Looked at last time; or a whole round in this walk. */
+		if (was == MDB_SET_RANGE &&
+		    memcmp(k.mv_data, start, STORE_KEY_SIZE) == 0)
+			continue;
+		if (wrapped && memcmp(k.mv_data, start, STORE_KEY_SIZE) >= 0)
+			break;
+		seen++;
+		memcpy(s->sweep_at, k.mv_data, STORE_KEY_SIZE);
+		s->sweep_resume = true;
+		if (v.mv_size < VALUE_FIXED)
+			continue;
+		memcpy(&expires, v.mv_data, 8);
+		if (expires > now)
+			round_note(s, expires);
+		else if ((rc = LMDB(s, mdb_cursor_del(cur, 0))) != 0)
+			break;
+		else
 			(*removed)++;
-		} else if (rc == MDB_NOTFOUND)
-			rc = 0;
-		if (rc != 0 || (rc = LMDB(s, mdb_cursor_del(cur, 0))) != 0)
-			break;
 	}
 	mdb_cursor_close(cur);
 	return rc == MDB_NOTFOUND ? 0 : rc;
@@ -615,16 +792,10 @@ write_txn(struct store *s, int64_t now, bool with_queue, uint64_t limit)
 		return rc;
 	for (size_t i = 0; with_queue && i < s->nstaged; i++) {
 		struct staged *p = &s->staged[i];
-		uint8_t ik[INDEX_KEY_SIZE];
 		MDB_val k = { STORE_KEY_SIZE, p->key };
 		MDB_val v = { p->value_len, p->value };
-		MDB_val ikv = { INDEX_KEY_SIZE, ik }, none = { 0, "" };
 
-		put_be64(ik, (uint64_t)p->expires);
-		memcpy(ik + 8, p->key, STORE_KEY_SIZE);
-		if ((rc = LMDB(s, mdb_put(txn, s->entries, &k, &v, 0))) != 0 ||
-		    (rc = LMDB(s, mdb_put(txn, s->expiry, &ikv, &none, 0))) !=
-			0)
+		if ((rc = LMDB(s, mdb_put(txn, s->entries, &k, &v, 0))) != 0)
 			goto abort;
 	}
 	if ((rc = sweep(s, txn, now, limit, &removed)) != 0)
@@ -632,21 +803,29 @@ write_txn(struct store *s, int64_t now, bool with_queue, uint64_t limit)
 	if (with_queue && s->nstaged > 0)
 		failpoint_kill("dedup.before_commit");
 	if ((rc = txn_commit(s, txn)) != 0)
-		return rc;
+		goto failed;
 	s->expired += removed;
 	return 0;
 
 abort:
 	mdb_txn_abort(txn);
+failed:
+	/* What the walk saw and removed is gone with the transaction: it
+	 * starts again from the first key. */
+	s->next_expiry = INT64_MIN;
+	s->round_ok = false;
+	s->sweep_resume = false;
 	return rc;
 }
 
 /* The map is full: sweep everything expired, then grow. Returns 0 when
- * there may be room now, else MDB_MAP_FULL. */
+ * there may be room now, MDB_MAP_FULL at the ceiling, or the errno of a
+ * map that cannot be allocated on disk. */
 static int
 make_room(struct store *s, int64_t now, bool *swept)
 {
 	int64_t size;
+	int rc;
 
 	if (!*swept) {
 		*swept = true;
@@ -657,6 +836,14 @@ make_room(struct store *s, int64_t now, bool *swept)
 		return MDB_MAP_FULL;
 	size = s->map_size * 2 < s->opt.map_size_max ? s->map_size * 2
 						     : s->opt.map_size_max;
+	if (s->writemap && (rc = map_reserve(s, size)) != 0) {
+		set_problem(s,
+		    xasprintf("full, and the map cannot grow to %" PRId64
+			      " MiB on disk: %s; pulling stops until entries "
+			      "expire or the volume has room",
+			size >> 20, strerror(rc)));
+		return rc;
+	}
 	if (LMDB(s, mdb_env_set_mapsize(s->env, (size_t)size)) != 0)
 		return MDB_MAP_FULL;
 	log_info("dedup.map_grown",
@@ -670,7 +857,8 @@ int
 store_flush(struct store *s, int64_t now)
 {
 	bool swept = false;
-	int rc;
+	uint64_t limit;
+	int rc, grown = 0;
 
 	/* Once a turn: lookups then see this turn's commits (and operators'
 	 * changes), and no old snapshot pins pages. */
@@ -680,11 +868,19 @@ store_flush(struct store *s, int64_t now)
 	if (s->problem != NULL && now < s->retry_at)
 		return -1;
 	s->retry_at = now + RETRY_NS;
-	while ((rc = write_txn(s, now, true, (uint64_t)s->opt.sweep_batch)) ==
-	    MDB_MAP_FULL) {
-		if (make_room(s, now, &swept) != 0)
+	/* The walk keeps pace with the commits, or takes a whole batch
+	 * when idle. */
+	limit = s->nstaged > SWEEP_MIN / SWEEP_PER_KEY
+	    ? SWEEP_PER_KEY * s->nstaged
+	    : SWEEP_MIN;
+	if (s->nstaged == 0 || limit > (uint64_t)s->opt.sweep_batch)
+		limit = (uint64_t)s->opt.sweep_batch;
+	while ((rc = write_txn(s, now, true, limit)) == MDB_MAP_FULL) {
+		if ((grown = make_room(s, now, &swept)) != 0)
 			break;
 	}
+	if (rc == MDB_MAP_FULL && grown != MDB_MAP_FULL)
+		return -1; /* make_room() said why */
 	if (rc == MDB_MAP_FULL) {
 		set_problem(s,
 		    xasprintf("full at the map ceiling (%" PRId64 " MiB) with "
@@ -745,33 +941,25 @@ int
 store_forget(struct store *s, const uint8_t key[STORE_KEY_SIZE])
 {
 	MDB_txn *txn;
-	MDB_val k = { STORE_KEY_SIZE, (void *)key }, v;
-	uint8_t ik[INDEX_KEY_SIZE];
-	MDB_val ikv = { INDEX_KEY_SIZE, ik };
-	int64_t exp;
+	MDB_val k = { STORE_KEY_SIZE, (void *)key };
 	int rc;
 
+	/* In a store of format 1 its index entry stays: the sweep of
+	 * format 1 drops index entries without an entry. */
 	reader_reset(s);
 	if ((rc = LMDB(s, mdb_txn_begin(s->env, NULL, 0, &txn))) != 0)
 		goto fail;
-	if ((rc = LMDB(s, mdb_get(txn, s->entries, &k, &v))) == MDB_NOTFOUND) {
+	if ((rc = LMDB(s, mdb_del(txn, s->entries, &k, NULL))) ==
+	    MDB_NOTFOUND) {
 		mdb_txn_abort(txn);
 		return 0;
 	}
-	if (rc != 0)
-		goto abort;
-	memcpy(&exp, v.mv_data, 8);
-	put_be64(ik, (uint64_t)exp);
-	memcpy(ik + 8, key, STORE_KEY_SIZE);
-	if ((rc = LMDB(s, mdb_del(txn, s->entries, &k, NULL))) != 0)
-		goto abort;
-	rc = LMDB(s, mdb_del(txn, s->expiry, &ikv, NULL));
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		goto abort;
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		goto fail;
+	}
 	return commit_synced(s, txn) == 0 ? 1 : -1;
 
-abort:
-	mdb_txn_abort(txn);
 fail:
 	log_errorx("dedup.store_write", "dedup store %s: %s", s->path,
 	    mdb_strerror(rc));
@@ -790,7 +978,8 @@ store_purge(struct store *s)
 		goto fail;
 	if ((rc = LMDB(s, mdb_stat(txn, s->entries, &st))) != 0 ||
 	    (rc = LMDB(s, mdb_drop(txn, s->entries, 0))) != 0 ||
-	    (rc = LMDB(s, mdb_drop(txn, s->expiry, 0))) != 0) {
+	    (s->has_index_1 &&
+		(rc = LMDB(s, mdb_drop(txn, s->index_1, 0))) != 0)) {
 		mdb_txn_abort(txn);
 		goto fail;
 	}
@@ -812,7 +1001,7 @@ int
 store_stats(struct store *s, struct store_stats *out)
 {
 	MDB_txn *txn = reader(s);
-	MDB_stat se, sx, sm;
+	MDB_stat se, sx = { 0 }, sm;
 	MDB_envinfo info;
 	MDB_dbi main_db;
 	int rc;
@@ -821,7 +1010,8 @@ store_stats(struct store *s, struct store_stats *out)
 		return -1;
 	memset(out, 0, sizeof *out);
 	if ((rc = LMDB(s, mdb_stat(txn, s->entries, &se))) != 0 ||
-	    (rc = LMDB(s, mdb_stat(txn, s->expiry, &sx))) != 0 ||
+	    (s->has_index_1 &&
+		(rc = LMDB(s, mdb_stat(txn, s->index_1, &sx))) != 0) ||
 	    (rc = LMDB(s, mdb_dbi_open(txn, NULL, 0, &main_db))) != 0 ||
 	    (rc = LMDB(s, mdb_stat(txn, main_db, &sm))) != 0 ||
 	    (rc = LMDB(s, mdb_env_info(s->env, &info))) != 0) {

@@ -5,8 +5,8 @@
  *
  * Keys are 32-byte digests (store_key()) of a namespace (the subscription)
  * and the key text, so every key has the same size whatever its length.
- * Each entry carries its expiry (wall-clock ns); a second index ordered by
- * expiry lets the sweep remove expired entries a bounded number at a time.
+ * Each entry carries its expiry (wall-clock ns); the sweep walks the
+ * entries a bounded number at a time and removes the expired ones.
  *
  * Writes are batched: store_stage() queues a key in memory and returns a
  * ticket; store_flush(), once per loop turn, commits everything queued in
@@ -19,7 +19,10 @@
  *
  * When the map is full the store sweeps expired entries harder, then
  * grows the map up to its ceiling; past that it keeps what is queued,
- * reports the problem (store_problem()) and tries again later.
+ * reports the problem (store_problem()) and tries again later. The
+ * daemon with `durability: os` writes the map in place, and its data file
+ * takes the map's size on disk from the start (and each size it grows
+ * to), so that a full disk is an error rather than a SIGBUS.
  *
  * One daemon per store: store_open() takes an exclusive lock file and
  * refuses network filesystems. Operator commands open the same store
@@ -100,10 +103,11 @@ uint64_t store_stage(struct store *, const uint8_t key[STORE_KEY_SIZE],
     const char *ns, uint64_t stream_seq, int64_t expires, int64_t now);
 
 /*
- * Commits what is queued in one write transaction, with up to
- * sweep_batch expired entries removed (also when nothing is queued, at
- * most once a second). Returns 0, or -1 when the commit failed (logged
- * once per cause; the queue is kept for the next flush).
+ * Commits what is queued in one write transaction, with a step of the
+ * sweep: up to sweep_batch entries looked at and the expired ones removed
+ * (also when nothing is queued, at most once a second). Returns 0, or -1
+ * when the commit failed (logged once per cause; the queue is kept for
+ * the next flush).
  */
 int store_flush(struct store *, int64_t now);
 

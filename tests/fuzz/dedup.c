@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "filters/chain.h"
 #include "filters/dedup.h"
@@ -36,9 +37,28 @@ struct target {
 	uint64_t next_id;
 };
 
+static char dir[] = "/tmp/dedup-fuzz.XXXXXX";
+
 static void
 ignore(void *arg, struct delivery *d, struct filter_verdict v)
 {
+}
+
+/* At exit: the store's files (open still, freed with the process). */
+static void
+remove_store(void)
+{
+	static const char *const files[] = { "data.mdb", "lock.mdb",
+		"nats-sidecar.lock" };
+	char path[96];
+
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+		snprintf(path, sizeof path, "%s/db/%s", dir, files[i]);
+		unlink(path);
+	}
+	snprintf(path, sizeof path, "%s/db", dir);
+	rmdir(path);
+	rmdir(dir);
 }
 
 static struct target *
@@ -46,9 +66,9 @@ target(void)
 {
 	static const struct config_subscription sub = { .name = "fuzz" };
 	static struct target t;
-	static char dir[] = "/tmp/dedup-fuzz.XXXXXX";
 	char path[64], *err = NULL;
-	struct store_options so = { path, false, 64 << 20, 1 << 30, 1000 };
+	/* A small map: the daemon's store allocates it on disk at once. */
+	struct store_options so = { path, false, 1 << 20, 1 << 30, 1000 };
 	struct chain_events ev = { ignore, ignore, NULL };
 
 	if (t.store != NULL)
@@ -56,6 +76,7 @@ target(void)
 	nats_Open(-1);
 	if (mkdtemp(dir) == NULL)
 		abort();
+	atexit(remove_store);
 	snprintf(path, sizeof path, "%s/db", dir);
 	if ((t.store = store_open(NULL, &so, STORE_DAEMON, &err)) == NULL)
 		abort();

@@ -2,22 +2,31 @@
  * The dedup store on a real LMDB environment in a temporary directory:
  * commits and lookups, expiry and the bounded sweep, every LMDB call of a
  * flush failing in turn, a full map growing to its ceiling and then
- * refusing, the lock file, corrupt and foreign stores, and fsync off the
- * loop.
+ * refusing, the lock file, corrupt and foreign stores, fsync off the
+ * loop, the map written in place (allocated on disk, written through
+ * write(2) where it cannot be, never shrunk by an operator's open), the
+ * sweep's walk in key order, and a store of format 1 migrated.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <ev.h>
 #include <lmdb.h>
+#include <openssl/evp.h>
 
 #include "harness/cmocka.h"
 #include "harness/proc.h"
+#include "sidecar/log.h"
 #include "sidecar/store.h"
 
 #define S INT64_C(1000000000)
@@ -68,6 +77,80 @@ key_of(int i, uint8_t k[STORE_KEY_SIZE])
 
 	snprintf(text, sizeof text, "key-%d", i);
 	store_key("orders", text, strlen(text), k);
+}
+
+/* The size and the bytes allocated of |sub|'s data file. */
+static void
+data_file(const char *sub, off_t *size, off_t *allocated)
+{
+	char path[512];
+	struct stat st;
+
+	snprintf(path, sizeof path, "%s/%s/data.mdb", dir, sub);
+	if (stat(path, &st) == -1)
+		fail_msg("stat %s: %s", path, strerror(errno));
+	*size = st.st_size;
+	*allocated = (off_t)st.st_blocks * 512;
+}
+
+/* Commits batches of new keys (from |*next|) until the map is |size|
+ * bytes; returns the last flush's result. */
+static int
+fill_until(struct store *s, uint64_t size, int *next, int64_t now)
+{
+	struct store_stats st;
+	uint8_t k[STORE_KEY_SIZE];
+	int rc = 0;
+
+	do {
+		for (int j = 0; j < 500; j++) {
+			key_of((*next)++, k);
+			store_stage(s, k, "orders", 1, 1000 * S, now);
+		}
+		rc = store_flush(s, now);
+		assert_int_equal(store_stats(s, &st), 0);
+	} while (rc == 0 && st.map_size < size);
+	return rc;
+}
+
+/* Sends log lines into a pipe; returns its read end. */
+static int
+log_capture(void)
+{
+	int fds[2];
+
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(fcntl(fds[0], F_SETFL, O_NONBLOCK), 0);
+	log_set_fd(fds[1]);
+	return fds[0];
+}
+
+/* Back to stderr; whether a captured line contains |needle|. */
+static bool
+log_captured(int fd, const char *needle)
+{
+	char buf[8192];
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+
+	log_set_fd(STDERR_FILENO);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return strstr(buf, needle) != NULL;
+}
+
+/* Opens |sub| as the daemon (a map of 1 MiB up to |map_max|); says
+ * whether it logged |event|. */
+static struct store *
+open_logged(const char *sub, int64_t map_max, const char *event, bool *logged)
+{
+	int logs = log_capture();
+	char *err;
+	struct store *s = open_at(sub, MIB, map_max, 1000, STORE_DAEMON, &err);
+
+	*logged = log_captured(logs, event);
+	if (s == NULL)
+		fail_msg("store_open: %s", err);
+	return s;
 }
 
 static void
@@ -309,6 +392,366 @@ fsync_is_reported_through_the_loop(void **state)
 	ev_loop_destroy(loop);
 }
 
+static void
+map_in_place_is_allocated_on_disk(void **state)
+{
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	char path[512], *err;
+	struct store_options o = { path, true, MIB, MIB, 100 };
+	struct store *s = open_default("alloc"), *op;
+	uint8_t k[STORE_KEY_SIZE];
+	off_t size, allocated;
+	int next = 0, status;
+	pid_t pid;
+
+	data_file("alloc", &size, &allocated);
+	assert_true(allocated >= MIB);
+	assert_int_equal(fill_until(s, 2 * MIB, &next, S), 0);
+	data_file("alloc", &size, &allocated);
+	assert_true(size >= 2 * MIB);
+	assert_true(allocated >= 2 * MIB);
+	/* An operator (a process of its own: LMDB wants one environment
+	 * per file and process) with a smaller map leaves the daemon's file
+	 * as it is. */
+	key_of(0, k);
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		op = open_at("alloc", MIB, MIB, 10, STORE_SHARED, &err);
+		_exit(op != NULL && store_forget(op, k) == 1 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	data_file("alloc", &size, &allocated);
+	assert_true(size >= 2 * MIB);
+	/* The daemon goes on writing in the whole of its map. */
+	assert_int_equal(fill_until(s, 4 * MIB, &next, S), 0);
+	key_of(next - 1, k);
+	assert_int_equal(store_lookup(s, k, S, NULL), 1);
+	key_of(0, k);
+	assert_int_equal(store_lookup(s, k, S, NULL), 0);
+	store_close(s);
+
+	/* durability: fsync writes through write(2): nothing allocated
+	 * ahead. */
+	snprintf(path, sizeof path, "%s/alloc-fsync", dir);
+	assert_non_null(s = store_open(loop, &o, STORE_DAEMON, &err));
+	store_close(s);
+	data_file("alloc-fsync", &size, &allocated);
+	assert_true(size < MIB);
+	ev_loop_destroy(loop);
+}
+
+static void
+map_without_room_on_disk_is_written_through(void **state)
+{
+	struct rlimit saved, small;
+	void (*xfsz)(int) = signal(SIGXFSZ, SIG_IGN);
+	struct store *s;
+	uint8_t k[STORE_KEY_SIZE];
+	off_t size, allocated;
+	uint64_t t;
+	char *err;
+	bool logged;
+	int next = 0;
+
+	/* Files may not reach the map's size: the store opens written
+	 * through, says so once, and works. */
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
+	small = saved;
+	small.rlim_cur = MIB / 2;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	s = open_logged(
+	    "through", 4 * MIB, "dedup.store_written_through", &logged);
+	assert_true(logged);
+	key_of(1, k);
+	t = store_stage(s, k, "orders", 1, 1000 * S, S);
+	assert_int_equal(store_flush(s, S), 0);
+	assert_true(store_durable(s) >= t);
+	assert_int_equal(store_lookup(s, k, S, NULL), 1);
+	store_close(s);
+	data_file("through", &size, &allocated);
+	assert_true(size < MIB / 2);
+
+	/* Files may reach the map but not its double: full, the map
+	 * cannot grow, the queue waits, and goes in once there is room. */
+	small.rlim_cur = MIB + MIB / 2;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	s = open_at("nogrow", MIB, 4 * MIB, 1000, STORE_DAEMON, &err);
+	assert_non_null(s);
+	assert_int_equal(fill_until(s, 2 * MIB, &next, S), -1);
+	assert_non_null(strstr(store_problem(s), "cannot grow to 2 MiB"));
+	t = store_stage(s, k, "orders", 1, 1000 * S, S);
+	assert_int_equal(store_flush(s, S + 1), -1);
+	assert_true(store_durable(s) < t);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
+	assert_int_equal(store_flush(s, 3 * S), 0);
+	assert_null(store_problem(s));
+	assert_true(store_durable(s) >= t);
+	key_of(next - 1, k);
+	assert_int_equal(store_lookup(s, k, 3 * S, NULL), 1);
+	store_close(s);
+	signal(SIGXFSZ, xfsz);
+}
+
+/* A transaction on the store at |path| with LMDB alone: a read one with
+ * MDB_RDONLY, else a write one in a new directory. */
+static MDB_txn *
+raw_begin(const char *path, unsigned flags, MDB_env **env)
+{
+	MDB_txn *txn;
+
+	if (!(flags & MDB_RDONLY))
+		assert_int_equal(mkdir(path, 0700), 0);
+	assert_int_equal(mdb_env_create(env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(*env, 4), 0);
+	assert_int_equal(mdb_env_open(*env, path, flags, 0600), 0);
+	assert_int_equal(mdb_txn_begin(*env, NULL, flags, &txn), 0);
+	return txn;
+}
+
+/* Commits or aborts |txn| and closes |env|. */
+static void
+raw_end(MDB_env *env, MDB_txn *txn, bool commit)
+{
+	if (commit)
+		assert_int_equal(mdb_txn_commit(txn), 0);
+	else
+		mdb_txn_abort(txn);
+	mdb_env_close(env);
+}
+
+/* Whether the store at |path| has format 1's index. */
+static bool
+has_index_1(const char *path)
+{
+	MDB_env *env;
+	MDB_txn *txn = raw_begin(path, MDB_RDONLY, &env);
+	MDB_dbi expiry;
+	int rc = mdb_dbi_open(txn, "expiry", 0, &expiry);
+
+	raw_end(env, txn, false);
+	assert_true(rc == 0 || rc == MDB_NOTFOUND);
+	return rc == 0;
+}
+
+/* The format record of the store at |path|. */
+static void
+format_of(const char *path, char *out, size_t cap)
+{
+	MDB_env *env;
+	MDB_txn *txn = raw_begin(path, MDB_RDONLY, &env);
+	MDB_dbi meta;
+	MDB_val k = { 6, "format" }, v;
+
+	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+	assert_int_equal(mdb_get(txn, meta, &k, &v), 0);
+	snprintf(out, cap, "%.*s", (int)v.mv_size, (char *)v.mv_data);
+	raw_end(env, txn, false);
+}
+
+/* Flushes at |now|; the keys swept since open and the entries must be
+ * |expired| and |entries|. */
+static void
+flush_expect(struct store *s, int64_t now, uint64_t expired, uint64_t entries)
+{
+	struct store_stats st;
+
+	assert_int_equal(store_flush(s, now), 0);
+	assert_int_equal(store_stats(s, &st), 0);
+	if (st.expired != expired || st.entries != entries)
+		fail_msg("flush at %" PRId64 " ns: %" PRIu64 " swept, %" PRIu64
+			 " entries; expected %" PRIu64 ", %" PRIu64,
+		    now, st.expired, st.entries, expired, entries);
+}
+
+/* Stages key |i| of namespace "orders" expiring at |expires|. */
+static void
+stage_key(struct store *s, int i, int64_t expires, int64_t now)
+{
+	uint8_t k[STORE_KEY_SIZE];
+
+	key_of(i, k);
+	store_stage(s, k, "orders", (uint64_t)i, expires, now);
+}
+
+static void
+sweep_walks_the_keys_and_waits_for_the_earliest_expiry(void **state)
+{
+	struct store *s = open_default("walk");
+	uint8_t k[STORE_KEY_SIZE];
+
+	/* Keys of two ttls; the first walk goes round them all and finds
+	 * nothing expired. */
+	for (int i = 0; i < 200; i++)
+		stage_key(s, i, i % 2 == 0 ? 100 * S : 1000 * S, S);
+	flush_expect(s, S, 0, 200);
+	/* A shorter ttl since: its key is swept at its expiry, before the
+	 * earliest of the whole round. */
+	stage_key(s, 200, 60 * S, 50 * S);
+	flush_expect(s, 50 * S, 0, 201);
+	flush_expect(s, 59 * S, 0, 201);
+	flush_expect(s, 61 * S, 1, 200);
+	key_of(0, k);
+	assert_int_equal(store_lookup(s, k, 99 * S, NULL), 1);
+	flush_expect(s, 99 * S, 1, 200);
+	assert_int_equal(store_lookup(s, k, 100 * S, NULL), 0);
+	flush_expect(s, 101 * S, 101, 100);
+	key_of(1, k);
+	assert_int_equal(store_lookup(s, k, 101 * S, NULL), 1);
+	flush_expect(s, 1001 * S, 201, 0);
+	store_close(s);
+}
+
+static void
+failed_flush_forgets_what_its_walk_saw(void **state)
+{
+	unsigned nth;
+	int rc = -1;
+
+	/* Each LMDB call of a flush whose walk removes expired keys fails
+	 * in turn, the commit last: the next flush sweeps them all the
+	 * same, though that walk had gone round and found the earliest
+	 * expiry of the keys left far ahead. */
+	for (nth = 1; rc == -1; nth++) {
+		char sub[32];
+		struct store *s;
+
+		snprintf(sub, sizeof sub, "forget-%u", nth);
+		s = open_default(sub);
+		for (int i = 0; i < 100; i++)
+			stage_key(s, i, i < 50 ? 100 * S : 1000 * S, S);
+		flush_expect(s, S, 0, 100);
+		store_fail_nth(s, nth, EIO);
+		rc = store_flush(s, 150 * S);
+		store_fail_nth(s, 0, 0);
+		flush_expect(s, 152 * S, 50, 50);
+		store_close(s);
+		assert_true(nth < 1000);
+	}
+	/* The walk's calls, one per key and the end, failed once each. */
+	assert_true(nth > 100);
+}
+
+/* SHA-256 of the namespace, its NUL and the key: the digest of every
+ * format, computed here without store_key(). */
+static void
+digest_of(const char *ns, const char *key, uint8_t out[STORE_KEY_SIZE])
+{
+	uint8_t buf[128];
+	size_t n = strlen(ns) + 1;
+
+	memcpy(buf, ns, n);
+	memcpy(buf + n, key, strlen(key));
+	n += strlen(key);
+	assert_int_equal(EVP_Digest(buf, n, out, NULL, EVP_sha256(), NULL), 1);
+}
+
+/*
+ * Writes a store as format 1 did, with LMDB alone: keys "old-0" to
+ * "old-9" committed at 1 s, the first five expiring at 10 s, the others
+ * at 1000 s, each with its index entry (big-endian expiry + digest ->
+ * nothing).
+ */
+static void
+format_1_write(const char *path)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi meta, entries, expiry;
+	MDB_val k = { 6, "format" }, v = { 20, "nats-sidecar dedup 1" };
+
+	txn = raw_begin(path, 0, &env);
+	assert_int_equal(mdb_dbi_open(txn, "meta", MDB_CREATE, &meta), 0);
+	assert_int_equal(mdb_dbi_open(txn, "entries", MDB_CREATE, &entries), 0);
+	assert_int_equal(mdb_dbi_open(txn, "expiry", MDB_CREATE, &expiry), 0);
+	assert_int_equal(mdb_put(txn, meta, &k, &v, 0), 0);
+	for (int i = 0; i < 10; i++) {
+		int64_t value[3] = { i < 5 ? 10 * S : 1000 * S, S, 100 + i };
+		uint8_t entry[24 + 6], index[8 + STORE_KEY_SIZE];
+		char key[16];
+		MDB_val ek = { STORE_KEY_SIZE, index + 8 },
+			ev = { sizeof entry, entry };
+		MDB_val ik = { sizeof index, index }, none = { 0, "" };
+
+		snprintf(key, sizeof key, "old-%d", i);
+		digest_of("orders", key, index + 8);
+		for (int b = 0; b < 8; b++)
+			index[b] =
+			    (uint8_t)((uint64_t)value[0] >> (56 - 8 * b));
+		memcpy(entry, value, 24);
+		memcpy(entry + 24, "orders", 6);
+		assert_int_equal(mdb_put(txn, entries, &ek, &ev, 0), 0);
+		assert_int_equal(mdb_put(txn, expiry, &ik, &none, 0), 0);
+	}
+	raw_end(env, txn, true);
+}
+
+static void
+format_1_store_is_migrated_and_keeps_its_keys(void **state)
+{
+	char path[512], format[64], *err;
+	struct store *s;
+	struct store_entry e;
+	struct store_stats st;
+	uint8_t k[STORE_KEY_SIZE];
+	bool logged;
+
+	snprintf(path, sizeof path, "%s/format1", dir);
+	format_1_write(path);
+	/* Operators read and write it as it is: a daemon of format 1 may
+	 * run beside them. */
+	assert_non_null(
+	    s = open_at("format1", MIB, MIB, 1000, STORE_READONLY, &err));
+	store_key("orders", "old-7", 5, k);
+	assert_int_equal(store_lookup(s, k, 2 * S, &e), 1);
+	assert_int_equal(e.expires, 1000 * S);
+	assert_int_equal(e.committed, S);
+	assert_int_equal(e.stream_seq, 107);
+	assert_string_equal(e.ns, "orders");
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.entries, 10);
+	store_close(s);
+	assert_non_null(
+	    s = open_at("format1", MIB, MIB, 1000, STORE_SHARED, &err));
+	store_key("orders", "old-9", 5, k);
+	assert_int_equal(store_forget(s, k), 1);
+	store_close(s);
+	format_of(path, format, sizeof format);
+	assert_string_equal(format, "nats-sidecar dedup 1");
+	assert_true(has_index_1(path));
+
+	/* The daemon migrates it, once, and says so: the index goes, the
+	 * entries stay. */
+	s = open_logged("format1", MIB, "dedup.store_migrated", &logged);
+	assert_true(logged);
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.entries, 9);
+	for (int i = 0; i < 10; i++) {
+		char key[16];
+
+		snprintf(key, sizeof key, "old-%d", i);
+		store_key("orders", key, strlen(key), k);
+		assert_int_equal(store_lookup(s, k, 2 * S, NULL), i < 9);
+	}
+	/* New keys beside the old; the walk sweeps the old ones as they
+	 * expire, the later ones kept. */
+	key_of(1, k);
+	store_stage(s, k, "orders", 1, 2000 * S, 2 * S);
+	flush_expect(s, 20 * S, 5, 5);
+	store_key("orders", "old-5", 5, k);
+	assert_int_equal(store_lookup(s, k, 20 * S, NULL), 1);
+	store_close(s);
+	format_of(path, format, sizeof format);
+	assert_string_equal(format, "nats-sidecar dedup 2");
+	assert_false(has_index_1(path));
+	s = open_logged("format1", MIB, "dedup.store_migrated", &logged);
+	assert_false(logged);
+	flush_expect(s, 1500 * S, 4, 1);
+	key_of(1, k);
+	assert_int_equal(store_lookup(s, k, 1500 * S, NULL), 1);
+	store_close(s);
+}
+
 int
 main(void)
 {
@@ -321,6 +764,12 @@ main(void)
 		cmocka_unit_test(corrupt_and_foreign_stores_are_named),
 		cmocka_unit_test(network_filesystems_are_refused),
 		cmocka_unit_test(fsync_is_reported_through_the_loop),
+		cmocka_unit_test(map_in_place_is_allocated_on_disk),
+		cmocka_unit_test(map_without_room_on_disk_is_written_through),
+		cmocka_unit_test(
+		    sweep_walks_the_keys_and_waits_for_the_earliest_expiry),
+		cmocka_unit_test(failed_flush_forgets_what_its_walk_saw),
+		cmocka_unit_test(format_1_store_is_migrated_and_keeps_its_keys),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
