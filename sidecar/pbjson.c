@@ -1,4 +1,3 @@
-#include <errno.h>
 #include <float.h>
 #include <inttypes.h>
 #include <math.h>
@@ -1165,89 +1164,125 @@ integer_syntax(const char *s)
 	return strpbrk(s, ".eE") == NULL;
 }
 
+/*
+ * The JSON number |s| as an integer, read exactly from its digits (a
+ * double holds 53 bits): its sign into |*neg| and its magnitude into
+ * |*mag|. "1e3", "5.0" and "-0" are integers. Returns 0; 1 if it has a
+ * fraction that is not zero ("1.5", "1e-400"); 2 if its magnitude is
+ * above UINT64_MAX.
+ */
+static int
+integer_read(const char *s, bool *neg, uint64_t *mag)
+{
+	const char *e, *p;
+	int64_t point = 0, exp = 0;
+	uint64_t m = 0;
+	unsigned digit;
+
+	*neg = *s == '-';
+	s += *neg;
+	/* Where the point falls among the digits: after the integer part,
+	 * moved by the exponent (held short of overflow; no text has that
+	 * many digits) and by each leading zero: "0.05e2" is 5. */
+	e = s + strcspn(s, "eE");
+	for (p = s; p < e && *p != '.'; p++)
+		point++;
+	if (*e != '\0') {
+		p = e + 1 + (e[1] == '-' || e[1] == '+');
+		for (; *p != '\0'; p++) {
+			if (exp < INT64_C(1) << 50)
+				exp = exp * 10 + (*p - '0');
+		}
+		point += e[1] == '-' ? -exp : exp;
+	}
+	for (p = s; p < e && (*p == '0' || *p == '.'); p++) {
+		if (*p == '0')
+			point--;
+	}
+	if (p == e) {
+		*mag = 0;
+		return 0;
+	}
+	if (point <= 0)
+		return 1;
+	/* The integer part, with zeros past the last digit. */
+	for (; point > 0; point--) {
+		p += p < e && *p == '.';
+		digit = p < e ? (unsigned)(*p++ - '0') : 0;
+		if (m > (UINT64_MAX - digit) / 10)
+			return 2;
+		m = m * 10 + digit;
+	}
+	/* The fraction. */
+	for (; p < e; p++) {
+		if (*p != '0' && *p != '.')
+			return 1;
+	}
+	*mag = m;
+	return 0;
+}
+
+/*
+ * The integer of |v|, a JSON number or a string of decimal digits (with
+ * a '-' if |sign|), read exactly from its text: its sign into |*neg| and
+ * its magnitude into |*mag|. Returns 0, 1 if it is beyond 64 bits, or -1.
+ */
+static int
+dec_integer(
+    struct dec *d, const struct jval *v, bool sign, bool *neg, uint64_t *mag)
+{
+	const char *s = v->s;
+	int rc;
+
+	switch (v->type) {
+	case J_NUMBER:
+		if ((rc = integer_read(s, neg, mag)) == 1)
+			return dec_fail(d, "%.40s is not an integer", s);
+		return rc == 2;
+	case J_STRING:
+		s += sign && *s == '-';
+		if (*s == '\0' || s[strspn(s, "0123456789")] != '\0')
+			return dec_fail(d, "\"%.40s\" is not %s integer", v->s,
+			    sign ? "an" : "an unsigned");
+		return integer_read(v->s, neg, mag) == 2;
+	default:
+		return dec_fail(d, "expected an integer, got %s", jval_kind(v));
+	}
+}
+
 /* A signed integer in [min, max] from a JSON number or string. */
 static int
 dec_int(struct dec *d, const struct jval *v, int64_t min, int64_t max,
     const char *type, int64_t *out)
 {
-	char *end;
-	double r;
+	uint64_t mag;
+	bool neg;
+	int rc;
 
-	switch (v->type) {
-	case J_NUMBER:
-		if (integer_syntax(v->s)) {
-			errno = 0;
-			*out = strtoll(v->s, NULL, 10);
-			if (errno == ERANGE)
-				return dec_fail(d,
-				    "%.40s is out of range for %s", v->s, type);
-			break;
-		}
-		r = strtod(v->s, NULL);
-		if (isinf(r))
-			return dec_fail(
-			    d, "%.40s is out of range for %s", v->s, type);
-		if (r != trunc(r))
-			return dec_fail(
-			    d, "%.*g is not an integer", shortest_digits(r), r);
-		if (!(r >= -9223372036854775808.0 && r < 9223372036854775808.0))
-			return dec_fail(d, "%.*g is out of range for %s",
-			    shortest_digits(r), r, type);
-		*out = (int64_t)r;
-		break;
-	case J_STRING:
-		errno = 0;
-		if ((*v->s != '-' && (*v->s < '0' || *v->s > '9')) ||
-		    (*out = strtoll(v->s, &end, 10), *end != '\0'))
-			return dec_fail(d, "\"%.40s\" is not an integer", v->s);
-		if (errno == ERANGE)
-			return dec_fail(
-			    d, "%.40s is out of range for %s", v->s, type);
-		break;
-	default:
-		return dec_fail(d, "expected an integer, got %s", jval_kind(v));
-	}
-	if (*out < min || *out > max)
-		return dec_fail(
-		    d, "%" PRId64 " is out of range for %s", *out, type);
+	if ((rc = dec_integer(d, v, true, &neg, &mag)) == -1)
+		return -1;
+	/* -(uint64_t)min: the magnitude of min, which -min may not hold. */
+	if (rc == 1 || mag > (neg ? -(uint64_t)min : (uint64_t)max))
+		return dec_fail(d, "%.40s is out of range for %s", v->s, type);
+	*out = neg && mag > 0 ? -(int64_t)(mag - 1) - 1 : (int64_t)mag;
 	return 0;
 }
 
-/* An unsigned integer up to |max| from a JSON number or string: numbers
- * above 2^63-1 included. */
+/* An unsigned integer up to |max| from a JSON number or string: -0 is
+ * 0, a '-' in a string is an error. */
 static int
 dec_uint(struct dec *d, const struct jval *v, uint64_t max, const char *type,
     uint64_t *out)
 {
-	int64_t i;
-	char *end;
-	double r;
+	uint64_t mag;
+	bool neg;
+	int rc;
 
-	if (v->type == J_NUMBER && (*v->s == '-' || !integer_syntax(v->s))) {
-		r = strtod(v->s, NULL);
-		if (r >= 9223372036854775808.0 && r < 18446744073709551616.0 &&
-		    r == trunc(r))
-			*out = (uint64_t)r;
-		else if (dec_int(d, v, 0, INT64_MAX, type, &i) == -1)
-			return -1;
-		else
-			*out = (uint64_t)i;
-	} else if (v->type != J_NUMBER && v->type != J_STRING) {
-		/* Not a number: dec_int() says so. */
-		return dec_int(d, v, 0, 0, type, &i);
-	} else {
-		errno = 0;
-		if (*v->s < '0' || *v->s > '9' ||
-		    (*out = strtoull(v->s, &end, 10), *end != '\0'))
-			return dec_fail(
-			    d, "\"%.40s\" is not an unsigned integer", v->s);
-		if (errno == ERANGE)
-			return dec_fail(
-			    d, "%.40s is out of range for %s", v->s, type);
-	}
-	if (*out > max)
-		return dec_fail(
-		    d, "%" PRIu64 " is out of range for %s", *out, type);
+	if ((rc = dec_integer(d, v, false, &neg, &mag)) == -1)
+		return -1;
+	if (rc == 1 || (neg && mag > 0) || mag > max)
+		return dec_fail(d, "%.40s is out of range for %s", v->s, type);
+	*out = mag;
 	return 0;
 }
 

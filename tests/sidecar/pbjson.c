@@ -940,7 +940,7 @@ rejects_numbers_out_of_range(void **state)
 		    "field u32: 18446744073709551615 is out of range for "
 		    "uint32" },
 		{ "{'u64':2e19}",
-		    "field u64: 2e+19 is out of range for uint64" },
+		    "field u64: 2e19 is out of range for uint64" },
 		{ "{'db':1e400}",
 		    "field db: 1e400 is out of range for double" },
 		{ "{'fl':-1e400}",
@@ -970,7 +970,7 @@ rejects_numbers_out_of_range(void **state)
 	expect_error(f->order, "{'i64':'9223372036854775808'}",
 	    "field i64: 9223372036854775808 is out of range for int64");
 	expect_error(f->order, "{'i64':1e19}",
-	    "field i64: 1e+19 is out of range for int64");
+	    "field i64: 1e19 is out of range for int64");
 	/* Numbers are read from their text: past 64 bits, past a double. */
 	for (size_t i = 0; i < sizeof past / sizeof *past; i++)
 		expect_error(f->order, past[i][0], past[i][1]);
@@ -995,6 +995,67 @@ rejects_numbers_out_of_range(void **state)
 	    "int32");
 	expect_error(f->order, "{'flags':{'yes':'1'}}",
 	    "field flags['yes']: expected true or false, got a string");
+}
+
+/* Integers are read exactly from their decimal text, in float form too,
+ * never through a double, which holds 53 bits. */
+static void
+reads_integral_numbers_exactly(void **state)
+{
+	static const char *const exact[][2] = {
+		{ "{'i64':9007199254740993.0,'u64':9007199254740993e0}",
+		    "{'i64':'9007199254740993','u64':'9007199254740993'}" },
+		{ "{'u64':1.8446744073709551615e19,"
+		  "'f64':18446744073709551615.0}",
+		    "{'u64':'18446744073709551615','f64':'18446744073709551615'"
+		    "}" },
+		{ "{'i64':-9.223372036854775808e18,"
+		  "'sf64':92233720368547758.07e2}",
+		    "{'i64':'-9223372036854775808','sf64':'9223372036854775807'"
+		    "}" },
+		{ "{'u64':100000000000000000000e-2,"
+		  "'s64':0.00000000000000000005e20}",
+		    "{'u64':'1000000000000000000','s64':'5'}" },
+		{ "{'i32':1e3,'u32':5.0,'s32':-2.50e1,'sf32':-2147483648.0}",
+		    "{'i32':1000,'u32':5,'s32':-25,'sf32':-2147483648}" },
+		{ "{'i32':-0.0,'u32':-0e5,'f32':0e99999999999999999999}",
+		    "{}" },
+		{ "{'counts':[2147483.647e3,214748364700000e-5]}",
+		    "{'counts':[2147483647,2147483647]}" },
+	};
+	static const char *const bad[][2] = {
+		{ "{'i64':9223372036854775807.5}",
+		    "field i64: 9223372036854775807.5 is not an integer" },
+		{ "{'i32':1e-400}", "field i32: 1e-400 is not an integer" },
+		{ "{'u64':0.5e-99999999999999999999}",
+		    "field u64: 0.5e-99999999999999999999 is not an integer" },
+		{ "{'i64':9223372036854775808.0}",
+		    "field i64: 9223372036854775808.0 is out of range for "
+		    "int64" },
+		{ "{'i64':-9223372036854775809e0}",
+		    "field i64: -9223372036854775809e0 is out of range for "
+		    "int64" },
+		{ "{'u64':18446744073709551616e0}",
+		    "field u64: 18446744073709551616e0 is out of range for "
+		    "uint64" },
+		{ "{'i32':2147483648.0}",
+		    "field i32: 2147483648.0 is out of range for int32" },
+		{ "{'u32':4294967296e0}",
+		    "field u32: 4294967296e0 is out of range for uint32" },
+		{ "{'i32':1e99999999999999999999}",
+		    "field i32: 1e99999999999999999999 is out of range for "
+		    "int32" },
+		{ "{'status':9007199254740993}",
+		    "field status: 9007199254740993 is out of range for an "
+		    "enum" },
+	};
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < sizeof exact / sizeof *exact; i++)
+		expect_json(
+		    f->order, exact[i][0], exact[i][1], &schema_limits_default);
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		expect_error(f->order, bad[i][0], bad[i][1]);
 }
 
 static void
@@ -1257,6 +1318,7 @@ main(void)
 		cmocka_unit_test(fails_cleanly_at_every_byte),
 		cmocka_unit_test(reads_as_before),
 		cmocka_unit_test(rejects_numbers_out_of_range),
+		cmocka_unit_test(reads_integral_numbers_exactly),
 		cmocka_unit_test(rejects_bad_text_values),
 		cmocka_unit_test(bounds_depth_size_and_memory),
 		cmocka_unit_test(refuses_to_print_what_json_cannot_hold),
