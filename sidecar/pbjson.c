@@ -1,4 +1,3 @@
-#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
@@ -1286,15 +1285,24 @@ dec_uint(struct dec *d, const struct jval *v, uint64_t max, const char *type,
 	return 0;
 }
 
-/* A double (or float, |single|) from a number, a numeric string, or
- * "NaN", "Infinity", "-Infinity". */
+/* The number text |s| as a double, or as a float if |single|: rounded
+ * once, by strtof, as a double then cast to a float may round twice.
+ * Beyond the type's range, an infinity. */
+static double
+real_read(const char *s, int single)
+{
+	return single ? strtof(s, NULL) : strtod(s, NULL);
+}
+
+/* A double (or float, |single|, which |*out| then holds exactly) from
+ * a number, a numeric string, or "NaN", "Infinity", "-Infinity". */
 static int
 dec_real(struct dec *d, const struct jval *v, int single, double *out)
 {
 	const char *s = v->s;
 
 	if (v->type == J_NUMBER) {
-		*out = strtod(s, NULL);
+		*out = real_read(s, single);
 		/* An integer is an integer: -0 is 0, as jansson read it. */
 		if (*out == 0 && integer_syntax(s))
 			*out = 0;
@@ -1309,7 +1317,7 @@ dec_real(struct dec *d, const struct jval *v, int single, double *out)
 		else if (strcmp(s, "-Infinity") == 0)
 			*out = -INFINITY;
 		else if (number_syntax(s))
-			*out = strtod(s, NULL);
+			*out = real_read(s, single);
 		else
 			return dec_fail(d, "\"%.40s\" is not a number", s);
 		if (isinf(*out) && number_syntax(s))
@@ -1318,9 +1326,6 @@ dec_real(struct dec *d, const struct jval *v, int single, double *out)
 	} else {
 		return dec_fail(d, "expected a number, got %s", jval_kind(v));
 	}
-	if (single && isfinite(*out) && fabs(*out) > FLT_MAX)
-		return dec_fail(d, "%.*g is out of range for float",
-		    shortest_digits(*out), *out);
 	return 0;
 }
 

@@ -4,6 +4,7 @@
  * accepts, and every kind of bad JSON. JSON in this file is written with
  * ' for " and converted before use.
  */
+#include <float.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -981,7 +982,7 @@ rejects_numbers_out_of_range(void **state)
 	expect_error(
 	    f->order, "{'i32':' 1'}", "field i32: ' 1' is not an integer");
 	expect_error(f->order, "{'fl':1e39}",
-	    "field fl: 1e+39 is out of range for float");
+	    "field fl: 1e39 is out of range for float");
 	expect_error(f->order, "{'db':'1e400'}",
 	    "field db: 1e400 is out of range for double");
 	expect_error(
@@ -1056,6 +1057,57 @@ reads_integral_numbers_exactly(void **state)
 		    f->order, exact[i][0], exact[i][1], &schema_limits_default);
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
 		expect_error(f->order, bad[i][0], bad[i][1]);
+}
+
+/* The float field fl of |json| decoded as shop.test.Order. */
+static float
+decode_fl(const struct schema_type *t, const char *json)
+{
+	char *text = js(json);
+	ProtobufCMessage *m = decode_json(t, text, &schema_limits_default);
+	const ProtobufCFieldDescriptor *fd =
+	    protobuf_c_message_descriptor_get_field_by_name(
+		m->descriptor, "fl");
+	float v = *(float *)((char *)m + fd->offset);
+
+	schema_message_free(m);
+	free(text);
+	return v;
+}
+
+/* A float is rounded once, from the text: rounding to a double first
+ * and then to a float may round twice, and takes FLT_MAX as written
+ * ("3.4028235e38", above FLT_MAX itself) for out of range. */
+static void
+rounds_floats_from_the_text(void **state)
+{
+	static const struct {
+		const char *json;
+		float want;
+	} cases[] = {
+		{ "{'fl':3.4028235e38}", FLT_MAX },
+		{ "{'fl':'-3.4028235e38'}", -FLT_MAX },
+		/* just above 1 + 2^-24, half way between two floats */
+		{ "{'fl':1.0000000596046447753906251}", 1.00000012f },
+		{ "{'fl':'1.0000000596046447753906251'}", 1.00000012f },
+		{ "{'fl':7.038531e-26}", 7.03853069e-26f },
+		{ "{'fl':1e-46}", 0 },
+	};
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		float got = decode_fl(f->order, cases[i].json);
+
+		if (got != cases[i].want)
+			fail_msg("%s read as %.9g, wanted %.9g", cases[i].json,
+			    (double)got, (double)cases[i].want);
+	}
+	expect_json(f->order, "{'fl':1.0000000596046447753906251}",
+	    "{'fl':1.0000001}", &schema_limits_default);
+	expect_error(f->order, "{'fl':3.4028236e38}",
+	    "field fl: 3.4028236e38 is out of range for float");
+	expect_error(f->order, "{'fl':'-1e39'}",
+	    "field fl: -1e39 is out of range for float");
 }
 
 static void
@@ -1319,6 +1371,7 @@ main(void)
 		cmocka_unit_test(reads_as_before),
 		cmocka_unit_test(rejects_numbers_out_of_range),
 		cmocka_unit_test(reads_integral_numbers_exactly),
+		cmocka_unit_test(rounds_floats_from_the_text),
 		cmocka_unit_test(rejects_bad_text_values),
 		cmocka_unit_test(bounds_depth_size_and_memory),
 		cmocka_unit_test(refuses_to_print_what_json_cannot_hold),
