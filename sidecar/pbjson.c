@@ -1562,23 +1562,35 @@ dec_skip(struct dec *d, const struct jval *v)
 	return 0;
 }
 
+/* Whether null is a value of field |f| (|sf|): of a NullValue, whose
+ * only value it is, or of a google.protobuf.Value. */
+static bool
+null_is_value(const ProtobufCFieldDescriptor *f, const struct schema_field *sf)
+{
+	return sf->null_value ||
+	    (f->type == PROTOBUF_C_TYPE_MESSAGE &&
+		sf->message->wkt == SCHEMA_WKT_VALUE);
+}
+
 /* The value of the current key of the message of |fr|. */
 static int
 dec_member(struct dec *d, struct frame *fr, const struct jval *v)
 {
 	ProtobufCMessage *m = fr->m;
 	const struct schema_type *t = schema_type_of(m->descriptor);
+	const ProtobufCFieldDescriptor *f;
 	const struct schema_field *sf;
 	uint8_t *oneof_seen;
 	int i = fr->field;
 
 	if (i == FIELD_UNKNOWN)
 		return dec_skip(d, v);
+	f = &t->pb.fields[i];
 	sf = &t->fields[i];
-	/* null is unset, but for NullValue and a (singular) Value. */
-	if (v->type == J_NULL && !sf->null_value &&
-	    !(sf->message != NULL && sf->message->wkt == SCHEMA_WKT_VALUE &&
-		t->pb.fields[i].label != PROTOBUF_C_LABEL_REPEATED))
+	/* null is unset (for a repeated field, the empty list), but where
+	 * it is a value of the field's type. */
+	if (v->type == J_NULL &&
+	    (f->label == PROTOBUF_C_LABEL_REPEATED || !null_is_value(f, sf)))
 		return 0;
 	if (sf->oneof >= 0) {
 		oneof_seen = (uint8_t *)d->marks.p + fr->marks +
@@ -1625,9 +1637,7 @@ dec_element(struct dec *d, struct frame *fr, const struct jval *v)
 	int rc;
 
 	fr->index++;
-	if (v->type == J_NULL && !sf->null_value &&
-	    !(f->type == PROTOBUF_C_TYPE_MESSAGE &&
-		sf->message->wkt == SCHEMA_WKT_VALUE))
+	if (v->type == J_NULL && !null_is_value(f, sf))
 		return dec_fail(d, "null in a list");
 	if ((slot = dec_grow(d, fr, f, schema_element_size(f->type))) == NULL)
 		return -1;

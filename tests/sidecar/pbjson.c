@@ -1110,6 +1110,45 @@ rounds_floats_from_the_text(void **state)
 	    "field fl: -1e39 is out of range for float");
 }
 
+/* google.protobuf.NullValue's only value is JSON null: where a field's
+ * type is NullValue, null is that value, not an absent field. */
+static void
+reads_null_where_it_is_a_value(void **state)
+{
+	static const char proto[] =
+	    "syntax = \"proto3\";\n"
+	    "package n;\n"
+	    "import \"google/protobuf/struct.proto\";\n"
+	    "message N {\n"
+	    "  google.protobuf.NullValue plain = 1;\n"
+	    "  optional google.protobuf.NullValue opt = 2;\n"
+	    "  repeated google.protobuf.NullValue list = 3;\n"
+	    "  map<string, google.protobuf.NullValue> by_key = 4;\n"
+	    "  oneof o { google.protobuf.NullValue none = 5; string s = 6; }\n"
+	    "}\n";
+	struct schema *s = protoc_schema("n.proto", proto);
+	const struct schema_type *t = schema_lookup(s, "n.N");
+
+	(void)state;
+	expect_json(t, "{'plain':null}", "{}", &schema_limits_default);
+	expect_json(t, "{'opt':null}", "{'opt':null}", &schema_limits_default);
+	expect_json(
+	    t, "{'none':null}", "{'none':null}", &schema_limits_default);
+	expect_json(t, "{'list':[null,null]}", "{'list':[null,null]}",
+	    &schema_limits_default);
+	expect_json(t, "{'byKey':{'a':null,'b':null}}",
+	    "{'byKey':{'a':null,'b':null}}", &schema_limits_default);
+	/* null for the whole of a repeated field or map is empty */
+	expect_json(
+	    t, "{'list':null,'byKey':null}", "{}", &schema_limits_default);
+	expect_error(
+	    t, "{'none':null,'s':'x'}", "field s: a second member of oneof o");
+	/* NULL_VALUE by name and number reads too */
+	expect_json(t, "{'list':['NULL_VALUE',0],'opt':0}",
+	    "{'opt':null,'list':[null,null]}", &schema_limits_default);
+	schema_free(s);
+}
+
 static void
 rejects_bad_text_values(void **state)
 {
@@ -1372,6 +1411,7 @@ main(void)
 		cmocka_unit_test(rejects_numbers_out_of_range),
 		cmocka_unit_test(reads_integral_numbers_exactly),
 		cmocka_unit_test(rounds_floats_from_the_text),
+		cmocka_unit_test(reads_null_where_it_is_a_value),
 		cmocka_unit_test(rejects_bad_text_values),
 		cmocka_unit_test(bounds_depth_size_and_memory),
 		cmocka_unit_test(refuses_to_print_what_json_cannot_hold),
