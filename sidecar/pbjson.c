@@ -790,11 +790,12 @@ struct key {
 
 /*
  * The keys of the open objects that are not messages' (maps, Structs,
- * skipped objects) and the unknown keys of messages: a hash table of
- * chains whose entries come and go last in, first out, as objects open
- * and close, so that the keys of one object are the last entries of
- * each chain. Keys are hashed with SipHash under a random key, so that
- * no input can make the chains long.
+ * skipped objects; a map's integer keys by their value, see map_key())
+ * and the unknown keys of messages: a hash table of chains whose
+ * entries come and go last in, first out, as objects open and close, so
+ * that the keys of one object are the last entries of each chain. Keys
+ * are hashed with SipHash under a random key, so that no input can make
+ * the chains long.
  */
 struct keyset {
 	struct vec keys; /* struct key */
@@ -1221,6 +1222,15 @@ integer_read(const char *s, bool *neg, uint64_t *mag)
 	return 0;
 }
 
+/* Whether |s| is decimal digits, after a '-' if |sign| allows one: an
+ * integer as a string. */
+static bool
+digits_syntax(const char *s, bool sign)
+{
+	s += sign && *s == '-';
+	return *s != '\0' && s[strspn(s, "0123456789")] == '\0';
+}
+
 /*
  * The integer of |v|, a JSON number or a string of decimal digits (with
  * a '-' if |sign|), read exactly from its text: its sign into |*neg| and
@@ -1239,11 +1249,10 @@ dec_integer(
 			return dec_fail(d, "%.40s is not an integer", s);
 		return rc == 2;
 	case J_STRING:
-		s += sign && *s == '-';
-		if (*s == '\0' || s[strspn(s, "0123456789")] != '\0')
-			return dec_fail(d, "\"%.40s\" is not %s integer", v->s,
+		if (!digits_syntax(s, sign))
+			return dec_fail(d, "\"%.40s\" is not %s integer", s,
 			    sign ? "an" : "an unsigned");
-		return integer_read(v->s, neg, mag) == 2;
+		return integer_read(s, neg, mag) == 2;
 	default:
 		return dec_fail(d, "expected an integer, got %s", jval_kind(v));
 	}
@@ -1700,6 +1709,33 @@ dec_entry_value(struct dec *d, struct frame *fr, const struct jval *v)
 	return rc;
 }
 
+/*
+ * The key |k| of the map of |fr| as its duplicates are looked for, in
+ * |*len| bytes: an integer key in its shortest decimal, written in |buf|,
+ * so that "1" and "01", "0" and "-0" are one key as they are one
+ * integer; any other key as it is.
+ */
+static const char *
+map_key(const struct frame *fr, const struct jval *k, char buf[24], size_t *len)
+{
+	const struct schema_type *et =
+	    schema_type_of(fr->m->descriptor)->fields[fr->field].message;
+	ProtobufCType type = et->pb.fields[0].type;
+	bool sign = type != PROTOBUF_C_TYPE_UINT32 &&
+	    type != PROTOBUF_C_TYPE_FIXED32 && type != PROTOBUF_C_TYPE_UINT64 &&
+	    type != PROTOBUF_C_TYPE_FIXED64;
+	uint64_t mag;
+	bool neg;
+
+	*len = k->len;
+	if (type == PROTOBUF_C_TYPE_STRING || type == PROTOBUF_C_TYPE_BOOL ||
+	    !digits_syntax(k->s, sign) || integer_read(k->s, &neg, &mag) != 0)
+		return k->s;
+	*len = (size_t)snprintf(
+	    buf, 24, "%s%" PRIu64, neg && mag > 0 ? "-" : "", mag);
+	return buf;
+}
+
 /* The key |k| of the object of the innermost frame: a field of a
  * message, a map entry, or a key of an object skipped. Duplicate keys
  * are syntax errors, found even after an error of content. Returns 1 to
@@ -1710,14 +1746,19 @@ dec_key(struct dec *d, const struct jval *k)
 	struct frame *fr = frame_top(d);
 	const struct schema_type *t = NULL;
 	uint8_t *seen, spelling;
+	const char *key = k->s;
+	size_t len = k->len;
+	char buf[24];
 	int i = -1;
 
 	if (fr->kind == FRAME_MESSAGE) {
 		t = schema_type_of(fr->m->descriptor);
 		i = schema_field_find(t, k->s, k->len);
+	} else if (fr->kind == FRAME_MAP) {
+		key = map_key(fr, k, buf, &len);
 	}
 	if (i == -1) {
-		if (keyset_add(&d->keys, fr->keys, k->s, k->len) == -1)
+		if (keyset_add(&d->keys, fr->keys, key, len) == -1)
 			return syntax_fail(d,
 			    yajl_get_bytes_consumed(d->parser),
 			    "duplicate object key \"%.40s\"", k->s);

@@ -1149,6 +1149,48 @@ reads_null_where_it_is_a_value(void **state)
 	schema_free(s);
 }
 
+/* Integer map keys are one key if they are one integer, however the
+ * text spells them. */
+static void
+rejects_map_keys_equal_as_integers(void **state)
+{
+	static const char *const dups[][2] = {
+		{ "{'byZone':{'1':{},'01':{}}}", "duplicate object key '01'" },
+		{ "{'byZone':{'0':{},'-0':{}}}", "duplicate object key '-0'" },
+		{ "{'byZone':{'-0':{},'000':{}}}",
+		    "duplicate object key '000'" },
+		{ "{'byZone':{'-7':{},'2':{},'-007':{}}}",
+		    "duplicate object key '-007'" },
+		/* after an error of content in the map */
+		{ "{'byZone':{'1':{'city':1},'001':{}}}",
+		    "duplicate object key '001'" },
+	};
+	static const char proto[] =
+	    "syntax = \"proto3\";\n"
+	    "package k;\n"
+	    "message K { map<uint64, string> u = 1; }\n";
+	struct fixture *f = *state;
+	struct schema *s = protoc_schema("k.proto", proto);
+	const struct schema_type *t = schema_lookup(s, "k.K");
+
+	for (size_t i = 0; i < sizeof dups / sizeof *dups; i++)
+		expect_error(f->order, dups[i][0], dups[i][1]);
+	expect_error(t,
+	    "{'u':{'18446744073709551615':'a','018446744073709551615':'b'}}",
+	    "duplicate object key '018446744073709551615'");
+	/* each alone reads as before */
+	expect_json(f->order, "{'byZone':{'01':{},'-0':{'city':'x'}}}",
+	    "{'byZone':{'0':{'city':'x'},'1':{}}}", &schema_limits_default);
+	expect_json(f->order, "{'byZone':{'-1':{},'1':{},'10':{}}}",
+	    "{'byZone':{'-1':{},'1':{},'10':{}}}", &schema_limits_default);
+	expect_json(t, "{'u':{'8':'b','007':'a'}}", "{'u':{'7':'a','8':'b'}}",
+	    &schema_limits_default);
+	/* a sign where none can be is no integer, and no duplicate */
+	expect_error(t, "{'u':{'0':'a','-0':'b'}}",
+	    "field u['-0']: '-0' is not an unsigned integer");
+	schema_free(s);
+}
+
 static void
 rejects_bad_text_values(void **state)
 {
@@ -1412,6 +1454,7 @@ main(void)
 		cmocka_unit_test(reads_integral_numbers_exactly),
 		cmocka_unit_test(rounds_floats_from_the_text),
 		cmocka_unit_test(reads_null_where_it_is_a_value),
+		cmocka_unit_test(rejects_map_keys_equal_as_integers),
 		cmocka_unit_test(rejects_bad_text_values),
 		cmocka_unit_test(bounds_depth_size_and_memory),
 		cmocka_unit_test(refuses_to_print_what_json_cannot_hold),
