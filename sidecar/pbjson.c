@@ -734,8 +734,10 @@ pbjson_parse_timestamp(const char *s, int64_t *sec, int32_t *nanos)
  * decoder checks what yajl lets through and the JSON RFC does not (see
  * str_decode() and pbjson_decode()). The first error of content (a
  * value that does not fit its field) stops the decoding, but the rest
- * of the text is still parsed, so that invalid JSON is always reported
- * as such, as it was when a whole tree was parsed first.
+ * of the text is still parsed, so that invalid JSON is reported as
+ * such, as it was when a whole tree was parsed first; only nesting
+ * deeper than the limit stops the parser at once, and then the text
+ * after it is not read.
  */
 
 /* The kinds of JSON value. */
@@ -815,6 +817,7 @@ struct dec {
 	char *err; /* the first error */
 	size_t err_at; /* syntax errors: the byte offset */
 	bool failed; /* an error was found: the rest is only parsed */
+	bool stop; /* a limit was reached: the parser stops at once */
 	bool syntax; /* |err| is a syntax error */
 	bool finishing; /* yajl is at the end of the text */
 	size_t end; /* where the value ended; 0 before */
@@ -1134,6 +1137,16 @@ syntax_fail(struct dec *d, size_t at, const char *fmt, ...)
 	d->failed = true;
 	d->syntax = true;
 	return 0;
+}
+
+/* Fails for nesting deeper than the limit, and stops the parser there:
+ * the decoding has failed, and reading on, deeper still, would only
+ * spend what the limit is there to bound. Returns -1. */
+static int
+dec_too_deep(struct dec *d)
+{
+	d->stop = true;
+	return dec_fail(d, "nested deeper than %u", d->lim->max_depth);
 }
 
 /* Counts |n| more bytes of the message against the limit. */
@@ -1534,7 +1547,7 @@ dec_message(struct dec *d, const struct schema_type *t, const struct jval *v,
 	ProtobufCMessage *m;
 
 	if (depth > d->lim->max_depth)
-		return dec_fail(d, "nested deeper than %u", d->lim->max_depth);
+		return dec_too_deep(d);
 	if (dec_spend(d, t->pb.sizeof_message) == -1)
 		return -1;
 	*out = m = schema_message_new(t);
@@ -1820,8 +1833,8 @@ dec_next(struct dec *d, const struct jval *v)
 /*
  * One value from the parser. An object or array that opened no frame
  * (an unknown field's, or one after an error) opens a frame to skip it,
- * nested no deeper than the limit, so that its keys are still checked.
- * Returns 1 to go on, 0 to stop the parser.
+ * so that its keys are still checked; one deeper than the limit stops
+ * the parser. Returns 1 to go on, 0 to stop the parser.
  */
 static int
 dec_event(struct dec *d, const struct jval *v)
@@ -1832,6 +1845,8 @@ dec_event(struct dec *d, const struct jval *v)
 
 	if (!d->failed)
 		dec_next(d, v);
+	if (d->stop)
+		return 0;
 	if (v->type != J_OBJECT && v->type != J_ARRAY) {
 		if (frame_count(d) == 0)
 			dec_ended(d);
@@ -1842,11 +1857,8 @@ dec_event(struct dec *d, const struct jval *v)
 	fr = frame_top(d);
 	depth = fr != NULL ? fr->depth + 1 : 1;
 	if (depth > d->lim->max_depth) {
-		/* After an error, a little deeper, then the parser stops
-		 * and the error stands. */
-		if (d->failed && depth > d->lim->max_depth + 2)
-			return 0;
-		dec_fail(d, "nested deeper than %u", d->lim->max_depth);
+		dec_too_deep(d);
+		return 0;
 	}
 	frame_push(d, FRAME_SKIP, depth, NULL, FIELD_NONE);
 	return 1;
@@ -2306,7 +2318,13 @@ pbjson_decode(const struct schema_type *t, const void *text, size_t len,
 	}
 	if (st == yajl_status_error)
 		dec_yajl_error(&d);
-	upto = d.syntax ? d.err_at : len;
+	/* What the parser read: the text, unless it stopped early. */
+	if (d.syntax)
+		upto = d.err_at;
+	else if (d.stop)
+		upto = yajl_get_bytes_consumed(d.parser);
+	else
+		upto = len;
 	if ((ws = bad_space(text, upto)) < upto)
 		syntax_fail(&d, ws, "byte 0x%02x is not JSON white space",
 		    ((const unsigned char *)text)[ws]);

@@ -734,34 +734,37 @@ reports_syntax_errors_first(void **state)
 		expect_error(f->order, cases[i][0], cases[i][1]);
 }
 
+/* Writes |head|, |n| arrays one in the other, and |tail| into |out|. */
+static void
+nest_arrays(char *out, const char *head, size_t n, const char *tail)
+{
+	size_t len = strlen(head);
+
+	memcpy(out, head, len);
+	memset(out + len, '[', n);
+	memset(out + len + n, ']', n);
+	strcpy(out + len + 2 * n, tail);
+}
+
 static void
 bounds_skipped_values(void **state)
 {
 	struct fixture *f = *state;
 	struct schema_limits lim = schema_limits_default;
 	char *deep = xmalloc(200000 + 64);
-	size_t n;
 
 	lim.ignore_unknown = true;
 	/* Each level of a skipped value counts against the depth. */
-	n = (size_t)sprintf(deep, "{'nope':");
-	memset(deep + n, '[', 64);
-	memset(deep + n + 64, ']', 64);
-	strcpy(deep + n + 128, ",'id':'x'}");
+	nest_arrays(deep, "{'nope':", 64, ",'id':'x'}");
 	expect_json(f->order, deep, "{'id':'x'}", &lim);
-	memset(deep + n, '[', 65);
-	memset(deep + n + 65, ']', 65);
-	strcpy(deep + n + 130, "}");
+	nest_arrays(deep, "{'nope':", 65, "}");
 	expect_error_lim(
 	    f->order, deep, "field nope: nested deeper than 64", &lim);
 	/* A number too large for a double is refused, skipped or not. */
 	expect_error_lim(f->order, "{'nope':[1,{'x':-1e999}]}",
 	    "field nope: -1e999 is out of range for double", &lim);
 	/* After an error, a deep rest is not followed to its end. */
-	n = (size_t)sprintf(deep, "{'id':1,'x':");
-	memset(deep + n, '[', 100000);
-	memset(deep + n + 100000, ']', 100000);
-	strcpy(deep + n + 200000, "}");
+	nest_arrays(deep, "{'id':1,'x':", 100000, "}");
 	expect_error(
 	    f->order, deep, "field id: expected a string, got a number");
 	free(deep);
@@ -1287,6 +1290,34 @@ bounds_depth_size_and_memory(void **state)
 	free(many);
 }
 
+/* Past the depth limit the text is not read on: an error there, or
+ * after, does not replace the limit's. */
+static void
+stops_at_the_depth_limit(void **state)
+{
+	struct fixture *f = *state;
+	struct schema_limits lim = schema_limits_default;
+	char *deep = xmalloc(65 * 16 + 64);
+	size_t n = 0;
+
+	lim.ignore_unknown = true;
+	/* a skipped value one level too deep, then invalid JSON */
+	nest_arrays(deep, "{'nope':", 65, "} x");
+	expect_error_lim(
+	    f->order, deep, "field nope: nested deeper than 64", &lim);
+	nest_arrays(deep, "{'nope':", 65, ",'id':1,'id':2}");
+	expect_error_lim(
+	    f->order, deep, "field nope: nested deeper than 64", &lim);
+	/* a message one level too deep, then invalid JSON */
+	for (int i = 0; i < 65; i++)
+		n += (size_t)sprintf(deep + n, "{'parent':");
+	n += (size_t)sprintf(deep + n, "{'id':1}");
+	memset(deep + n, '}', 65);
+	strcpy(deep + n + 65, "\v");
+	expect_error(f->order, deep, ".parent: nested deeper than 64");
+	free(deep);
+}
+
 /* The error of printing |json| as |t| once |set| has changed it. */
 static char *
 encode_error(const struct schema_type *t, const char *json,
@@ -1457,6 +1488,7 @@ main(void)
 		cmocka_unit_test(rejects_map_keys_equal_as_integers),
 		cmocka_unit_test(rejects_bad_text_values),
 		cmocka_unit_test(bounds_depth_size_and_memory),
+		cmocka_unit_test(stops_at_the_depth_limit),
 		cmocka_unit_test(refuses_to_print_what_json_cannot_hold),
 		cmocka_unit_test(prints_single_values),
 	};
