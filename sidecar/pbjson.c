@@ -735,8 +735,9 @@ pbjson_parse_timestamp(const char *s, int64_t *sec, int32_t *nanos)
  * str_decode() and pbjson_decode()). The first error of content (a
  * value that does not fit its field) stops the decoding, but the rest
  * of the text is still parsed, so that invalid JSON is reported as
- * such, as it was when a whole tree was parsed first; only nesting
- * deeper than the limit stops the parser at once, and then the text
+ * such, as it was when a whole tree was parsed first; only a limit
+ * stops the parser at once (nesting deeper than allowed, or keys kept
+ * for duplicates that take more memory than allowed), and then the text
  * after it is not read.
  */
 
@@ -813,7 +814,8 @@ struct dec {
 	size_t len;
 	yajl_handle parser;
 	ProtobufCMessage **out;
-	size_t memory; /* taken by the message so far */
+	size_t memory; /* taken by the message so far, and by |keys| */
+	size_t keys_memory; /* the part of |memory| that |keys| takes */
 	char *err; /* the first error */
 	size_t err_at; /* syntax errors: the byte offset */
 	bool failed; /* an error was found: the rest is only parsed */
@@ -1157,6 +1159,28 @@ dec_spend(struct dec *d, size_t n)
 		return dec_fail(d, "decoding would take more than %zu bytes",
 		    d->lim->max_memory);
 	d->memory += n;
+	return 0;
+}
+
+/* Counts the key set against the memory limit before a key of |len|
+ * bytes joins it: by the most it has held, twice over, as its arrays
+ * double when they grow. Past the limit duplicates can no longer be
+ * looked for, so the parser stops. */
+static int
+dec_spend_key(struct dec *d, size_t len)
+{
+	size_t n = d->keys.keys.len / sizeof(struct key) + 1, need;
+
+	/* an entry and a chain's head a key, and the text of the keys */
+	need = n * (sizeof(struct key) + sizeof(size_t)) + d->keys.text.len;
+	need = 2 * (need + len);
+	if (need <= d->keys_memory)
+		return 0;
+	if (dec_spend(d, need - d->keys_memory) == -1) {
+		d->stop = true;
+		return -1;
+	}
+	d->keys_memory = need;
 	return 0;
 }
 
@@ -1771,6 +1795,8 @@ dec_key(struct dec *d, const struct jval *k)
 		key = map_key(fr, k, buf, &len);
 	}
 	if (i == -1) {
+		if (dec_spend_key(d, len) == -1)
+			return 0;
 		if (keyset_add(&d->keys, fr->keys, key, len) == -1)
 			return syntax_fail(d,
 			    yajl_get_bytes_consumed(d->parser),

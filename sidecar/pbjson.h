@@ -31,8 +31,10 @@ struct schema_type;
  * range for uint32"). Unknown fields and enum names fail unless
  * lim->ignore_unknown; more than lim->max_size bytes, nesting deeper
  * than lim->max_depth (skipped values included) or more than
- * lim->max_memory bytes of message fail. Past the depth limit the text
- * is not read, so a syntax error after it goes unseen. Thread-safe.
+ * lim->max_memory bytes of message and of the keys kept to find
+ * duplicates fail. Past the depth limit, or past the memory limit with
+ * a key, the text is not read, so a syntax error after it goes unseen.
+ * Thread-safe.
  */
 int pbjson_decode(const struct schema_type *t, const void *text, size_t len,
     const struct schema_limits *lim, ProtobufCMessage **out, char **err);

@@ -1318,6 +1318,34 @@ stops_at_the_depth_limit(void **state)
 	free(deep);
 }
 
+/* The keys kept to find duplicates take memory as the message does:
+ * those of an object that is skipped too, while it is open. */
+static void
+counts_the_keys_against_memory(void **state)
+{
+	struct fixture *f = *state;
+	struct schema_limits lim = schema_limits_default;
+	char *many = xmalloc(5000 * 16 + 64);
+	size_t n;
+
+	lim.ignore_unknown = true;
+	lim.max_memory = 64 << 10;
+	/* 5000 keys open at once: a few hundred kilobytes */
+	n = (size_t)sprintf(many, "{'nope':{");
+	for (int i = 0; i < 5000; i++)
+		n += (size_t)sprintf(many + n, "'k%04d':%d,", i, i);
+	sprintf(many + n - 1, "}}");
+	expect_error_lim(f->order, many,
+	    "field nope: decoding would take more than 65536 bytes", &lim);
+	/* 5000 keys, two at a time */
+	n = (size_t)sprintf(many, "{'nope':[");
+	for (int i = 0; i < 2500; i++)
+		n += (size_t)sprintf(many + n, "{'a%d':1,'b':2},", i);
+	sprintf(many + n - 1, "]}");
+	expect_json(f->order, many, "{}", &lim);
+	free(many);
+}
+
 /* The error of printing |json| as |t| once |set| has changed it. */
 static char *
 encode_error(const struct schema_type *t, const char *json,
@@ -1489,6 +1517,7 @@ main(void)
 		cmocka_unit_test(rejects_bad_text_values),
 		cmocka_unit_test(bounds_depth_size_and_memory),
 		cmocka_unit_test(stops_at_the_depth_limit),
+		cmocka_unit_test(counts_the_keys_against_memory),
 		cmocka_unit_test(refuses_to_print_what_json_cannot_hold),
 		cmocka_unit_test(prints_single_values),
 	};
