@@ -1670,6 +1670,28 @@ dec_grow(struct dec *d, struct frame *fr, const ProtobufCFieldDescriptor *f,
 	return *arr + n * size;
 }
 
+/* Cuts the array of field |f| that |fr| has filled to its length, now
+ * that it is finished, and counts it by that length: the room it grew
+ * for and no longer takes is there for the rest of the message. */
+static void
+dec_trim(struct dec *d, struct frame *fr, const ProtobufCFieldDescriptor *f)
+{
+	size_t n = *(size_t *)MEMBER(fr->m, f->quantifier_offset);
+	size_t size = schema_element_size(f->type);
+	void **arr = (void **)MEMBER(fr->m, f->offset);
+
+	if (n == fr->cap)
+		return;
+	d->memory -= (fr->cap - n) * size;
+	if (n == 0) {
+		free(*arr);
+		*arr = NULL;
+	} else {
+		*arr = xreallocarray(*arr, n, size);
+	}
+	fr->cap = n;
+}
+
 /* The next element of the list of |fr|. */
 static int
 dec_element(struct dec *d, struct frame *fr, const struct jval *v)
@@ -1897,10 +1919,13 @@ dec_end(struct dec *d)
 	struct frame *fr = frame_top(d);
 	const ProtobufCFieldDescriptor *f;
 
-	if (fr->kind == FRAME_MAP && !d->failed) {
+	if ((fr->kind == FRAME_LIST || fr->kind == FRAME_MAP) && !d->failed) {
 		f = &fr->m->descriptor->fields[fr->field];
-		map_sort(*(ProtobufCMessage ***)MEMBER(fr->m, f->offset),
-		    *(size_t *)MEMBER(fr->m, f->quantifier_offset));
+		dec_trim(d, fr, f);
+		if (fr->kind == FRAME_MAP)
+			map_sort(
+			    *(ProtobufCMessage ***)MEMBER(fr->m, f->offset),
+			    *(size_t *)MEMBER(fr->m, f->quantifier_offset));
 	}
 	if (fr->kind == FRAME_MESSAGE)
 		d->marks.len = fr->marks;

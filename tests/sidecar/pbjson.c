@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h> /* malloc_usable_size() */
+#endif
 
 #include "events/inventory.pb-c.h"
 #include "events/orders_v1.pb-c.h"
@@ -1346,6 +1349,62 @@ counts_the_keys_against_memory(void **state)
 	free(many);
 }
 
+/* The array of field |name| of |m|, and its length in |*n|. */
+static void *
+array_of(const ProtobufCMessage *m, const char *name, size_t *n)
+{
+	const ProtobufCFieldDescriptor *fd =
+	    protobuf_c_message_descriptor_get_field_by_name(
+		m->descriptor, name);
+
+	*n = *(const size_t *)((const char *)m + fd->quantifier_offset);
+	return *(void *const *)((const char *)m + fd->offset);
+}
+
+/* A list's array grows by doubling while it is read; once it is
+ * finished, it is cut to its length and counted by that length, so
+ * that the room it no longer takes is there for the rest. */
+static void
+counts_a_finished_list_by_its_length(void **state)
+{
+	struct fixture *f = *state;
+	const ProtobufCMessageDescriptor *d = schema_type_descriptor(f->order);
+	struct schema_limits lim = schema_limits_default;
+	char *json = xmalloc(1025 * 16 + 64);
+	ProtobufCMessage *m;
+	void *counts, *tags;
+	size_t n, ncounts, ntags;
+
+	/* 5 int32s take 8 while they are read; then 11 bytes of id and
+	 * its NUL take the 3 left over. */
+	lim.max_memory = d->sizeof_message + 8 * sizeof(int32_t);
+	m = decode_json(
+	    f->order, "{\"counts\":[1,2,3,4,5],\"id\":\"abcdefghijk\"}", &lim);
+	schema_message_free(m);
+	expect_error_lim(f->order, "{'counts':[1,2,3,4,5],'id':'abcdefghijkl'}",
+	    "field id: decoding would take more than", &lim);
+	/* 1025 elements, and map entries, in arrays of 2048 before they
+	 * are cut */
+	n = (size_t)sprintf(json, "{\"counts\":[");
+	for (int i = 0; i < 1025; i++)
+		n += (size_t)sprintf(json + n, "0,");
+	n += (size_t)sprintf(json + n - 1, "],\"tags\":{") - 1;
+	for (int i = 0; i < 1025; i++)
+		n += (size_t)sprintf(json + n, "\"%d\":\"0\",", i);
+	sprintf(json + n - 1, "}}");
+	m = decode_json(f->order, json, &schema_limits_default);
+	counts = array_of(m, "counts", &ncounts);
+	tags = array_of(m, "tags", &ntags);
+	assert_int_equal(ncounts, 1025);
+	assert_int_equal(ntags, 1025);
+#ifdef __GLIBC__
+	assert_true(malloc_usable_size(counts) < 2048 * sizeof(int32_t));
+	assert_true(malloc_usable_size(tags) < 2048 * sizeof(void *));
+#endif
+	schema_message_free(m);
+	free(json);
+}
+
 /* The error of printing |json| as |t| once |set| has changed it. */
 static char *
 encode_error(const struct schema_type *t, const char *json,
@@ -1518,6 +1577,7 @@ main(void)
 		cmocka_unit_test(bounds_depth_size_and_memory),
 		cmocka_unit_test(stops_at_the_depth_limit),
 		cmocka_unit_test(counts_the_keys_against_memory),
+		cmocka_unit_test(counts_a_finished_list_by_its_length),
 		cmocka_unit_test(refuses_to_print_what_json_cannot_hold),
 		cmocka_unit_test(prints_single_values),
 	};
