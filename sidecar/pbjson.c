@@ -763,6 +763,8 @@ enum frame_kind {
 #define FIELD_NONE (-1) /* no key yet */
 #define FIELD_UNKNOWN (-2) /* an unknown key: its value is skipped */
 
+#define KEY_SHOWN 40 /* errors cut a longer key to this many bytes */
+
 /* An open object or array. */
 struct frame {
 	enum frame_kind kind;
@@ -774,7 +776,7 @@ struct frame {
 	size_t index; /* LIST: the current element */
 	size_t marks; /* MESSAGE: where its flags start in dec.marks */
 	size_t keys; /* the number of keys in dec.keys when it opened */
-	char key[41]; /* MAP: the current key (40 bytes at most), for errors */
+	char key[KEY_SHOWN + 4]; /* MAP: the current key, for errors */
 };
 
 /* A stack of bytes, in a fixed buffer until it outgrows it. */
@@ -827,7 +829,7 @@ struct dec {
 	struct vec marks; /* per MESSAGE frame: fields and oneofs seen */
 	struct vec scratch; /* the current string or number */
 	struct keyset keys;
-	char unknown[128]; /* the unknown key being skipped, for errors */
+	char unknown[KEY_SHOWN + 4]; /* the unknown key skipped, for errors */
 	size_t arena_used;
 	struct frame frame0[16];
 	uint8_t marks0[256];
@@ -1044,6 +1046,25 @@ frame_push(struct dec *d, enum frame_kind kind, unsigned depth,
 		fr->marks = d->marks.len;
 		vec_push(&d->marks, t->pb.n_fields + t->n_oneofs);
 	}
+}
+
+/* Writes the key |s| (|len| bytes) into |out| (|size| bytes) for an
+ * error: cut to |size| - 4 bytes and "..." if it is longer, at the start
+ * of a character, so that the error stays UTF-8. */
+static void
+key_cut(char *out, size_t size, const char *s, size_t len)
+{
+	size_t n = size - 4;
+
+	if (len <= n) {
+		memcpy(out, s, len);
+		out[len] = '\0';
+		return;
+	}
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	memcpy(out, s, n);
+	memcpy(out + n, "...", 4);
 }
 
 /* Writes the path of the value being decoded, as "items[1].sku" or
@@ -1732,7 +1753,7 @@ dec_entry_key(struct dec *d, struct frame *fr, const struct jval *k)
 	ProtobufCMessage **slot, *e;
 	struct jval kv = *k;
 
-	snprintf(fr->key, sizeof fr->key, "%s", k->s);
+	key_cut(fr->key, sizeof fr->key, k->s, k->len);
 	if ((slot = dec_grow(d, fr, f, sizeof e)) == NULL ||
 	    dec_spend(d, et->pb.sizeof_message) == -1)
 		return -1;
@@ -1766,6 +1787,17 @@ dec_entry_value(struct dec *d, struct frame *fr, const struct jval *v)
 		return 0;
 	}
 	return rc;
+}
+
+/* A key |k| that its object has already: a syntax error. Returns 0. */
+static int
+dec_duplicate(struct dec *d, const struct jval *k)
+{
+	char shown[KEY_SHOWN + 4];
+
+	key_cut(shown, sizeof shown, k->s, k->len);
+	return syntax_fail(d, yajl_get_bytes_consumed(d->parser),
+	    "duplicate object key \"%s\"", shown);
 }
 
 /*
@@ -1820,18 +1852,20 @@ dec_key(struct dec *d, const struct jval *k)
 		if (dec_spend_key(d, len) == -1)
 			return 0;
 		if (keyset_add(&d->keys, fr->keys, key, len) == -1)
-			return syntax_fail(d,
-			    yajl_get_bytes_consumed(d->parser),
-			    "duplicate object key \"%.40s\"", k->s);
+			return dec_duplicate(d, k);
 		if (d->failed || fr->kind == FRAME_SKIP)
 			return 1;
 		if (fr->kind == FRAME_MAP) {
 			dec_entry_key(d, fr, k);
 			return 1;
 		}
-		/* An unknown field: its value is skipped, or an error. */
+		/* An unknown field: its value is skipped, or an error. Its
+		 * name is not quoted in paths, but for "". */
 		fr->field = FIELD_UNKNOWN;
-		snprintf(d->unknown, sizeof d->unknown, "%s", k->s);
+		if (k->len == 0)
+			strcpy(d->unknown, "\"\"");
+		else
+			key_cut(d->unknown, sizeof d->unknown, k->s, k->len);
 		if (!d->lim->ignore_unknown)
 			dec_fail(d, "no such field in %s", t->pb.name);
 		return 1;
@@ -1841,8 +1875,7 @@ dec_key(struct dec *d, const struct jval *k)
 	seen = (uint8_t *)d->marks.p + fr->marks + i;
 	spelling = strcmp(t->fields[i].json_name, k->s) == 0 ? 1 : 2;
 	if (*seen & spelling)
-		return syntax_fail(d, yajl_get_bytes_consumed(d->parser),
-		    "duplicate object key \"%.40s\"", k->s);
+		return dec_duplicate(d, k);
 	fr->field = i;
 	if (*seen != 0)
 		dec_fail(d, "given twice");

@@ -718,6 +718,60 @@ rejects_duplicate_keys_everywhere(void **state)
 	free(many);
 }
 
+/* |s| |n| times over, in |out|. */
+static char *
+repeat(char *out, const char *s, size_t n)
+{
+	size_t len = strlen(s);
+
+	for (size_t i = 0; i < n; i++)
+		memcpy(out + i * len, s, len);
+	out[n * len] = '\0';
+	return out;
+}
+
+/* Errors name an empty key as "", and cut a long one short with "...",
+ * at the start of a character. */
+static void
+names_keys_in_errors(void **state)
+{
+	static const char euro[] = "\xe2\x82\xac";
+	struct fixture *f = *state;
+	char a50[51], a40[41], k200[201], k40[41], e20[61], e13[40];
+	char in[512], want[512];
+
+	repeat(a50, "a", 50);
+	repeat(a40, "a", 40);
+	repeat(k200, "k", 200);
+	repeat(k40, "k", 40);
+	repeat(e20, euro, 20);
+	repeat(e13, euro, 13);
+	expect_error(f->order, "{'':1}",
+	    "shop.test.Order: field '': no such field in shop.test.Order");
+	expect_error(f->order, "{'shipTo':{'':1}}",
+	    "shop.test.Order: field ship_to.'': no such field in "
+	    "shop.test.Address");
+	expect_error(
+	    f->order, "{'extra':{'':1,'':2}}", "duplicate object key ''");
+	snprintf(in, sizeof in, "{'%s':1}", k200);
+	snprintf(want, sizeof want, "field %s...: no such field", k40);
+	expect_error(f->order, in, want);
+	snprintf(in, sizeof in, "{'extra':{'%s':1,'%s':2}}", a50, a50);
+	snprintf(want, sizeof want, "duplicate object key '%s...'", a40);
+	expect_error(f->order, in, want);
+	snprintf(in, sizeof in, "{'tags':{'%s':'x'}}", a50);
+	snprintf(want, sizeof want, "field tags['%s...']: 'x' is not an", a40);
+	expect_error(f->order, in, want);
+	/* 13 euro signs, 39 bytes: the 14th would be cut in two */
+	snprintf(in, sizeof in, "{'extra':{'%s':1,'%s':2}}", e20, e20);
+	snprintf(want, sizeof want, "duplicate object key '%s...'", e13);
+	expect_error(f->order, in, want);
+	/* 40 bytes are shown whole */
+	snprintf(in, sizeof in, "{'%s':1}", a40);
+	snprintf(want, sizeof want, "field %s: no such field", a40);
+	expect_error(f->order, in, want);
+}
+
 /* Invalid JSON is reported as such even after an error of content. */
 static void
 reports_syntax_errors_first(void **state)
@@ -1564,6 +1618,7 @@ main(void)
 		cmocka_unit_test(rejects_bad_json),
 		cmocka_unit_test(rejects_what_the_parser_lets_through),
 		cmocka_unit_test(rejects_duplicate_keys_everywhere),
+		cmocka_unit_test(names_keys_in_errors),
 		cmocka_unit_test(reports_syntax_errors_first),
 		cmocka_unit_test(bounds_skipped_values),
 		cmocka_unit_test(fails_cleanly_at_every_byte),
