@@ -2289,10 +2289,12 @@ bad_space(const char *s, size_t n)
 }
 
 /*
- * yajl's own allocations (its handle, lexer and buffers: a few hundred
- * bytes) come from the arena in the decoder while it lasts, so that a
- * decoding allocates nothing but the message; each block starts with
- * its size, for yalloc_realloc().
+ * yajl's own small allocations (its handle, lexer and stacks: a few
+ * hundred bytes) come from the arena in the decoder while it lasts;
+ * each block starts with its size, for yalloc_realloc(). yajl's buffers
+ * start at 2 KiB and come from the heap: the lexer's on every decoding
+ * (yajl_complete_parse() lexes the end of the text through it), and the
+ * one for decoded strings once a string has an escape.
  */
 static void *
 yalloc_malloc(void *ctx, size_t n)
