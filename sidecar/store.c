@@ -107,6 +107,7 @@ struct store {
 	int64_t round_min;
 	bool round_ok;
 	int64_t next_expiry; /* nothing expires before; INT64_MIN: unknown */
+	uint64_t rounds; /* walks that reached the last key */
 
 	/* durability: fsync. The worker syncs up to |sync_want|. */
 	struct handoff *handoff;
@@ -689,6 +690,7 @@ round_end(struct store *s)
 	s->round_min = INT64_MAX;
 	s->round_ok = true;
 	s->sweep_resume = false;
+	s->rounds++;
 }
 
 uint64_t
@@ -818,6 +820,33 @@ failed:
 	return rc;
 }
 
+/*
+ * A whole round of the walk from the first key, in transactions of
+ * sweep_batch entries looked at, each committed: the map is full, and one
+ * transaction removing every expired entry would need a copy of each page
+ * it touches, where a step's copies come from the pages the steps before
+ * it freed. A step that finds the map full is tried again with half as
+ * many. Returns 0 or the error of a step of one entry.
+ */
+static int
+sweep_all(struct store *s, int64_t now)
+{
+	uint64_t step = (uint64_t)s->opt.sweep_batch, rounds = s->rounds;
+	int rc;
+
+	if (s->next_expiry != INT64_MIN && now < s->next_expiry)
+		return 0;
+	s->sweep_resume = false;
+	while (s->rounds == rounds) {
+		rc = write_txn(s, now, false, step);
+		if (rc == MDB_MAP_FULL && step > 1)
+			step /= 2;
+		else if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* The map is full: sweep everything expired, then grow. Returns 0 when
  * there may be room now, MDB_MAP_FULL at the ceiling, or the errno of a
  * map that cannot be allocated on disk. */
@@ -829,7 +858,7 @@ make_room(struct store *s, int64_t now, bool *swept)
 
 	if (!*swept) {
 		*swept = true;
-		if (write_txn(s, now, false, UINT64_MAX) == 0)
+		if (sweep_all(s, now) == 0)
 			return 0;
 	}
 	if (s->map_size >= s->opt.map_size_max)

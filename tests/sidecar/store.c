@@ -113,6 +113,25 @@ fill_until(struct store *s, uint64_t size, int *next, int64_t now)
 	return rc;
 }
 
+/* Commits batches of new keys (from |*next|) at 1 s until a flush fails,
+ * the even ones expiring at |even|, the others at 1000 s. */
+static void
+fill_full(struct store *s, int *next, int64_t even)
+{
+	uint8_t k[STORE_KEY_SIZE];
+	int rc = 0;
+
+	for (int i = 0; i < 200 && rc == 0; i++) {
+		for (int j = 0; j < 500; j++, (*next)++) {
+			key_of(*next, k);
+			store_stage(s, k, "orders", 1,
+			    *next % 2 == 0 ? even : 1000 * S, S);
+		}
+		rc = store_flush(s, S);
+	}
+	assert_int_equal(rc, -1);
+}
+
 /* Sends log lines into a pipe; returns its read end. */
 static int
 log_capture(void)
@@ -267,17 +286,11 @@ full_map_grows_then_refuses(void **state)
 	    open_at("full", MIB, 2 * MIB, 1000, STORE_DAEMON, &err);
 	struct store_stats st;
 	uint8_t k[STORE_KEY_SIZE];
-	int i, rc = 0;
+	int next = 0;
 
 	assert_non_null(s);
-	for (i = 0; i < 200 && rc == 0; i++) {
-		for (int j = 0; j < 500; j++) {
-			key_of(i * 500 + j, k);
-			store_stage(s, k, "orders", 1, 1000 * S, S);
-		}
-		rc = store_flush(s, S);
-	}
-	assert_int_equal(rc, -1);
+	fill_full(s, &next, 1000 * S);
+	key_of(next - 1, k);
 	assert_non_null(strstr(store_problem(s), "full"));
 	assert_int_equal(store_stats(s, &st), 0);
 	assert_int_equal(st.map_size, 2 * MIB);
@@ -632,6 +645,38 @@ failed_flush_forgets_what_its_walk_saw(void **state)
 	assert_true(nth > 100);
 }
 
+static void
+full_map_with_expired_entries_takes_writes_again(void **state)
+{
+	char *err;
+	struct store *s =
+	    open_at("full-expired", MIB, MIB, 1000, STORE_DAEMON, &err);
+	struct store_stats st;
+	uint8_t k[STORE_KEY_SIZE];
+	int next = 0;
+
+	/* Every other key expires at 10 s: each leaf page keeps entries,
+	 * so one transaction sweeping them all would copy every page of a
+	 * map that has no room left. */
+	assert_non_null(s);
+	fill_full(s, &next, 10 * S);
+	assert_non_null(strstr(store_problem(s), "full at the map ceiling"));
+	/* Past the expiry the sweep frees the space in steps, and the
+	 * queue goes in. */
+	key_of(next, k);
+	store_stage(s, k, "orders", 1, 1000 * S, 20 * S);
+	assert_int_equal(store_flush(s, 20 * S), 0);
+	assert_null(store_problem(s));
+	assert_int_equal(store_lookup(s, k, 20 * S, NULL), 1);
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.map_size, MIB);
+	/* Half of the first seven batches at least. */
+	assert_true(st.expired >= 1750);
+	key_of(1, k);
+	assert_int_equal(store_lookup(s, k, 20 * S, NULL), 1);
+	store_close(s);
+}
+
 /* SHA-256 of the namespace, its NUL and the key: the digest of every
  * format, computed here without store_key(). */
 static void
@@ -770,6 +815,8 @@ main(void)
 		    sweep_walks_the_keys_and_waits_for_the_earliest_expiry),
 		cmocka_unit_test(failed_flush_forgets_what_its_walk_saw),
 		cmocka_unit_test(format_1_store_is_migrated_and_keeps_its_keys),
+		cmocka_unit_test(
+		    full_map_with_expired_entries_takes_writes_again),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
