@@ -70,6 +70,11 @@
  * at least per flush. */
 #define SWEEP_PER_KEY 8
 #define SWEEP_MIN 64
+/* Entries looked at per key committed past sweep_batch: with a flush
+ * larger than sweep_batch / SWEEP_PACE a round still takes at most a
+ * third of a ttl, and the store holds at most a third more than its live
+ * keys, however fast they come. */
+#define SWEEP_PACE 4
 
 struct staged {
 	uint8_t key[STORE_KEY_SIZE];
@@ -902,8 +907,12 @@ store_flush(struct store *s, int64_t now)
 	limit = s->nstaged > SWEEP_MIN / SWEEP_PER_KEY
 	    ? SWEEP_PER_KEY * s->nstaged
 	    : SWEEP_MIN;
-	if (s->nstaged == 0 || limit > (uint64_t)s->opt.sweep_batch)
+	if (s->nstaged == 0)
 		limit = (uint64_t)s->opt.sweep_batch;
+	else if (limit > (uint64_t)s->opt.sweep_batch)
+		limit = SWEEP_PACE * s->nstaged > (uint64_t)s->opt.sweep_batch
+		    ? SWEEP_PACE * s->nstaged
+		    : (uint64_t)s->opt.sweep_batch;
 	while ((rc = write_txn(s, now, true, limit)) == MDB_MAP_FULL) {
 		if ((grown = make_room(s, now, &swept)) != 0)
 			break;

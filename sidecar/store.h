@@ -45,7 +45,7 @@ struct store_options {
 	bool fsync; /* durability: fsync */
 	int64_t map_size; /* initial map size, bytes */
 	int64_t map_size_max; /* the ceiling it may grow to */
-	int64_t sweep_batch; /* expired entries removed per flush at most */
+	int64_t sweep_batch; /* entries looked at per flush (see below) */
 };
 
 enum store_mode {
@@ -104,8 +104,9 @@ uint64_t store_stage(struct store *, const uint8_t key[STORE_KEY_SIZE],
 
 /*
  * Commits what is queued in one write transaction, with a step of the
- * sweep: up to sweep_batch entries looked at and the expired ones removed
- * (also when nothing is queued, at most once a second). Returns 0, or -1
+ * sweep: up to sweep_batch entries looked at, or 4 per key queued if that
+ * is more, and the expired ones removed (also when nothing is queued, at
+ * most once a second). Returns 0, or -1
  * when the commit failed (logged once per cause; the queue is kept for
  * the next flush).
  */

@@ -677,6 +677,33 @@ full_map_with_expired_entries_takes_writes_again(void **state)
 	store_close(s);
 }
 
+static void
+sweep_keeps_pace_with_large_flushes(void **state)
+{
+	char *err;
+	struct store *s =
+	    open_at("pace", 16 * MIB, 64 * MIB, 10, STORE_DAEMON, &err);
+	struct store_stats st;
+	int64_t now = S;
+	int next = 0;
+
+	/* 500 keys a second for 40 s, each kept 5 s: some 2500 live at a
+	 * time, though sweep_batch is 10; the map never fills, so only the
+	 * flushes' own sweeps remove them. */
+	assert_non_null(s);
+	for (int i = 0; i < 40; i++, now += S) {
+		for (int j = 0; j < 500; j++)
+			stage_key(s, next++, now + 5 * S, now);
+		assert_int_equal(store_flush(s, now), 0);
+	}
+	assert_int_equal(store_stats(s, &st), 0);
+	if (st.entries > 7500)
+		fail_msg("%" PRIu64 " entries after %d keys of which some "
+			 "2500 live; %" PRIu64 " swept",
+		    st.entries, next, st.expired);
+	store_close(s);
+}
+
 /* SHA-256 of the namespace, its NUL and the key: the digest of every
  * format, computed here without store_key(). */
 static void
@@ -817,6 +844,7 @@ main(void)
 		cmocka_unit_test(format_1_store_is_migrated_and_keeps_its_keys),
 		cmocka_unit_test(
 		    full_map_with_expired_entries_takes_writes_again),
+		cmocka_unit_test(sweep_keeps_pace_with_large_flushes),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
