@@ -364,13 +364,19 @@ env_open(struct store *s, unsigned flags)
 		flags |= MDB_WRITEMAP;
 	if ((rc = mdb_env_create(&s->env)) != 0)
 		return rc;
+	/* The map's size is the file's (the largest it had: a store grown
+	 * past map_size keeps its map), or map_size if that is more. */
 	if ((rc = mdb_env_set_maxdbs(s->env, 4)) != 0 ||
-	    (rc = mdb_env_set_mapsize(s->env, (size_t)s->opt.map_size)) != 0 ||
+	    (rc = mdb_env_set_mapsize(s->env, 0)) != 0 ||
 	    (rc = LMDB(s, mdb_env_open(s->env, s->path, flags, 0600))) != 0 ||
 	    (rc = mdb_env_info(s->env, &info)) != 0)
 		goto fail;
-	/* A store used past map_size keeps its larger map. */
-	s->map_size = (int64_t)info.me_mapsize;
+	if ((int64_t)info.me_mapsize < s->opt.map_size &&
+	    (rc = mdb_env_set_mapsize(s->env, (size_t)s->opt.map_size)) != 0)
+		goto fail;
+	s->map_size = (int64_t)info.me_mapsize > s->opt.map_size
+	    ? (int64_t)info.me_mapsize
+	    : s->opt.map_size;
 	if (s->writemap && (rc = map_reserve(s, s->map_size)) != 0)
 		goto fail;
 	return 0;

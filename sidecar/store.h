@@ -18,11 +18,11 @@
  * the disk.
  *
  * When the map is full the store sweeps expired entries harder, then
- * grows the map up to its ceiling; past that it keeps what is queued,
- * reports the problem (store_problem()) and tries again later. The
- * daemon with `durability: os` writes the map in place, and its data file
- * takes the map's size on disk from the start (and each size it grows
- * to), so that a full disk is an error rather than a SIGBUS.
+ * grows the map up to its ceiling (a store reopened keeps its map); past that
+ * it keeps what is queued, reports the problem (store_problem()) and tries
+ * again later. The daemon with `durability: os` writes the map in place, and
+ * its data file takes the map's size on disk from the start (and each size it
+ * grows to), so that a full disk is an error rather than a SIGBUS.
  *
  * One daemon per store: store_open() takes an exclusive lock file and
  * refuses network filesystems. Operator commands open the same store

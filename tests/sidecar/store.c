@@ -704,6 +704,33 @@ sweep_keeps_pace_with_large_flushes(void **state)
 	store_close(s);
 }
 
+static void
+reopened_store_keeps_its_map(void **state)
+{
+	struct store *s = open_default("regrown");
+	struct store_stats st;
+	off_t size, allocated;
+	char *err;
+	int next = 0;
+
+	/* Grown to 2 MiB with a little more than 1 MiB used. */
+	assert_int_equal(fill_until(s, 2 * MIB, &next, S), 0);
+	store_close(s);
+	s = open_default("regrown");
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.map_size, 2 * MIB);
+	data_file("regrown", &size, &allocated);
+	assert_int_equal(size, 2 * MIB);
+	assert_true(allocated >= 2 * MIB);
+	store_close(s);
+	/* An operator's map is the store's too. */
+	s = open_at("regrown", MIB, MIB, 10, STORE_READONLY, &err);
+	assert_non_null(s);
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.map_size, 2 * MIB);
+	store_close(s);
+}
+
 /* SHA-256 of the namespace, its NUL and the key: the digest of every
  * format, computed here without store_key(). */
 static void
@@ -845,6 +872,7 @@ main(void)
 		cmocka_unit_test(
 		    full_map_with_expired_entries_takes_writes_again),
 		cmocka_unit_test(sweep_keeps_pace_with_large_flushes),
+		cmocka_unit_test(reopened_store_keeps_its_map),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
