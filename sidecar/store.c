@@ -352,6 +352,52 @@ map_reserve(struct store *s, int64_t size)
 	return LMDB(s, fallocate(fd, 0, 0, (off_t)size) == 0 ? 0 : errno);
 }
 
+/*
+ * Another process's commits reach past the map (MDB_MAP_RESIZED): maps
+ * the size in the file, allocated on disk if written in place (where that
+ * fails, the pages in use only: the map is full, and make_room() says
+ * why). No transaction may be open. Returns 0 or an MDB_* or errno code.
+ */
+static int
+map_follow(struct store *s)
+{
+	size_t had = (size_t)s->map_size;
+	MDB_envinfo info;
+	int rc;
+
+	if ((rc = LMDB(s, mdb_env_set_mapsize(s->env, 0))) != 0 ||
+	    (rc = mdb_env_info(s->env, &info)) != 0)
+		return rc;
+	if (s->writemap &&
+	    (rc = map_reserve(s, (int64_t)info.me_mapsize)) != 0) {
+		log_warnx("dedup.map_taken",
+		    "dedup store %s: another process grew the map to %zu "
+		    "MiB, which cannot be allocated on disk (%s): the map "
+		    "keeps the pages in use",
+		    s->path, info.me_mapsize >> 20, strerror(rc));
+		if ((rc = LMDB(s, mdb_env_set_mapsize(s->env, had))) != 0 ||
+		    (rc = mdb_env_info(s->env, &info)) != 0)
+			return rc;
+	} else
+		log_info("dedup.map_taken",
+		    "dedup store %s: map of %zu MiB taken from the file, "
+		    "where another process grew it",
+		    s->path, info.me_mapsize >> 20);
+	s->map_size = (int64_t)info.me_mapsize;
+	return 0;
+}
+
+/* mdb_txn_begin(), taking the map another process grew. */
+static int
+txn_begin(struct store *s, unsigned flags, MDB_txn **txn)
+{
+	int rc = LMDB(s, mdb_txn_begin(s->env, NULL, flags, txn));
+
+	if (rc == MDB_MAP_RESIZED && (rc = map_follow(s)) == 0)
+		rc = LMDB(s, mdb_txn_begin(s->env, NULL, flags, txn));
+	return rc;
+}
+
 /* Creates and opens the environment, in place if s->writemap; returns 0
  * or an MDB_* or errno code, with s->env NULL then. */
 static int
@@ -439,8 +485,7 @@ open_dbs(struct store *s, char **err)
 	size_t dropped = 0;
 	int rc;
 
-	if ((rc = LMDB(s,
-		 mdb_txn_begin(s->env, NULL, ro ? MDB_RDONLY : 0, &txn))) != 0)
+	if ((rc = txn_begin(s, ro ? MDB_RDONLY : 0, &txn)) != 0)
 		goto fail;
 	if ((rc = LMDB(s, mdb_dbi_open(txn, "meta", flags, &meta))) != 0 ||
 	    (rc = LMDB(s, mdb_dbi_open(txn, "entries", flags, &s->entries))) !=
@@ -639,7 +684,10 @@ reader(struct store *s)
 	int rc;
 
 	if (!s->rtxn_live) {
-		if ((rc = LMDB(s, mdb_txn_renew(s->rtxn))) != 0) {
+		rc = LMDB(s, mdb_txn_renew(s->rtxn));
+		if (rc == MDB_MAP_RESIZED && (rc = map_follow(s)) == 0)
+			rc = LMDB(s, mdb_txn_renew(s->rtxn));
+		if (rc != 0) {
 			log_errorx("dedup.store_read", "dedup store %s: %s",
 			    s->path, mdb_strerror(rc));
 			return NULL;
@@ -801,7 +849,7 @@ write_txn(struct store *s, int64_t now, bool with_queue, uint64_t limit)
 	uint64_t removed = 0;
 	int rc;
 
-	if ((rc = LMDB(s, mdb_txn_begin(s->env, NULL, 0, &txn))) != 0)
+	if ((rc = txn_begin(s, 0, &txn)) != 0)
 		return rc;
 	for (size_t i = 0; with_queue && i < s->nstaged; i++) {
 		struct staged *p = &s->staged[i];
@@ -991,7 +1039,7 @@ store_forget(struct store *s, const uint8_t key[STORE_KEY_SIZE])
 	/* In a store of format 1 its index entry stays: the sweep of
 	 * format 1 drops index entries without an entry. */
 	reader_reset(s);
-	if ((rc = LMDB(s, mdb_txn_begin(s->env, NULL, 0, &txn))) != 0)
+	if ((rc = txn_begin(s, 0, &txn)) != 0)
 		goto fail;
 	if ((rc = LMDB(s, mdb_del(txn, s->entries, &k, NULL))) ==
 	    MDB_NOTFOUND) {
@@ -1018,7 +1066,7 @@ store_purge(struct store *s)
 	int rc;
 
 	reader_reset(s);
-	if ((rc = LMDB(s, mdb_txn_begin(s->env, NULL, 0, &txn))) != 0)
+	if ((rc = txn_begin(s, 0, &txn)) != 0)
 		goto fail;
 	if ((rc = LMDB(s, mdb_stat(txn, s->entries, &st))) != 0 ||
 	    (rc = LMDB(s, mdb_drop(txn, s->entries, 0))) != 0 ||

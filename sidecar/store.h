@@ -27,7 +27,7 @@
  * One daemon per store: store_open() takes an exclusive lock file and
  * refuses network filesystems. Operator commands open the same store
  * without the lock (STORE_SHARED): LMDB serialises writers across
- * processes.
+ * processes, and a map one of them grew is taken by the others.
  */
 #ifndef SIDECAR_STORE_H
 #define SIDECAR_STORE_H

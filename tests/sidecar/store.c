@@ -731,6 +731,62 @@ reopened_store_keeps_its_map(void **state)
 	store_close(s);
 }
 
+/* In a process of its own, an operator with a map of |map| bytes commits
+ * |n| new keys in batches; returns whether all went in. */
+static bool
+operator_commits(const char *sub, int64_t map, int n)
+{
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		char *err;
+		struct store *op =
+		    open_at(sub, map, 2 * map, 1000, STORE_SHARED, &err);
+		uint8_t k[STORE_KEY_SIZE];
+		int rc = op == NULL;
+
+		for (int i = 0; i < n && rc == 0; i++) {
+			key_of(100000 + i, k);
+			store_stage(op, k, "orders", 1, 1000 * S, S);
+			if (i % 500 == 499 || i == n - 1)
+				rc = store_flush(op, S);
+		}
+		store_close(op);
+		_exit(rc == 0 ? 0 : 1);
+	}
+	return waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	    WEXITSTATUS(status) == 0;
+}
+
+static void
+map_grown_by_another_process_is_taken(void **state)
+{
+	struct store *s = open_default("resized");
+	struct store_stats st;
+	uint8_t k[STORE_KEY_SIZE];
+	off_t size, allocated;
+
+	/* Its commits reach past the daemon's map of 1 MiB: the daemon
+	 * maps the file's size and reads and writes on. */
+	assert_true(operator_commits("resized", 4 * MIB, 15000));
+	key_of(100000, k);
+	assert_int_equal(store_lookup(s, k, 2 * S, NULL), 1);
+	key_of(1, k);
+	store_stage(s, k, "orders", 1, 1000 * S, 2 * S);
+	assert_int_equal(store_flush(s, 2 * S), 0);
+	assert_null(store_problem(s));
+	assert_int_equal(store_lookup(s, k, 2 * S, NULL), 1);
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_true(st.map_size >= 4 * MIB);
+	assert_int_equal(st.entries, 15001);
+	/* Written in place, the map is allocated on disk. */
+	data_file("resized", &size, &allocated);
+	assert_true(allocated >= (off_t)st.map_size);
+	store_close(s);
+}
+
 /* SHA-256 of the namespace, its NUL and the key: the digest of every
  * format, computed here without store_key(). */
 static void
@@ -873,6 +929,7 @@ main(void)
 		    full_map_with_expired_entries_takes_writes_again),
 		cmocka_unit_test(sweep_keeps_pace_with_large_flushes),
 		cmocka_unit_test(reopened_store_keeps_its_map),
+		cmocka_unit_test(map_grown_by_another_process_is_taken),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
