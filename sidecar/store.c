@@ -31,8 +31,11 @@
  * dirty about one page each, so that was a system call per key). The
  * file's blocks are allocated up front (fallocate(2), at open and when
  * the map grows): a page of the map in a hole of a full disk would kill
- * the process with SIGBUS where pwrite(2) fails with ENOSPC. Where that
- * allocation fails the store is opened without MDB_WRITEMAP. `fsync` keeps
+ * the process with SIGBUS where pwrite(2) fails with ENOSPC. Nothing is
+ * tried past the volume's free space (fstatvfs(2)), and the blocks a
+ * failed fallocate(2) took are given back by cutting the file to its
+ * size before. Where that allocation fails the store is opened without
+ * MDB_WRITEMAP. `fsync` keeps
  * pwrite(2): every sync would write-protect the map's pages again, and
  * the next commit would fault on each of them. Operator commands never
  * use it: their smaller map would truncate the file under the daemon's.
@@ -46,6 +49,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -127,6 +131,7 @@ struct store {
 
 	unsigned fail_nth; /* tests: the call that fails, counting down */
 	int fail_rc;
+	int alloc_fail; /* tests: the next allocation fails with */
 };
 
 static int write_txn(struct store *, int64_t, bool, uint64_t);
@@ -157,6 +162,12 @@ store_fail_nth(struct store *s, unsigned nth, int rc)
 {
 	s->fail_nth = nth;
 	s->fail_rc = rc;
+}
+
+void
+store_fail_allocation(struct store *s, int rc)
+{
+	s->alloc_fail = rc;
 }
 
 bool
@@ -341,15 +352,43 @@ lock_take(struct store *s, char **err)
 /*
  * Allocates the data file's blocks up to |size| bytes; returns 0 or an
  * errno (ENOSPC, EDQUOT, EFBIG, EOPNOTSUPP where the filesystem cannot).
+ * Nothing is tried beyond the volume's free space. A fallocate(2) that
+ * fails may have allocated part of the range: the file is cut back to
+ * |keep| bytes (-1: the size it had), which gives those blocks back.
  */
 static int
-map_reserve(struct store *s, int64_t size)
+map_reserve(struct store *s, int64_t size, int64_t keep)
 {
-	int fd;
+	struct statvfs vfs;
+	struct stat st;
+	int64_t need;
+	int fd, rc;
 
 	if (mdb_env_get_fd(s->env, &fd) != 0)
 		return EBADF;
-	return LMDB(s, fallocate(fd, 0, 0, (off_t)size) == 0 ? 0 : errno);
+	if (fstat(fd, &st) == -1 || fstatvfs(fd, &vfs) == -1)
+		return errno;
+	if (keep < 0 || keep > (int64_t)st.st_size)
+		keep = (int64_t)st.st_size;
+	need = size - (int64_t)st.st_blocks * 512;
+	if (need > 0 && (uint64_t)need / vfs.f_frsize > vfs.f_bavail)
+		rc = ENOSPC;
+	else if (s->alloc_fail != 0) {
+		/* As a full disk does: part of the range taken. */
+		rc = s->alloc_fail;
+		s->alloc_fail = 0;
+		(void)fallocate(fd, 0, 0, (off_t)(keep + (size - keep) / 2));
+	} else {
+		rc = LMDB(s, fallocate(fd, 0, 0, (off_t)size) == 0 ? 0 : errno);
+		if (rc == 0)
+			return 0;
+	}
+	if (ftruncate(fd, (off_t)keep) == -1)
+		log_warn("dedup.store_truncate",
+		    "dedup store %s: cannot give back the blocks of a map "
+		    "that failed to allocate",
+		    s->path);
+	return rc;
 }
 
 /*
@@ -369,7 +408,7 @@ map_follow(struct store *s)
 	    (rc = mdb_env_info(s->env, &info)) != 0)
 		return rc;
 	if (s->writemap &&
-	    (rc = map_reserve(s, (int64_t)info.me_mapsize)) != 0) {
+	    (rc = map_reserve(s, (int64_t)info.me_mapsize, -1)) != 0) {
 		log_warnx("dedup.map_taken",
 		    "dedup store %s: another process grew the map to %zu "
 		    "MiB, which cannot be allocated on disk (%s): the map "
@@ -403,9 +442,17 @@ txn_begin(struct store *s, unsigned flags, MDB_txn **txn)
 static int
 env_open(struct store *s, unsigned flags)
 {
+	char *file = xasprintf("%s/data.mdb", s->path);
+	int64_t before = 0, used;
 	MDB_envinfo info;
+	MDB_stat ms;
+	struct stat st;
 	int rc;
 
+	/* The file's size before LMDB sets it to the map's. */
+	if (stat(file, &st) == 0)
+		before = (int64_t)st.st_size;
+	free(file);
 	if (s->writemap)
 		flags |= MDB_WRITEMAP;
 	if ((rc = mdb_env_create(&s->env)) != 0)
@@ -423,7 +470,15 @@ env_open(struct store *s, unsigned flags)
 	s->map_size = (int64_t)info.me_mapsize > s->opt.map_size
 	    ? (int64_t)info.me_mapsize
 	    : s->opt.map_size;
-	if (s->writemap && (rc = map_reserve(s, s->map_size)) != 0)
+	if (!s->writemap)
+		return 0;
+	/* What does not allocate goes back to what the file held, and at
+	 * least the pages in use. */
+	if ((rc = mdb_env_stat(s->env, &ms)) != 0)
+		goto fail;
+	used = (int64_t)(info.me_last_pgno + 1) * ms.ms_psize;
+	if ((rc = map_reserve(s, s->map_size, before > used ? before : used)) !=
+	    0)
 		goto fail;
 	return 0;
 
@@ -924,7 +979,7 @@ make_room(struct store *s, int64_t now, bool *swept)
 		return MDB_MAP_FULL;
 	size = s->map_size * 2 < s->opt.map_size_max ? s->map_size * 2
 						     : s->opt.map_size_max;
-	if (s->writemap && (rc = map_reserve(s, size)) != 0) {
+	if (s->writemap && (rc = map_reserve(s, size, -1)) != 0) {
 		set_problem(s,
 		    xasprintf("full, and the map cannot grow to %" PRId64
 			      " MiB on disk: %s; pulling stops until entries "

@@ -129,6 +129,11 @@ int store_stats(struct store *, struct store_stats *st);
  * an MDB_* or errno code; 0 turns it off. */
 void store_fail_nth(struct store *, unsigned nth, int rc);
 
+/* Tests: the next allocation of the data file's blocks (durability os)
+ * takes part of them, as a full disk does, and fails with |rc|; 0 turns
+ * it off. */
+void store_fail_allocation(struct store *, int rc);
+
 /* Exposed for tests: whether statfs(2)'s f_type is a network filesystem,
  * on which LMDB's locking is not safe. */
 bool store_fs_is_network(long f_type);

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -157,14 +158,15 @@ log_captured(int fd, const char *needle)
 	return strstr(buf, needle) != NULL;
 }
 
-/* Opens |sub| as the daemon (a map of 1 MiB up to |map_max|); says
+/* Opens |sub| as the daemon (a map of |map| bytes up to |map_max|); says
  * whether it logged |event|. */
 static struct store *
-open_logged(const char *sub, int64_t map_max, const char *event, bool *logged)
+open_logged(const char *sub, int64_t map, int64_t map_max, const char *event,
+    bool *logged)
 {
 	int logs = log_capture();
 	char *err;
-	struct store *s = open_at(sub, MIB, map_max, 1000, STORE_DAEMON, &err);
+	struct store *s = open_at(sub, map, map_max, 1000, STORE_DAEMON, &err);
 
 	*logged = log_captured(logs, event);
 	if (s == NULL)
@@ -474,7 +476,7 @@ map_without_room_on_disk_is_written_through(void **state)
 	small.rlim_cur = MIB / 2;
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
 	s = open_logged(
-	    "through", 4 * MIB, "dedup.store_written_through", &logged);
+	    "through", MIB, 4 * MIB, "dedup.store_written_through", &logged);
 	assert_true(logged);
 	key_of(1, k);
 	t = store_stage(s, k, "orders", 1, 1000 * S, S);
@@ -787,6 +789,46 @@ map_grown_by_another_process_is_taken(void **state)
 	store_close(s);
 }
 
+static void
+failed_allocation_gives_its_blocks_back(void **state)
+{
+	struct store *s = open_default("giveback");
+	struct statvfs vfs;
+	off_t size, allocated;
+	int64_t huge;
+	bool logged;
+	int next = 0;
+
+	/* Growing to 2 MiB allocates half of it and fails: the file is cut
+	 * back to the map of 1 MiB, its blocks given back. */
+	store_fail_allocation(s, ENOSPC);
+	assert_int_equal(fill_until(s, 2 * MIB, &next, S), -1);
+	assert_non_null(strstr(store_problem(s),
+	    "cannot grow to 2 MiB on disk: No space left on device"));
+	data_file("giveback", &size, &allocated);
+	if (size != MIB || allocated > MIB + MIB / 8)
+		fail_msg("data file of %jd bytes, %jd allocated, after a "
+			 "failed allocation",
+		    (intmax_t)size, (intmax_t)allocated);
+	/* Once the disk has room, the map grows. */
+	assert_int_equal(store_flush(s, 3 * S), 0);
+	assert_null(store_problem(s));
+	data_file("giveback", &size, &allocated);
+	assert_true(allocated >= 2 * MIB);
+	store_close(s);
+
+	/* A map larger than the volume's free space is not tried: nothing
+	 * is allocated, and the store is written through. */
+	assert_int_equal(statvfs(dir, &vfs), 0);
+	huge = ((int64_t)(vfs.f_bavail * vfs.f_frsize) * 2 + 1024 * MIB) &
+	    ~(int64_t)(MIB - 1);
+	s = open_logged("huge", huge, huge, "No space left on device", &logged);
+	assert_true(logged);
+	data_file("huge", &size, &allocated);
+	assert_true(size < MIB && allocated < MIB);
+	store_close(s);
+}
+
 /* SHA-256 of the namespace, its NUL and the key: the digest of every
  * format, computed here without store_key(). */
 static void
@@ -877,7 +919,7 @@ format_1_store_is_migrated_and_keeps_its_keys(void **state)
 
 	/* The daemon migrates it, once, and says so: the index goes, the
 	 * entries stay. */
-	s = open_logged("format1", MIB, "dedup.store_migrated", &logged);
+	s = open_logged("format1", MIB, MIB, "dedup.store_migrated", &logged);
 	assert_true(logged);
 	assert_int_equal(store_stats(s, &st), 0);
 	assert_int_equal(st.entries, 9);
@@ -899,7 +941,7 @@ format_1_store_is_migrated_and_keeps_its_keys(void **state)
 	format_of(path, format, sizeof format);
 	assert_string_equal(format, "nats-sidecar dedup 2");
 	assert_false(has_index_1(path));
-	s = open_logged("format1", MIB, "dedup.store_migrated", &logged);
+	s = open_logged("format1", MIB, MIB, "dedup.store_migrated", &logged);
 	assert_false(logged);
 	flush_expect(s, 1500 * S, 4, 1);
 	key_of(1, k);
@@ -930,6 +972,7 @@ main(void)
 		cmocka_unit_test(sweep_keeps_pace_with_large_flushes),
 		cmocka_unit_test(reopened_store_keeps_its_map),
 		cmocka_unit_test(map_grown_by_another_process_is_taken),
+		cmocka_unit_test(failed_allocation_gives_its_blocks_back),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
