@@ -31,13 +31,15 @@
  * dirty about one page each, so that was a system call per key). The
  * file's blocks are allocated up front (fallocate(2), at open and when
  * the map grows): a page of the map in a hole of a full disk would kill
- * the process with SIGBUS where pwrite(2) fails with ENOSPC. Nothing is
- * tried past the volume's free space (fstatvfs(2)), and the blocks a
- * failed fallocate(2) took are given back by cutting the file to its
- * size before. Where that allocation fails the store is opened without
- * MDB_WRITEMAP. `fsync` keeps
- * pwrite(2): every sync would write-protect the map's pages again, and
- * the next commit would fault on each of them. Operator commands never
+ * the process with SIGBUS where pwrite(2) fails with ENOSPC. On a
+ * copy-on-write filesystem (Btrfs, ZFS, bcachefs, NILFS2) every write
+ * takes new blocks, so allocating the file reserves nothing and the map
+ * is never written in place there. Nothing is tried past the volume's
+ * free space (fstatvfs(2)), and the blocks a failed fallocate(2) took
+ * are given back by cutting the file to its size before. Where that
+ * allocation fails the store is opened without MDB_WRITEMAP. `fsync`
+ * keeps pwrite(2): every sync would write-protect the map's pages again,
+ * and the next commit would fault on each of them. Operator commands never
  * use it: their smaller map would truncate the file under the daemon's.
  */
 #include <errno.h>
@@ -190,6 +192,23 @@ store_fs_is_network(long f_type)
 
 	for (size_t i = 0; i < sizeof network / sizeof network[0]; i++) {
 		if ((f_type & 0xffffffffL) == network[i])
+			return true;
+	}
+	return false;
+}
+
+bool
+store_fs_is_copy_on_write(long f_type)
+{
+	static const long cow[] = {
+		0x9123683e, /* Btrfs */
+		0x2fc12fc1, /* ZFS */
+		0xca451a4e, /* bcachefs */
+		0x3434, /* NILFS2 */
+	};
+
+	for (size_t i = 0; i < sizeof cow / sizeof cow[0]; i++) {
+		if ((f_type & 0xffffffffL) == cow[i])
 			return true;
 	}
 	return false;
@@ -635,6 +654,14 @@ store_open(struct ev_loop *loop, const struct store_options *o,
 	if (mode == STORE_READONLY)
 		flags |= MDB_RDONLY;
 	s->writemap = mode == STORE_DAEMON && !o->fsync;
+	if (s->writemap && store_fs_is_copy_on_write((long)fs.f_type)) {
+		log_info("dedup.store_written_through",
+		    "dedup store %s is on a copy-on-write filesystem (type "
+		    "0x%lx), where allocating its file reserves no blocks: "
+		    "commits go through write(2), which costs more per key",
+		    s->path, (unsigned long)fs.f_type);
+		s->writemap = false;
+	}
 	rc = env_open(s, flags);
 	if (s->writemap &&
 	    (rc == ENOSPC || rc == EDQUOT || rc == EFBIG || rc == EOPNOTSUPP)) {

@@ -22,7 +22,9 @@
  * it keeps what is queued, reports the problem (store_problem()) and tries
  * again later. The daemon with `durability: os` writes the map in place, and
  * its data file takes the map's size on disk from the start (and each size it
- * grows to), so that a full disk is an error rather than a SIGBUS.
+ * grows to), so that a full disk is an error rather than a SIGBUS; on a
+ * copy-on-write filesystem, where that reserves nothing, it writes through
+ * write(2).
  *
  * One daemon per store: store_open() takes an exclusive lock file and
  * refuses network filesystems. Operator commands open the same store
@@ -137,5 +139,10 @@ void store_fail_allocation(struct store *, int rc);
 /* Exposed for tests: whether statfs(2)'s f_type is a network filesystem,
  * on which LMDB's locking is not safe. */
 bool store_fs_is_network(long f_type);
+
+/* Exposed for tests: whether statfs(2)'s f_type is a copy-on-write
+ * filesystem, where fallocate(2) reserves no blocks for later writes: the
+ * map is not written in place there. */
+bool store_fs_is_copy_on_write(long f_type);
 
 #endif

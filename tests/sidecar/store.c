@@ -829,6 +829,21 @@ failed_allocation_gives_its_blocks_back(void **state)
 	store_close(s);
 }
 
+static void
+copy_on_write_filesystems_are_written_through(void **state)
+{
+	assert_true(store_fs_is_copy_on_write((long)0x9123683e)); /* Btrfs */
+	assert_true(store_fs_is_copy_on_write(0x2fc12fc1)); /* ZFS */
+	assert_true(store_fs_is_copy_on_write((long)0xca451a4e));
+	assert_true(store_fs_is_copy_on_write(0x3434)); /* NILFS2 */
+	/* f_type is signed on some ABIs. */
+	assert_true(store_fs_is_copy_on_write((long)(int32_t)0x9123683e));
+	assert_false(store_fs_is_copy_on_write(0xef53)); /* ext4 */
+	assert_false(store_fs_is_copy_on_write(0x58465342)); /* xfs */
+	assert_false(store_fs_is_copy_on_write(0x01021994)); /* tmpfs */
+	assert_false(store_fs_is_copy_on_write(0x6969)); /* NFS */
+}
+
 /* SHA-256 of the namespace, its NUL and the key: the digest of every
  * format, computed here without store_key(). */
 static void
@@ -973,6 +988,7 @@ main(void)
 		cmocka_unit_test(reopened_store_keeps_its_map),
 		cmocka_unit_test(map_grown_by_another_process_is_taken),
 		cmocka_unit_test(failed_allocation_gives_its_blocks_back),
+		cmocka_unit_test(copy_on_write_filesystems_are_written_through),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
