@@ -507,6 +507,27 @@ fail:
 	return rc;
 }
 
+/* Whether |rc| says that LMDB cannot read the data file. */
+static bool
+damaged(int rc)
+{
+	return rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH ||
+	    rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_PANIC;
+}
+
+/* The error of an open that met a damaged data file. */
+static char *
+damaged_error(struct store *s, int rc)
+{
+	return xasprintf("dedup store %s: its data file %s/data.mdb is "
+			 "damaged: corrupt, or written by an incompatible "
+			 "LMDB (%s); with the sidecar stopped, move the "
+			 "directory aside (or delete it) and start again, "
+			 "with an empty store: keys seen within the dedup "
+			 "window may then reach the app once more",
+	    s->path, s->path, mdb_strerror(rc));
+}
+
 static bool
 format_is(const MDB_val *v, const char *format)
 {
@@ -605,6 +626,8 @@ fail:
 		*err = xasprintf("%s is not a nats-sidecar dedup store (no "
 				 "format record): check the path",
 		    s->path);
+	else if (damaged(rc))
+		*err = damaged_error(s, rc);
 	else
 		*err = xasprintf("cannot open the dedup store %s: %s", s->path,
 		    mdb_strerror(rc));
@@ -674,15 +697,8 @@ store_open(struct ev_loop *loop, const struct store_options *o,
 		rc = env_open(s, flags);
 	}
 	if (rc != 0) {
-		if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH ||
-		    rc == MDB_CORRUPTED || rc == MDB_PANIC)
-			*err =
-			    xasprintf("dedup store %s is corrupt or was "
-				      "written by an incompatible LMDB (%s): "
-				      "move the directory aside or delete "
-				      "it; keys seen within the dedup window "
-				      "may then reach the app once more",
-				s->path, mdb_strerror(rc));
+		if (damaged(rc))
+			*err = damaged_error(s, rc);
 		else
 			*err = xasprintf("cannot open the dedup store %s: %s",
 			    s->path, mdb_strerror(rc));

@@ -844,6 +844,60 @@ copy_on_write_filesystems_are_written_through(void **state)
 	assert_false(store_fs_is_copy_on_write(0x6969)); /* NFS */
 }
 
+/* Zeroes pages |from| to |to| (excluded; -1: the end) of |sub|'s data
+ * file. */
+static void
+pages_zeroed(const char *sub, off_t from, off_t to)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	char path[512], *zero = calloc(1, (size_t)page);
+	off_t size, allocated;
+	int fd;
+
+	data_file(sub, &size, &allocated);
+	snprintf(path, sizeof path, "%s/%s/data.mdb", dir, sub);
+	assert_true((fd = open(path, O_WRONLY)) >= 0);
+	for (off_t p = from; p < (to < 0 ? size / page : to); p++)
+		assert_int_equal(
+		    pwrite(fd, zero, (size_t)page, p * page), page);
+	close(fd);
+	free(zero);
+}
+
+/* Opening |sub| in |mode| fails with an error naming its data file and
+ * saying to move it aside. */
+static void
+open_names_damage(const char *sub, enum store_mode mode)
+{
+	char file[512], *err;
+
+	snprintf(file, sizeof file, "%s/%s/data.mdb", dir, sub);
+	assert_null(open_at(sub, MIB, 4 * MIB, 1000, mode, &err));
+	if (strstr(err, file) == NULL || strstr(err, "damaged") == NULL ||
+	    strstr(err, "move the directory aside") == NULL)
+		fail_msg("opening %s: %s", sub, err);
+	free(err);
+}
+
+static void
+damaged_pages_are_named_at_open(void **state)
+{
+	struct store *s = open_default("damaged");
+
+	for (int i = 0; i < 2000; i++)
+		stage_key(s, i, 1000 * S, S);
+	assert_int_equal(store_flush(s, S), 0);
+	store_close(s);
+	/* The meta pages (the first two) are sound; the trees they point
+	 * to are not. */
+	pages_zeroed("damaged", 2, -1);
+	open_names_damage("damaged", STORE_DAEMON);
+	open_names_damage("damaged", STORE_READONLY);
+	/* A meta page itself. */
+	pages_zeroed("damaged", 0, 1);
+	open_names_damage("damaged", STORE_DAEMON);
+}
+
 /* SHA-256 of the namespace, its NUL and the key: the digest of every
  * format, computed here without store_key(). */
 static void
@@ -989,6 +1043,7 @@ main(void)
 		cmocka_unit_test(map_grown_by_another_process_is_taken),
 		cmocka_unit_test(failed_allocation_gives_its_blocks_back),
 		cmocka_unit_test(copy_on_write_filesystems_are_written_through),
+		cmocka_unit_test(damaged_pages_are_named_at_open),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
