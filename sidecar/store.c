@@ -411,6 +411,27 @@ map_reserve(struct store *s, int64_t size, int64_t keep)
 }
 
 /*
+ * Sets the map's size (0: the size in the file). LMDB lets go of the old
+ * map first, and where the new one cannot be made the environment has
+ * none: the process cannot go on with it, and ends saying why.
+ */
+static void
+map_set(struct store *s, size_t size)
+{
+	char at[32] = "the size in its file";
+	int rc;
+
+	if ((rc = LMDB(s, mdb_env_set_mapsize(s->env, size))) == 0)
+		return;
+	if (size > 0)
+		snprintf(at, sizeof at, "%zu MiB", size >> 20);
+	fatalx("dedup store %s: its map cannot be mapped again at %s (%s), "
+	       "and LMDB has let go of the old one: the store is intact on "
+	       "disk, and a restart opens it",
+	    s->path, at, mdb_strerror(rc));
+}
+
+/*
  * Another process's commits reach past the map (MDB_MAP_RESIZED): maps
  * the size in the file, allocated on disk if written in place (where that
  * fails, the pages in use only: the map is full, and make_room() says
@@ -423,8 +444,8 @@ map_follow(struct store *s)
 	MDB_envinfo info;
 	int rc;
 
-	if ((rc = LMDB(s, mdb_env_set_mapsize(s->env, 0))) != 0 ||
-	    (rc = mdb_env_info(s->env, &info)) != 0)
+	map_set(s, 0);
+	if ((rc = mdb_env_info(s->env, &info)) != 0)
 		return rc;
 	if (s->writemap &&
 	    (rc = map_reserve(s, (int64_t)info.me_mapsize, -1)) != 0) {
@@ -433,8 +454,8 @@ map_follow(struct store *s)
 		    "MiB, which cannot be allocated on disk (%s): the map "
 		    "keeps the pages in use",
 		    s->path, info.me_mapsize >> 20, strerror(rc));
-		if ((rc = LMDB(s, mdb_env_set_mapsize(s->env, had))) != 0 ||
-		    (rc = mdb_env_info(s->env, &info)) != 0)
+		map_set(s, had);
+		if ((rc = mdb_env_info(s->env, &info)) != 0)
 			return rc;
 	} else
 		log_info("dedup.map_taken",
@@ -1030,8 +1051,7 @@ make_room(struct store *s, int64_t now, bool *swept)
 			size >> 20, strerror(rc)));
 		return rc;
 	}
-	if (LMDB(s, mdb_env_set_mapsize(s->env, (size_t)size)) != 0)
-		return MDB_MAP_FULL;
+	map_set(s, (size_t)size);
 	log_info("dedup.map_grown",
 	    "dedup store %s: map grown from %" PRId64 " to %" PRId64 " MiB",
 	    s->path, s->map_size >> 20, size >> 20);

@@ -26,6 +26,7 @@
 #include <openssl/evp.h>
 
 #include "harness/cmocka.h"
+#include "harness/fatal.h"
 #include "harness/proc.h"
 #include "sidecar/log.h"
 #include "sidecar/store.h"
@@ -898,6 +899,46 @@ damaged_pages_are_named_at_open(void **state)
 	open_names_damage("damaged", STORE_DAEMON);
 }
 
+/* In a child: the map of a store grows with no address space left for
+ * the larger one. */
+static void
+remap_without_memory(void *arg)
+{
+	char *err;
+	struct store *s =
+	    open_at("remap", 4 * MIB, 16 * MIB, 1000, STORE_DAEMON, &err);
+	FILE *f = fopen("/proc/self/statm", "r");
+	uint8_t k[STORE_KEY_SIZE];
+	struct rlimit as;
+	long pages;
+	int rc = 0;
+
+	if (s == NULL || f == NULL || fscanf(f, "%ld", &pages) != 1)
+		_exit(2);
+	fclose(f);
+	/* Room for what a flush allocates, not for a map twice as large. */
+	as.rlim_cur = as.rlim_max =
+	    (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + 2 * MIB;
+	if (setrlimit(RLIMIT_AS, &as) == -1)
+		_exit(2);
+	for (int i = 0; i < 1000 && rc == 0; i++) {
+		for (int j = 0; j < 500; j++) {
+			key_of(i * 500 + j, k);
+			store_stage(s, k, "orders", 1, 1000 * S, S);
+		}
+		rc = store_flush(s, S);
+	}
+	_exit(3);
+}
+
+static void
+failed_remap_ends_the_process_saying_why(void **state)
+{
+	assert_int_equal(
+	    fatal_expect(remap_without_memory, NULL, "cannot be mapped again"),
+	    0);
+}
+
 /* SHA-256 of the namespace, its NUL and the key: the digest of every
  * format, computed here without store_key(). */
 static void
@@ -1044,6 +1085,7 @@ main(void)
 		cmocka_unit_test(failed_allocation_gives_its_blocks_back),
 		cmocka_unit_test(copy_on_write_filesystems_are_written_through),
 		cmocka_unit_test(damaged_pages_are_named_at_open),
+		cmocka_unit_test(failed_remap_ends_the_process_saying_why),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
