@@ -31,10 +31,15 @@
  * dirty about one page each, so that was a system call per key). The
  * file's blocks are allocated up front (fallocate(2), at open and when
  * the map grows): a page of the map in a hole of a full disk would kill
- * the process with SIGBUS where pwrite(2) fails with ENOSPC. Where that
- * allocation fails the store is opened without MDB_WRITEMAP. `fsync` keeps
- * pwrite(2): every sync would write-protect the map's pages again, and
- * the next commit would fault on each of them. Operator commands never
+ * the process with SIGBUS where pwrite(2) fails with ENOSPC. On a
+ * copy-on-write filesystem (Btrfs, ZFS, bcachefs, NILFS2) every write
+ * takes new blocks, so allocating the file reserves nothing and the map
+ * is never written in place there. Nothing is tried past the volume's
+ * free space (fstatvfs(2)), and the blocks a failed fallocate(2) took
+ * are given back by cutting the file to its size before. Where that
+ * allocation fails the store is opened without MDB_WRITEMAP. `fsync`
+ * keeps pwrite(2): every sync would write-protect the map's pages again,
+ * and the next commit would fault on each of them. Operator commands never
  * use it: their smaller map would truncate the file under the daemon's.
  */
 #include <errno.h>
@@ -46,6 +51,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -70,6 +76,11 @@
  * at least per flush. */
 #define SWEEP_PER_KEY 8
 #define SWEEP_MIN 64
+/* Entries looked at per key committed past sweep_batch: with a flush
+ * larger than sweep_batch / SWEEP_PACE a round still takes at most a
+ * third of a ttl, and the store holds at most a third more than its live
+ * keys, however fast they come. */
+#define SWEEP_PACE 4
 
 struct staged {
 	uint8_t key[STORE_KEY_SIZE];
@@ -107,6 +118,7 @@ struct store {
 	int64_t round_min;
 	bool round_ok;
 	int64_t next_expiry; /* nothing expires before; INT64_MIN: unknown */
+	uint64_t rounds; /* walks that reached the last key */
 
 	/* durability: fsync. The worker syncs up to |sync_want|. */
 	struct handoff *handoff;
@@ -121,6 +133,7 @@ struct store {
 
 	unsigned fail_nth; /* tests: the call that fails, counting down */
 	int fail_rc;
+	int alloc_fail; /* tests: the next allocation fails with */
 };
 
 static int write_txn(struct store *, int64_t, bool, uint64_t);
@@ -153,6 +166,12 @@ store_fail_nth(struct store *s, unsigned nth, int rc)
 	s->fail_rc = rc;
 }
 
+void
+store_fail_allocation(struct store *s, int rc)
+{
+	s->alloc_fail = rc;
+}
+
 bool
 store_fs_is_network(long f_type)
 {
@@ -173,6 +192,23 @@ store_fs_is_network(long f_type)
 
 	for (size_t i = 0; i < sizeof network / sizeof network[0]; i++) {
 		if ((f_type & 0xffffffffL) == network[i])
+			return true;
+	}
+	return false;
+}
+
+bool
+store_fs_is_copy_on_write(long f_type)
+{
+	static const long cow[] = {
+		0x9123683e, /* Btrfs */
+		0x2fc12fc1, /* ZFS */
+		0xca451a4e, /* bcachefs */
+		0x3434, /* NILFS2 */
+	};
+
+	for (size_t i = 0; i < sizeof cow / sizeof cow[0]; i++) {
+		if ((f_type & 0xffffffffL) == cow[i])
 			return true;
 	}
 	return false;
@@ -335,15 +371,110 @@ lock_take(struct store *s, char **err)
 /*
  * Allocates the data file's blocks up to |size| bytes; returns 0 or an
  * errno (ENOSPC, EDQUOT, EFBIG, EOPNOTSUPP where the filesystem cannot).
+ * Nothing is tried beyond the volume's free space. A fallocate(2) that
+ * fails may have allocated part of the range: the file is cut back to
+ * |keep| bytes (-1: the size it had), which gives those blocks back.
  */
 static int
-map_reserve(struct store *s, int64_t size)
+map_reserve(struct store *s, int64_t size, int64_t keep)
 {
-	int fd;
+	struct statvfs vfs;
+	struct stat st;
+	int64_t need;
+	int fd, rc;
 
 	if (mdb_env_get_fd(s->env, &fd) != 0)
 		return EBADF;
-	return LMDB(s, fallocate(fd, 0, 0, (off_t)size) == 0 ? 0 : errno);
+	if (fstat(fd, &st) == -1 || fstatvfs(fd, &vfs) == -1)
+		return errno;
+	if (keep < 0 || keep > (int64_t)st.st_size)
+		keep = (int64_t)st.st_size;
+	need = size - (int64_t)st.st_blocks * 512;
+	if (need > 0 && (uint64_t)need / vfs.f_frsize > vfs.f_bavail)
+		rc = ENOSPC;
+	else if (s->alloc_fail != 0) {
+		/* As a full disk does: part of the range taken. */
+		rc = s->alloc_fail;
+		s->alloc_fail = 0;
+		(void)fallocate(fd, 0, 0, (off_t)(keep + (size - keep) / 2));
+	} else {
+		rc = LMDB(s, fallocate(fd, 0, 0, (off_t)size) == 0 ? 0 : errno);
+		if (rc == 0)
+			return 0;
+	}
+	if (ftruncate(fd, (off_t)keep) == -1)
+		log_warn("dedup.store_truncate",
+		    "dedup store %s: cannot give back the blocks of a map "
+		    "that failed to allocate",
+		    s->path);
+	return rc;
+}
+
+/*
+ * Sets the map's size (0: the size in the file). LMDB lets go of the old
+ * map first, and where the new one cannot be made the environment has
+ * none: the process cannot go on with it, and ends saying why.
+ */
+static void
+map_set(struct store *s, size_t size)
+{
+	char at[32] = "the size in its file";
+	int rc;
+
+	if ((rc = LMDB(s, mdb_env_set_mapsize(s->env, size))) == 0)
+		return;
+	if (size > 0)
+		snprintf(at, sizeof at, "%zu MiB", size >> 20);
+	fatalx("dedup store %s: its map cannot be mapped again at %s (%s), "
+	       "and LMDB has let go of the old one: the store is intact on "
+	       "disk, and a restart opens it",
+	    s->path, at, mdb_strerror(rc));
+}
+
+/*
+ * Another process's commits reach past the map (MDB_MAP_RESIZED): maps
+ * the size in the file, allocated on disk if written in place (where that
+ * fails, the pages in use only: the map is full, and make_room() says
+ * why). No transaction may be open. Returns 0 or an MDB_* or errno code.
+ */
+static int
+map_follow(struct store *s)
+{
+	size_t had = (size_t)s->map_size;
+	MDB_envinfo info;
+	int rc;
+
+	map_set(s, 0);
+	if ((rc = mdb_env_info(s->env, &info)) != 0)
+		return rc;
+	if (s->writemap &&
+	    (rc = map_reserve(s, (int64_t)info.me_mapsize, -1)) != 0) {
+		log_warnx("dedup.map_taken",
+		    "dedup store %s: another process grew the map to %zu "
+		    "MiB, which cannot be allocated on disk (%s): the map "
+		    "keeps the pages in use",
+		    s->path, info.me_mapsize >> 20, strerror(rc));
+		map_set(s, had);
+		if ((rc = mdb_env_info(s->env, &info)) != 0)
+			return rc;
+	} else
+		log_info("dedup.map_taken",
+		    "dedup store %s: map of %zu MiB taken from the file, "
+		    "where another process grew it",
+		    s->path, info.me_mapsize >> 20);
+	s->map_size = (int64_t)info.me_mapsize;
+	return 0;
+}
+
+/* mdb_txn_begin(), taking the map another process grew. */
+static int
+txn_begin(struct store *s, unsigned flags, MDB_txn **txn)
+{
+	int rc = LMDB(s, mdb_txn_begin(s->env, NULL, flags, txn));
+
+	if (rc == MDB_MAP_RESIZED && (rc = map_follow(s)) == 0)
+		rc = LMDB(s, mdb_txn_begin(s->env, NULL, flags, txn));
+	return rc;
 }
 
 /* Creates and opens the environment, in place if s->writemap; returns 0
@@ -351,21 +482,43 @@ map_reserve(struct store *s, int64_t size)
 static int
 env_open(struct store *s, unsigned flags)
 {
+	char *file = xasprintf("%s/data.mdb", s->path);
+	int64_t before = 0, used;
 	MDB_envinfo info;
+	MDB_stat ms;
+	struct stat st;
 	int rc;
 
+	/* The file's size before LMDB sets it to the map's. */
+	if (stat(file, &st) == 0)
+		before = (int64_t)st.st_size;
+	free(file);
 	if (s->writemap)
 		flags |= MDB_WRITEMAP;
 	if ((rc = mdb_env_create(&s->env)) != 0)
 		return rc;
+	/* The map's size is the file's (the largest it had: a store grown
+	 * past map_size keeps its map), or map_size if that is more. */
 	if ((rc = mdb_env_set_maxdbs(s->env, 4)) != 0 ||
-	    (rc = mdb_env_set_mapsize(s->env, (size_t)s->opt.map_size)) != 0 ||
+	    (rc = mdb_env_set_mapsize(s->env, 0)) != 0 ||
 	    (rc = LMDB(s, mdb_env_open(s->env, s->path, flags, 0600))) != 0 ||
 	    (rc = mdb_env_info(s->env, &info)) != 0)
 		goto fail;
-	/* A store used past map_size keeps its larger map. */
-	s->map_size = (int64_t)info.me_mapsize;
-	if (s->writemap && (rc = map_reserve(s, s->map_size)) != 0)
+	if ((int64_t)info.me_mapsize < s->opt.map_size &&
+	    (rc = mdb_env_set_mapsize(s->env, (size_t)s->opt.map_size)) != 0)
+		goto fail;
+	s->map_size = (int64_t)info.me_mapsize > s->opt.map_size
+	    ? (int64_t)info.me_mapsize
+	    : s->opt.map_size;
+	if (!s->writemap)
+		return 0;
+	/* What does not allocate goes back to what the file held, and at
+	 * least the pages in use. */
+	if ((rc = mdb_env_stat(s->env, &ms)) != 0)
+		goto fail;
+	used = (int64_t)(info.me_last_pgno + 1) * ms.ms_psize;
+	if ((rc = map_reserve(s, s->map_size, before > used ? before : used)) !=
+	    0)
 		goto fail;
 	return 0;
 
@@ -373,6 +526,27 @@ fail:
 	mdb_env_close(s->env);
 	s->env = NULL;
 	return rc;
+}
+
+/* Whether |rc| says that LMDB cannot read the data file. */
+static bool
+damaged(int rc)
+{
+	return rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH ||
+	    rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_PANIC;
+}
+
+/* The error of an open that met a damaged data file. */
+static char *
+damaged_error(struct store *s, int rc)
+{
+	return xasprintf("dedup store %s: its data file %s/data.mdb is "
+			 "damaged: corrupt, or written by an incompatible "
+			 "LMDB (%s); with the sidecar stopped, move the "
+			 "directory aside (or delete it) and start again, "
+			 "with an empty store: keys seen within the dedup "
+			 "window may then reach the app once more",
+	    s->path, s->path, mdb_strerror(rc));
 }
 
 static bool
@@ -427,8 +601,7 @@ open_dbs(struct store *s, char **err)
 	size_t dropped = 0;
 	int rc;
 
-	if ((rc = LMDB(s,
-		 mdb_txn_begin(s->env, NULL, ro ? MDB_RDONLY : 0, &txn))) != 0)
+	if ((rc = txn_begin(s, ro ? MDB_RDONLY : 0, &txn)) != 0)
 		goto fail;
 	if ((rc = LMDB(s, mdb_dbi_open(txn, "meta", flags, &meta))) != 0 ||
 	    (rc = LMDB(s, mdb_dbi_open(txn, "entries", flags, &s->entries))) !=
@@ -474,6 +647,8 @@ fail:
 		*err = xasprintf("%s is not a nats-sidecar dedup store (no "
 				 "format record): check the path",
 		    s->path);
+	else if (damaged(rc))
+		*err = damaged_error(s, rc);
 	else
 		*err = xasprintf("cannot open the dedup store %s: %s", s->path,
 		    mdb_strerror(rc));
@@ -523,6 +698,14 @@ store_open(struct ev_loop *loop, const struct store_options *o,
 	if (mode == STORE_READONLY)
 		flags |= MDB_RDONLY;
 	s->writemap = mode == STORE_DAEMON && !o->fsync;
+	if (s->writemap && store_fs_is_copy_on_write((long)fs.f_type)) {
+		log_info("dedup.store_written_through",
+		    "dedup store %s is on a copy-on-write filesystem (type "
+		    "0x%lx), where allocating its file reserves no blocks: "
+		    "commits go through write(2), which costs more per key",
+		    s->path, (unsigned long)fs.f_type);
+		s->writemap = false;
+	}
 	rc = env_open(s, flags);
 	if (s->writemap &&
 	    (rc == ENOSPC || rc == EDQUOT || rc == EFBIG || rc == EOPNOTSUPP)) {
@@ -535,15 +718,8 @@ store_open(struct ev_loop *loop, const struct store_options *o,
 		rc = env_open(s, flags);
 	}
 	if (rc != 0) {
-		if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH ||
-		    rc == MDB_CORRUPTED || rc == MDB_PANIC)
-			*err =
-			    xasprintf("dedup store %s is corrupt or was "
-				      "written by an incompatible LMDB (%s): "
-				      "move the directory aside or delete "
-				      "it; keys seen within the dedup window "
-				      "may then reach the app once more",
-				s->path, mdb_strerror(rc));
+		if (damaged(rc))
+			*err = damaged_error(s, rc);
 		else
 			*err = xasprintf("cannot open the dedup store %s: %s",
 			    s->path, mdb_strerror(rc));
@@ -627,7 +803,10 @@ reader(struct store *s)
 	int rc;
 
 	if (!s->rtxn_live) {
-		if ((rc = LMDB(s, mdb_txn_renew(s->rtxn))) != 0) {
+		rc = LMDB(s, mdb_txn_renew(s->rtxn));
+		if (rc == MDB_MAP_RESIZED && (rc = map_follow(s)) == 0)
+			rc = LMDB(s, mdb_txn_renew(s->rtxn));
+		if (rc != 0) {
 			log_errorx("dedup.store_read", "dedup store %s: %s",
 			    s->path, mdb_strerror(rc));
 			return NULL;
@@ -689,6 +868,7 @@ round_end(struct store *s)
 	s->round_min = INT64_MAX;
 	s->round_ok = true;
 	s->sweep_resume = false;
+	s->rounds++;
 }
 
 uint64_t
@@ -788,7 +968,7 @@ write_txn(struct store *s, int64_t now, bool with_queue, uint64_t limit)
 	uint64_t removed = 0;
 	int rc;
 
-	if ((rc = LMDB(s, mdb_txn_begin(s->env, NULL, 0, &txn))) != 0)
+	if ((rc = txn_begin(s, 0, &txn)) != 0)
 		return rc;
 	for (size_t i = 0; with_queue && i < s->nstaged; i++) {
 		struct staged *p = &s->staged[i];
@@ -818,6 +998,33 @@ failed:
 	return rc;
 }
 
+/*
+ * A whole round of the walk from the first key, in transactions of
+ * sweep_batch entries looked at, each committed: the map is full, and one
+ * transaction removing every expired entry would need a copy of each page
+ * it touches, where a step's copies come from the pages the steps before
+ * it freed. A step that finds the map full is tried again with half as
+ * many. Returns 0 or the error of a step of one entry.
+ */
+static int
+sweep_all(struct store *s, int64_t now)
+{
+	uint64_t step = (uint64_t)s->opt.sweep_batch, rounds = s->rounds;
+	int rc;
+
+	if (s->next_expiry != INT64_MIN && now < s->next_expiry)
+		return 0;
+	s->sweep_resume = false;
+	while (s->rounds == rounds) {
+		rc = write_txn(s, now, false, step);
+		if (rc == MDB_MAP_FULL && step > 1)
+			step /= 2;
+		else if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* The map is full: sweep everything expired, then grow. Returns 0 when
  * there may be room now, MDB_MAP_FULL at the ceiling, or the errno of a
  * map that cannot be allocated on disk. */
@@ -829,14 +1036,14 @@ make_room(struct store *s, int64_t now, bool *swept)
 
 	if (!*swept) {
 		*swept = true;
-		if (write_txn(s, now, false, UINT64_MAX) == 0)
+		if (sweep_all(s, now) == 0)
 			return 0;
 	}
 	if (s->map_size >= s->opt.map_size_max)
 		return MDB_MAP_FULL;
 	size = s->map_size * 2 < s->opt.map_size_max ? s->map_size * 2
 						     : s->opt.map_size_max;
-	if (s->writemap && (rc = map_reserve(s, size)) != 0) {
+	if (s->writemap && (rc = map_reserve(s, size, -1)) != 0) {
 		set_problem(s,
 		    xasprintf("full, and the map cannot grow to %" PRId64
 			      " MiB on disk: %s; pulling stops until entries "
@@ -844,8 +1051,7 @@ make_room(struct store *s, int64_t now, bool *swept)
 			size >> 20, strerror(rc)));
 		return rc;
 	}
-	if (LMDB(s, mdb_env_set_mapsize(s->env, (size_t)size)) != 0)
-		return MDB_MAP_FULL;
+	map_set(s, (size_t)size);
 	log_info("dedup.map_grown",
 	    "dedup store %s: map grown from %" PRId64 " to %" PRId64 " MiB",
 	    s->path, s->map_size >> 20, size >> 20);
@@ -873,8 +1079,12 @@ store_flush(struct store *s, int64_t now)
 	limit = s->nstaged > SWEEP_MIN / SWEEP_PER_KEY
 	    ? SWEEP_PER_KEY * s->nstaged
 	    : SWEEP_MIN;
-	if (s->nstaged == 0 || limit > (uint64_t)s->opt.sweep_batch)
+	if (s->nstaged == 0)
 		limit = (uint64_t)s->opt.sweep_batch;
+	else if (limit > (uint64_t)s->opt.sweep_batch)
+		limit = SWEEP_PACE * s->nstaged > (uint64_t)s->opt.sweep_batch
+		    ? SWEEP_PACE * s->nstaged
+		    : (uint64_t)s->opt.sweep_batch;
 	while ((rc = write_txn(s, now, true, limit)) == MDB_MAP_FULL) {
 		if ((grown = make_room(s, now, &swept)) != 0)
 			break;
@@ -947,7 +1157,7 @@ store_forget(struct store *s, const uint8_t key[STORE_KEY_SIZE])
 	/* In a store of format 1 its index entry stays: the sweep of
 	 * format 1 drops index entries without an entry. */
 	reader_reset(s);
-	if ((rc = LMDB(s, mdb_txn_begin(s->env, NULL, 0, &txn))) != 0)
+	if ((rc = txn_begin(s, 0, &txn)) != 0)
 		goto fail;
 	if ((rc = LMDB(s, mdb_del(txn, s->entries, &k, NULL))) ==
 	    MDB_NOTFOUND) {
@@ -974,7 +1184,7 @@ store_purge(struct store *s)
 	int rc;
 
 	reader_reset(s);
-	if ((rc = LMDB(s, mdb_txn_begin(s->env, NULL, 0, &txn))) != 0)
+	if ((rc = txn_begin(s, 0, &txn)) != 0)
 		goto fail;
 	if ((rc = LMDB(s, mdb_stat(txn, s->entries, &st))) != 0 ||
 	    (rc = LMDB(s, mdb_drop(txn, s->entries, 0))) != 0 ||

@@ -18,16 +18,18 @@
  * the disk.
  *
  * When the map is full the store sweeps expired entries harder, then
- * grows the map up to its ceiling; past that it keeps what is queued,
- * reports the problem (store_problem()) and tries again later. The
- * daemon with `durability: os` writes the map in place, and its data file
- * takes the map's size on disk from the start (and each size it grows
- * to), so that a full disk is an error rather than a SIGBUS.
+ * grows the map up to its ceiling (a store reopened keeps its map); past that
+ * it keeps what is queued, reports the problem (store_problem()) and tries
+ * again later. The daemon with `durability: os` writes the map in place, and
+ * its data file takes the map's size on disk from the start (and each size it
+ * grows to), so that a full disk is an error rather than a SIGBUS; on a
+ * copy-on-write filesystem, where that reserves nothing, it writes through
+ * write(2).
  *
  * One daemon per store: store_open() takes an exclusive lock file and
  * refuses network filesystems. Operator commands open the same store
  * without the lock (STORE_SHARED): LMDB serialises writers across
- * processes.
+ * processes, and a map one of them grew is taken by the others.
  */
 #ifndef SIDECAR_STORE_H
 #define SIDECAR_STORE_H
@@ -45,7 +47,7 @@ struct store_options {
 	bool fsync; /* durability: fsync */
 	int64_t map_size; /* initial map size, bytes */
 	int64_t map_size_max; /* the ceiling it may grow to */
-	int64_t sweep_batch; /* expired entries removed per flush at most */
+	int64_t sweep_batch; /* entries looked at per flush (see below) */
 };
 
 enum store_mode {
@@ -104,8 +106,9 @@ uint64_t store_stage(struct store *, const uint8_t key[STORE_KEY_SIZE],
 
 /*
  * Commits what is queued in one write transaction, with a step of the
- * sweep: up to sweep_batch entries looked at and the expired ones removed
- * (also when nothing is queued, at most once a second). Returns 0, or -1
+ * sweep: up to sweep_batch entries looked at, or 4 per key queued if that
+ * is more, and the expired ones removed (also when nothing is queued, at
+ * most once a second). Returns 0, or -1
  * when the commit failed (logged once per cause; the queue is kept for
  * the next flush).
  */
@@ -128,8 +131,18 @@ int store_stats(struct store *, struct store_stats *st);
  * an MDB_* or errno code; 0 turns it off. */
 void store_fail_nth(struct store *, unsigned nth, int rc);
 
+/* Tests: the next allocation of the data file's blocks (durability os)
+ * takes part of them, as a full disk does, and fails with |rc|; 0 turns
+ * it off. */
+void store_fail_allocation(struct store *, int rc);
+
 /* Exposed for tests: whether statfs(2)'s f_type is a network filesystem,
  * on which LMDB's locking is not safe. */
 bool store_fs_is_network(long f_type);
+
+/* Exposed for tests: whether statfs(2)'s f_type is a copy-on-write
+ * filesystem, where fallocate(2) reserves no blocks for later writes: the
+ * map is not written in place there. */
+bool store_fs_is_copy_on_write(long f_type);
 
 #endif

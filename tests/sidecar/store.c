@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@
 #include <openssl/evp.h>
 
 #include "harness/cmocka.h"
+#include "harness/fatal.h"
 #include "harness/proc.h"
 #include "sidecar/log.h"
 #include "sidecar/store.h"
@@ -113,6 +115,25 @@ fill_until(struct store *s, uint64_t size, int *next, int64_t now)
 	return rc;
 }
 
+/* Commits batches of new keys (from |*next|) at 1 s until a flush fails,
+ * the even ones expiring at |even|, the others at 1000 s. */
+static void
+fill_full(struct store *s, int *next, int64_t even)
+{
+	uint8_t k[STORE_KEY_SIZE];
+	int rc = 0;
+
+	for (int i = 0; i < 200 && rc == 0; i++) {
+		for (int j = 0; j < 500; j++, (*next)++) {
+			key_of(*next, k);
+			store_stage(s, k, "orders", 1,
+			    *next % 2 == 0 ? even : 1000 * S, S);
+		}
+		rc = store_flush(s, S);
+	}
+	assert_int_equal(rc, -1);
+}
+
 /* Sends log lines into a pipe; returns its read end. */
 static int
 log_capture(void)
@@ -138,14 +159,15 @@ log_captured(int fd, const char *needle)
 	return strstr(buf, needle) != NULL;
 }
 
-/* Opens |sub| as the daemon (a map of 1 MiB up to |map_max|); says
+/* Opens |sub| as the daemon (a map of |map| bytes up to |map_max|); says
  * whether it logged |event|. */
 static struct store *
-open_logged(const char *sub, int64_t map_max, const char *event, bool *logged)
+open_logged(const char *sub, int64_t map, int64_t map_max, const char *event,
+    bool *logged)
 {
 	int logs = log_capture();
 	char *err;
-	struct store *s = open_at(sub, MIB, map_max, 1000, STORE_DAEMON, &err);
+	struct store *s = open_at(sub, map, map_max, 1000, STORE_DAEMON, &err);
 
 	*logged = log_captured(logs, event);
 	if (s == NULL)
@@ -267,17 +289,11 @@ full_map_grows_then_refuses(void **state)
 	    open_at("full", MIB, 2 * MIB, 1000, STORE_DAEMON, &err);
 	struct store_stats st;
 	uint8_t k[STORE_KEY_SIZE];
-	int i, rc = 0;
+	int next = 0;
 
 	assert_non_null(s);
-	for (i = 0; i < 200 && rc == 0; i++) {
-		for (int j = 0; j < 500; j++) {
-			key_of(i * 500 + j, k);
-			store_stage(s, k, "orders", 1, 1000 * S, S);
-		}
-		rc = store_flush(s, S);
-	}
-	assert_int_equal(rc, -1);
+	fill_full(s, &next, 1000 * S);
+	key_of(next - 1, k);
 	assert_non_null(strstr(store_problem(s), "full"));
 	assert_int_equal(store_stats(s, &st), 0);
 	assert_int_equal(st.map_size, 2 * MIB);
@@ -461,7 +477,7 @@ map_without_room_on_disk_is_written_through(void **state)
 	small.rlim_cur = MIB / 2;
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
 	s = open_logged(
-	    "through", 4 * MIB, "dedup.store_written_through", &logged);
+	    "through", MIB, 4 * MIB, "dedup.store_written_through", &logged);
 	assert_true(logged);
 	key_of(1, k);
 	t = store_stage(s, k, "orders", 1, 1000 * S, S);
@@ -632,6 +648,297 @@ failed_flush_forgets_what_its_walk_saw(void **state)
 	assert_true(nth > 100);
 }
 
+static void
+full_map_with_expired_entries_takes_writes_again(void **state)
+{
+	char *err;
+	struct store *s =
+	    open_at("full-expired", MIB, MIB, 1000, STORE_DAEMON, &err);
+	struct store_stats st;
+	uint8_t k[STORE_KEY_SIZE];
+	int next = 0;
+
+	/* Every other key expires at 10 s: each leaf page keeps entries,
+	 * so one transaction sweeping them all would copy every page of a
+	 * map that has no room left. */
+	assert_non_null(s);
+	fill_full(s, &next, 10 * S);
+	assert_non_null(strstr(store_problem(s), "full at the map ceiling"));
+	/* Past the expiry the sweep frees the space in steps, and the
+	 * queue goes in. */
+	key_of(next, k);
+	store_stage(s, k, "orders", 1, 1000 * S, 20 * S);
+	assert_int_equal(store_flush(s, 20 * S), 0);
+	assert_null(store_problem(s));
+	assert_int_equal(store_lookup(s, k, 20 * S, NULL), 1);
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.map_size, MIB);
+	/* Half of the first seven batches at least. */
+	assert_true(st.expired >= 1750);
+	key_of(1, k);
+	assert_int_equal(store_lookup(s, k, 20 * S, NULL), 1);
+	store_close(s);
+}
+
+static void
+sweep_keeps_pace_with_large_flushes(void **state)
+{
+	char *err;
+	struct store *s =
+	    open_at("pace", 16 * MIB, 64 * MIB, 10, STORE_DAEMON, &err);
+	struct store_stats st;
+	int64_t now = S;
+	int next = 0;
+
+	/* 500 keys a second for 40 s, each kept 5 s: some 2500 live at a
+	 * time, though sweep_batch is 10; the map never fills, so only the
+	 * flushes' own sweeps remove them. */
+	assert_non_null(s);
+	for (int i = 0; i < 40; i++, now += S) {
+		for (int j = 0; j < 500; j++)
+			stage_key(s, next++, now + 5 * S, now);
+		assert_int_equal(store_flush(s, now), 0);
+	}
+	assert_int_equal(store_stats(s, &st), 0);
+	if (st.entries > 7500)
+		fail_msg("%" PRIu64 " entries after %d keys of which some "
+			 "2500 live; %" PRIu64 " swept",
+		    st.entries, next, st.expired);
+	store_close(s);
+}
+
+static void
+reopened_store_keeps_its_map(void **state)
+{
+	struct store *s = open_default("regrown");
+	struct store_stats st;
+	off_t size, allocated;
+	char *err;
+	int next = 0;
+
+	/* Grown to 2 MiB with a little more than 1 MiB used. */
+	assert_int_equal(fill_until(s, 2 * MIB, &next, S), 0);
+	store_close(s);
+	s = open_default("regrown");
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.map_size, 2 * MIB);
+	data_file("regrown", &size, &allocated);
+	assert_int_equal(size, 2 * MIB);
+	assert_true(allocated >= 2 * MIB);
+	store_close(s);
+	/* An operator's map is the store's too. */
+	s = open_at("regrown", MIB, MIB, 10, STORE_READONLY, &err);
+	assert_non_null(s);
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.map_size, 2 * MIB);
+	store_close(s);
+}
+
+/* In a process of its own, an operator with a map of |map| bytes commits
+ * |n| new keys in batches; returns whether all went in. */
+static bool
+operator_commits(const char *sub, int64_t map, int n)
+{
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		char *err;
+		struct store *op =
+		    open_at(sub, map, 2 * map, 1000, STORE_SHARED, &err);
+		uint8_t k[STORE_KEY_SIZE];
+		int rc = op == NULL;
+
+		for (int i = 0; i < n && rc == 0; i++) {
+			key_of(100000 + i, k);
+			store_stage(op, k, "orders", 1, 1000 * S, S);
+			if (i % 500 == 499 || i == n - 1)
+				rc = store_flush(op, S);
+		}
+		store_close(op);
+		_exit(rc == 0 ? 0 : 1);
+	}
+	return waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	    WEXITSTATUS(status) == 0;
+}
+
+static void
+map_grown_by_another_process_is_taken(void **state)
+{
+	struct store *s = open_default("resized");
+	struct store_stats st;
+	uint8_t k[STORE_KEY_SIZE];
+	off_t size, allocated;
+
+	/* Its commits reach past the daemon's map of 1 MiB: the daemon
+	 * maps the file's size and reads and writes on. */
+	assert_true(operator_commits("resized", 4 * MIB, 15000));
+	key_of(100000, k);
+	assert_int_equal(store_lookup(s, k, 2 * S, NULL), 1);
+	key_of(1, k);
+	store_stage(s, k, "orders", 1, 1000 * S, 2 * S);
+	assert_int_equal(store_flush(s, 2 * S), 0);
+	assert_null(store_problem(s));
+	assert_int_equal(store_lookup(s, k, 2 * S, NULL), 1);
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_true(st.map_size >= 4 * MIB);
+	assert_int_equal(st.entries, 15001);
+	/* Written in place, the map is allocated on disk. */
+	data_file("resized", &size, &allocated);
+	assert_true(allocated >= (off_t)st.map_size);
+	store_close(s);
+}
+
+static void
+failed_allocation_gives_its_blocks_back(void **state)
+{
+	struct store *s = open_default("giveback");
+	struct statvfs vfs;
+	off_t size, allocated;
+	int64_t huge;
+	bool logged;
+	int next = 0;
+
+	/* Growing to 2 MiB allocates half of it and fails: the file is cut
+	 * back to the map of 1 MiB, its blocks given back. */
+	store_fail_allocation(s, ENOSPC);
+	assert_int_equal(fill_until(s, 2 * MIB, &next, S), -1);
+	assert_non_null(strstr(store_problem(s),
+	    "cannot grow to 2 MiB on disk: No space left on device"));
+	data_file("giveback", &size, &allocated);
+	if (size != MIB || allocated > MIB + MIB / 8)
+		fail_msg("data file of %jd bytes, %jd allocated, after a "
+			 "failed allocation",
+		    (intmax_t)size, (intmax_t)allocated);
+	/* Once the disk has room, the map grows. */
+	assert_int_equal(store_flush(s, 3 * S), 0);
+	assert_null(store_problem(s));
+	data_file("giveback", &size, &allocated);
+	assert_true(allocated >= 2 * MIB);
+	store_close(s);
+
+	/* A map larger than the volume's free space is not tried: nothing
+	 * is allocated, and the store is written through. */
+	assert_int_equal(statvfs(dir, &vfs), 0);
+	huge = ((int64_t)(vfs.f_bavail * vfs.f_frsize) * 2 + 1024 * MIB) &
+	    ~(int64_t)(MIB - 1);
+	s = open_logged("huge", huge, huge, "No space left on device", &logged);
+	assert_true(logged);
+	data_file("huge", &size, &allocated);
+	assert_true(size < MIB && allocated < MIB);
+	store_close(s);
+}
+
+static void
+copy_on_write_filesystems_are_written_through(void **state)
+{
+	assert_true(store_fs_is_copy_on_write((long)0x9123683e)); /* Btrfs */
+	assert_true(store_fs_is_copy_on_write(0x2fc12fc1)); /* ZFS */
+	assert_true(store_fs_is_copy_on_write((long)0xca451a4e));
+	assert_true(store_fs_is_copy_on_write(0x3434)); /* NILFS2 */
+	/* f_type is signed on some ABIs. */
+	assert_true(store_fs_is_copy_on_write((long)(int32_t)0x9123683e));
+	assert_false(store_fs_is_copy_on_write(0xef53)); /* ext4 */
+	assert_false(store_fs_is_copy_on_write(0x58465342)); /* xfs */
+	assert_false(store_fs_is_copy_on_write(0x01021994)); /* tmpfs */
+	assert_false(store_fs_is_copy_on_write(0x6969)); /* NFS */
+}
+
+/* Zeroes pages |from| to |to| (excluded; -1: the end) of |sub|'s data
+ * file. */
+static void
+pages_zeroed(const char *sub, off_t from, off_t to)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	char path[512], *zero = calloc(1, (size_t)page);
+	off_t size, allocated;
+	int fd;
+
+	data_file(sub, &size, &allocated);
+	snprintf(path, sizeof path, "%s/%s/data.mdb", dir, sub);
+	assert_true((fd = open(path, O_WRONLY)) >= 0);
+	for (off_t p = from; p < (to < 0 ? size / page : to); p++)
+		assert_int_equal(
+		    pwrite(fd, zero, (size_t)page, p * page), page);
+	close(fd);
+	free(zero);
+}
+
+/* Opening |sub| in |mode| fails with an error naming its data file and
+ * saying to move it aside. */
+static void
+open_names_damage(const char *sub, enum store_mode mode)
+{
+	char file[512], *err;
+
+	snprintf(file, sizeof file, "%s/%s/data.mdb", dir, sub);
+	assert_null(open_at(sub, MIB, 4 * MIB, 1000, mode, &err));
+	if (strstr(err, file) == NULL || strstr(err, "damaged") == NULL ||
+	    strstr(err, "move the directory aside") == NULL)
+		fail_msg("opening %s: %s", sub, err);
+	free(err);
+}
+
+static void
+damaged_pages_are_named_at_open(void **state)
+{
+	struct store *s = open_default("damaged");
+
+	for (int i = 0; i < 2000; i++)
+		stage_key(s, i, 1000 * S, S);
+	assert_int_equal(store_flush(s, S), 0);
+	store_close(s);
+	/* The meta pages (the first two) are sound; the trees they point
+	 * to are not. */
+	pages_zeroed("damaged", 2, -1);
+	open_names_damage("damaged", STORE_DAEMON);
+	open_names_damage("damaged", STORE_READONLY);
+	/* A meta page itself. */
+	pages_zeroed("damaged", 0, 1);
+	open_names_damage("damaged", STORE_DAEMON);
+}
+
+/* In a child: the map of a store grows with no address space left for
+ * the larger one. */
+static void
+remap_without_memory(void *arg)
+{
+	char *err;
+	struct store *s =
+	    open_at("remap", 4 * MIB, 16 * MIB, 1000, STORE_DAEMON, &err);
+	FILE *f = fopen("/proc/self/statm", "r");
+	uint8_t k[STORE_KEY_SIZE];
+	struct rlimit as;
+	long pages;
+	int rc = 0;
+
+	if (s == NULL || f == NULL || fscanf(f, "%ld", &pages) != 1)
+		_exit(2);
+	fclose(f);
+	/* Room for what a flush allocates, not for a map twice as large. */
+	as.rlim_cur = as.rlim_max =
+	    (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + 2 * MIB;
+	if (setrlimit(RLIMIT_AS, &as) == -1)
+		_exit(2);
+	for (int i = 0; i < 1000 && rc == 0; i++) {
+		for (int j = 0; j < 500; j++) {
+			key_of(i * 500 + j, k);
+			store_stage(s, k, "orders", 1, 1000 * S, S);
+		}
+		rc = store_flush(s, S);
+	}
+	_exit(3);
+}
+
+static void
+failed_remap_ends_the_process_saying_why(void **state)
+{
+	assert_int_equal(
+	    fatal_expect(remap_without_memory, NULL, "cannot be mapped again"),
+	    0);
+}
+
 /* SHA-256 of the namespace, its NUL and the key: the digest of every
  * format, computed here without store_key(). */
 static void
@@ -722,7 +1029,7 @@ format_1_store_is_migrated_and_keeps_its_keys(void **state)
 
 	/* The daemon migrates it, once, and says so: the index goes, the
 	 * entries stay. */
-	s = open_logged("format1", MIB, "dedup.store_migrated", &logged);
+	s = open_logged("format1", MIB, MIB, "dedup.store_migrated", &logged);
 	assert_true(logged);
 	assert_int_equal(store_stats(s, &st), 0);
 	assert_int_equal(st.entries, 9);
@@ -744,7 +1051,7 @@ format_1_store_is_migrated_and_keeps_its_keys(void **state)
 	format_of(path, format, sizeof format);
 	assert_string_equal(format, "nats-sidecar dedup 2");
 	assert_false(has_index_1(path));
-	s = open_logged("format1", MIB, "dedup.store_migrated", &logged);
+	s = open_logged("format1", MIB, MIB, "dedup.store_migrated", &logged);
 	assert_false(logged);
 	flush_expect(s, 1500 * S, 4, 1);
 	key_of(1, k);
@@ -770,6 +1077,15 @@ main(void)
 		    sweep_walks_the_keys_and_waits_for_the_earliest_expiry),
 		cmocka_unit_test(failed_flush_forgets_what_its_walk_saw),
 		cmocka_unit_test(format_1_store_is_migrated_and_keeps_its_keys),
+		cmocka_unit_test(
+		    full_map_with_expired_entries_takes_writes_again),
+		cmocka_unit_test(sweep_keeps_pace_with_large_flushes),
+		cmocka_unit_test(reopened_store_keeps_its_map),
+		cmocka_unit_test(map_grown_by_another_process_is_taken),
+		cmocka_unit_test(failed_allocation_gives_its_blocks_back),
+		cmocka_unit_test(copy_on_write_filesystems_are_written_through),
+		cmocka_unit_test(damaged_pages_are_named_at_open),
+		cmocka_unit_test(failed_remap_ends_the_process_saying_why),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
