@@ -172,6 +172,18 @@ store_fail_allocation(struct store *s, int rc)
 	s->alloc_fail = rc;
 }
 
+/* Whether the statfs(2) type |f_type| is one of |types|: compared on 32
+ * bits, as f_type is signed on some ABIs. */
+static bool
+fs_type_in(long f_type, const long *types, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if ((f_type & 0xffffffffL) == types[i])
+			return true;
+	}
+	return false;
+}
+
 bool
 store_fs_is_network(long f_type)
 {
@@ -190,11 +202,7 @@ store_fs_is_network(long f_type)
 		0x65735546, /* FUSE: s3fs, gcsfuse, sshfs */
 	};
 
-	for (size_t i = 0; i < sizeof network / sizeof network[0]; i++) {
-		if ((f_type & 0xffffffffL) == network[i])
-			return true;
-	}
-	return false;
+	return fs_type_in(f_type, network, sizeof network / sizeof network[0]);
 }
 
 bool
@@ -207,11 +215,7 @@ store_fs_is_copy_on_write(long f_type)
 		0x3434, /* NILFS2 */
 	};
 
-	for (size_t i = 0; i < sizeof cow / sizeof cow[0]; i++) {
-		if ((f_type & 0xffffffffL) == cow[i])
-			return true;
-	}
-	return false;
+	return fs_type_in(f_type, cow, sizeof cow / sizeof cow[0]);
 }
 
 void
