@@ -9,7 +9,7 @@
 #
 #   bench/run.sh [-n MSGS] [-r RUNS] [-c CASE,...] [-l SECONDS] [--smoke]
 #
-# Defaults: 200,000 messages, 3 runs, every case, latency phases of 5 s.
+# Defaults: 200,000 messages, 3 runs, every case, latency phases of 15 s.
 # The options are bench/suite's (see the top of bench/suite.c). JOBS sets
 # make's parallelism (default 2); the build runs under nice.
 set -euo pipefail

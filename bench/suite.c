@@ -14,8 +14,8 @@
  *   ceiling-pull     nats.c pull consumer, Fetch(1024), ack per message,
  *                    MaxAckPending 65,536
  *   sidecar-bare     nats-sidecar, no filters, default limits (-i sets
- *                    max_in_flight and the app's capacity; default 256),
- *                    to the in-process app below, which ACKs everything
+ *                    max_in_flight), to the in-process app below (capacity
+ *                    256), which ACKs everything
  *   sidecar-dedup    the same with the dedup filter (durability os)
  *   sidecar-fsync    the same with durability fsync
  *   sidecar-translate  the translate filter alone: v1 JSON -> v2 protobuf
@@ -70,9 +70,8 @@
 #define CEIL_MAX_ACK_PENDING 65536
 #define CEIL_FETCH_BATCH 1024
 #define PUB_WINDOW 4096
-/* The app's capacity and the subscription's max_in_flight: by default
- * the option's default, 256 (-i changes both). */
-#define DEFAULT_IN_FLIGHT 256
+/* The app's capacity (Hello.capacity). */
+#define APP_CAPACITY 256
 
 /* The filter chain of sidecar-full; sidecar_start() adds the translate
  * filter (TRANSLATE_FILTER) to the chains of the translating cases. */
@@ -161,7 +160,7 @@ static struct {
 	const char *json;
 	bool smoke;
 	int in_flight;
-} opt = { 200000, 3, 5.0, NULL, false, DEFAULT_IN_FLIGHT };
+} opt = { 200000, 3, 15.0, NULL, false, 0 };
 
 static struct natsserver *srv;
 static struct testjs *ctl;
@@ -692,7 +691,7 @@ sidecar_start(struct sidecar *sc, const struct bcase *bc, const char *stream,
 		.subscriptions = &sub,
 		.nsubscriptions = 1,
 		.log_level = "info" };
-	char yaml[2048], sub_yaml[2048], mapping[PATH_MAX],
+	char yaml[2048], sub_yaml[2048], in_flight[64], mapping[PATH_MAX],
 	    translate[PATH_MAX + 512], schemas[PATH_MAX + 32];
 
 	memset(sc, 0, sizeof *sc);
@@ -707,8 +706,11 @@ sidecar_start(struct sidecar *sc, const struct bcase *bc, const char *stream,
 		    bc->sub_yaml != NULL ? "" : "filters:\n", mapping);
 		snprintf(schemas, sizeof schemas, "schemas: [\"%s\"]\n", yaml);
 	}
-	snprintf(sub_yaml, sizeof sub_yaml, "max_in_flight: %d\n%s%s",
-	    opt.in_flight, bc->sub_yaml != NULL ? bc->sub_yaml : "", translate);
+	snprintf(
+	    in_flight, sizeof in_flight, "max_in_flight: %d\n", opt.in_flight);
+	snprintf(sub_yaml, sizeof sub_yaml, "%s%s%s",
+	    opt.in_flight > 0 ? in_flight : "",
+	    bc->sub_yaml != NULL ? bc->sub_yaml : "", translate);
 	sub.yaml = sub_yaml;
 	if (proc_tmpdir(sc->store, sizeof sc->store, "bench-dedup") == -1)
 		return -1;
@@ -772,7 +774,7 @@ settled(const char *stream, const char *durable)
 static struct nsc *
 app_connect(struct sidecar *sc)
 {
-	struct nsc_options o = { .capacity = (uint32_t)opt.in_flight,
+	struct nsc_options o = { .capacity = APP_CAPACITY,
 		.app_name = "bench" };
 	struct nsc *app;
 	char *err = NULL;
@@ -1272,8 +1274,9 @@ write_json(const char *path)
 	fprintf(f,
 	    "\"settings\":{\"ceiling_max_ack_pending\":%d,"
 	    "\"ceiling_fetch_batch\":%d,\"publish_window\":%d,"
-	    "\"in_flight\":%d},",
-	    CEIL_MAX_ACK_PENDING, CEIL_FETCH_BATCH, PUB_WINDOW, opt.in_flight);
+	    "\"app_capacity\":%d,\"max_in_flight\":%d},",
+	    CEIL_MAX_ACK_PENDING, CEIL_FETCH_BATCH, PUB_WINDOW, APP_CAPACITY,
+	    opt.in_flight);
 	fputs("\"cases\":{", f);
 	for (size_t i = 0, first = 1; i < NCASES; i++) {
 		if (!cases[i].selected)
@@ -1380,7 +1383,7 @@ main(int argc, char **argv)
 		opt.lat_secs = 0.5;
 	}
 	if (opt.n < 1 || opt.runs < 1 || opt.runs > 16 || opt.lat_secs <= 0 ||
-	    opt.in_flight < 1 || opt.in_flight > 65536)
+	    opt.in_flight < 0 || opt.in_flight > 65536)
 		usage();
 	if (list == NULL)
 		for (size_t i = 0; i < NCASES; i++)

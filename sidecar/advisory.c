@@ -534,7 +534,7 @@ on_consumer_bound(void *arg)
 	    "subscription %s: taking the server's MAX_DELIVERIES advisories "
 	    "for consumer %s of stream %s from stream %s",
 	    w->sub->name, w->sub->durable, w->sub->stream, w->stream);
-	pull_refill(w->pull, w->held, w->held_bytes);
+	pull_refill(w->pull, w->held, w->held_bytes, w->capture.max_in_flight);
 }
 
 static void
@@ -546,7 +546,8 @@ on_turn(struct ev_loop *loop, ev_prepare *p, int revents)
 		return;
 	for (size_t i = 0; i < a->nwatches; i++)
 		pull_refill(a->watches[i].pull, a->watches[i].held,
-		    a->watches[i].held_bytes);
+		    a->watches[i].held_bytes,
+		    a->watches[i].capture.max_in_flight);
 }
 
 /* The stream is not right: say why (once per reason), look again later. */

@@ -446,10 +446,11 @@ static const struct config_option subscription_options[] = {
 	{ .name = "max_in_flight",
 	    .type = CONFIG_INT,
 	    .offset = offsetof(struct config_subscription, max_in_flight),
-	    .def = "256",
+	    .def = "1024",
 	    .min = 1,
 	    .max = 65536,
-	    .help = "messages at the app or waiting for it" },
+	    .help = "the most messages at the app or waiting for it; below "
+		    "it the window follows the app's pace" },
 	{ .name = "max_in_flight_bytes",
 	    .type = CONFIG_SIZE,
 	    .offset = offsetof(struct config_subscription, max_in_flight_bytes),

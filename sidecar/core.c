@@ -31,6 +31,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pull.h"
+#include "window.h"
 #include "trace.h"
 #include "schema.h"
 #include "store.h"
@@ -97,6 +98,8 @@ struct subscription {
 	bool dedup; /* its chain has a dedup filter */
 	bool translate; /* ... a translate filter, which decodes */
 	size_t held, held_bytes; /* deliveries the sidecar holds, any state */
+	uint64_t finished; /* deliveries released so far */
+	struct window window; /* how many it may hold now */
 	struct delivery_list queue; /* waiting for app capacity */
 	struct delivery_list all;
 	struct metric_series *outcomes[OUTCOME_COUNT];
@@ -108,7 +111,7 @@ struct subscription {
 	uint64_t pulls_seen;
 	struct metric_series *end_to_end, *batch_sizes;
 	struct metric_series *pending, *ack_pending; /* NULL: not polled */
-	struct metric_series *in_flight_limit;
+	struct metric_series *in_flight_limit, *in_flight_window;
 };
 
 /* The core's view of one connected app. */
@@ -216,6 +219,7 @@ release(struct delivery *d, enum outcome o)
 	TAILQ_REMOVE(&s->all, d, all);
 	s->held--;
 	s->held_bytes -= d->size;
+	s->finished++;
 	metric_set(s->in_flight, (double)s->held);
 	delivery_free(d);
 }
@@ -465,6 +469,26 @@ on_pull_lost(void *arg, const char *why)
 	consumer_lost(s->consumer, why);
 }
 
+/* Tops up |s|'s credits to its window: the capacity of the apps serving
+ * it, plus what they finished lately. */
+static void
+refill(struct core *c, struct subscription *s)
+{
+	struct app_state *a;
+	uint64_t capacity = 0;
+	int64_t window;
+
+	TAILQ_FOREACH(a, &c->app_list, link)
+	{
+		if (app_serves(a->app, s->cfg->name))
+			capacity += app_capacity(a->app);
+	}
+	window =
+	    window_size(&s->window, ev_now(c->loop), s->finished, capacity);
+	metric_set(s->in_flight_window, (double)window);
+	pull_refill(s->pull, s->held, s->held_bytes, window);
+}
+
 static void
 on_consumer_bound(void *arg)
 {
@@ -472,7 +496,7 @@ on_consumer_bound(void *arg)
 
 	if (s->core->draining || pull_start(s->pull) == -1)
 		return;
-	pull_refill(s->pull, s->held, s->held_bytes);
+	refill(s->core, s);
 }
 
 /* The version is the subject's last token when it looks like "v2". */
@@ -1117,7 +1141,7 @@ on_turn(struct ev_loop *loop, ev_prepare *w, int revents)
 		/* What cannot be committed is not pulled (it would wait, or
 		 * reach the app with dedup skipped). */
 		if (!s->dedup || store_problem(c->store) == NULL)
-			pull_refill(s->pull, s->held, s->held_bytes);
+			refill(c, s);
 		pull_stats(s->pull, &st);
 		if (st.requests > s->pulls_seen) {
 			metric_add(
@@ -1190,6 +1214,13 @@ register_more_metrics(struct core *c, struct subscription *s)
 		"The most deliveries held at once (max_in_flight).", sub_label),
 	    name);
 	metric_set(s->in_flight_limit, (double)s->cfg->max_in_flight);
+	s->in_flight_window = metric_series(
+	    metrics_gauge(c->metrics, "nats_sidecar_in_flight_window",
+		"The most deliveries the sidecar may hold now: the apps' "
+		"capacity plus a tenth of a second of their work, up to "
+		"max_in_flight.",
+		sub_label),
+	    name);
 	s->end_to_end = metric_series(
 	    metrics_histogram(c->metrics, "nats_sidecar_end_to_end_seconds",
 		"Time from the message's JetStream timestamp to the app's ack.",
@@ -1534,6 +1565,7 @@ core_new(struct ev_loop *loop, const struct config *cfg,
 		s->cfg = config_subscription(cfg, i);
 		TAILQ_INIT(&s->queue);
 		TAILQ_INIT(&s->all);
+		window_init(&s->window, s->cfg->max_in_flight);
 		register_metrics(c, s);
 		if (s->cfg->message_type != NULL) {
 			s->typed = true;

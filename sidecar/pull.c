@@ -142,7 +142,7 @@ send_request(struct pull *p, int64_t batch, int64_t max_bytes)
 }
 
 void
-pull_refill(struct pull *p, size_t held, size_t held_bytes)
+pull_refill(struct pull *p, size_t held, size_t held_bytes, int64_t window)
 {
 	const struct config_subscription *s = p->sub;
 	int64_t free_msgs, free_bytes, low_water;
@@ -151,11 +151,13 @@ pull_refill(struct pull *p, size_t held, size_t held_bytes)
 	p->held_bytes = held_bytes;
 	if (!p->running || ev_now(p->loop) < p->paused_until)
 		return;
-	free_msgs = s->max_in_flight - (int64_t)held - p->outstanding;
+	if (window > s->max_in_flight)
+		window = s->max_in_flight;
+	free_msgs = window - (int64_t)held - p->outstanding;
 	free_bytes =
 	    s->max_in_flight_bytes - (int64_t)held_bytes - p->outstanding_bytes;
 	/* Top up before the credits run dry, but not one message at a time. */
-	low_water = s->max_in_flight / 4 > 0 ? s->max_in_flight / 4 : 1;
+	low_water = window / 4 > 0 ? window / 4 : 1;
 	if (free_msgs <= 0 || (p->nlive > 0 && free_msgs < low_water))
 		return;
 	if (p->oversize) {

@@ -5,7 +5,8 @@
  * idles between round trips as natsSubscription_Fetch would.
  *
  * Credits: what the sidecar holds plus what the live requests may still
- * bring never exceeds max_in_flight messages and max_in_flight_bytes.
+ * bring never exceeds the window (at most max_in_flight messages) and
+ * max_in_flight_bytes.
  * Data messages do not say which request they answer, so the engine
  * counts what may still arrive in total, subtracts what the server's end
  * statuses report as unfilled (Nats-Pending-Messages/Bytes), and caps the
@@ -54,10 +55,11 @@ bool pull_drained(const struct pull *);
  * pull_refill() asks afresh. */
 void pull_reset(struct pull *);
 /*
- * Tops up credits given what the subscription holds now. Cheap when there
- * is nothing to do; call it once per loop turn.
+ * Tops up credits given what the subscription holds now, up to |window|
+ * messages (at most max_in_flight) and max_in_flight_bytes. Cheap when
+ * there is nothing to do; call it once per loop turn.
  */
-void pull_refill(struct pull *, size_t held, size_t held_bytes);
+void pull_refill(struct pull *, size_t held, size_t held_bytes, int64_t window);
 
 /* Counters for metrics and tests. */
 struct pull_stats {

@@ -25,6 +25,7 @@
 #include "harness/fixture.h"
 #include "harness/natsserver.h"
 #include "harness/testjs.h"
+#include "window.h"
 
 /* Distinct "order-<i>" payloads among |kind| events, i in 1..n; also
  * stores the number of events in |*total|. */
@@ -246,13 +247,47 @@ deleted_consumer_is_recreated(void **state)
 	testapp_free(app);
 }
 
+/* The most the server counted unacked over |samples| tenths of a
+ * second, checking that the backlog of |backlog| stays in the stream. */
+static uint64_t
+most_ack_pending(struct fixture *f, uint64_t backlog, int samples)
+{
+	uint64_t pending, ack_pending, most = 0;
+
+	for (int i = 0; i < samples; i++) {
+		assert_int_equal(testjs_consumer_pending(f->js, "ORDERS",
+				     "orders-app", &pending, &ack_pending),
+		    0);
+		if (ack_pending > most)
+			most = ack_pending;
+		assert_true(pending > backlog);
+		fixture_sleep_ms(100);
+	}
+	return most;
+}
+
+/* Stops the daemon and returns the peak in flight its registry logged. */
+static double
+stop_for_peak_in_flight(struct fixture *f)
+{
+	char *line;
+	double peak;
+
+	assert_int_equal(daemon_signal(f->d, SIGTERM), 0);
+	assert_int_equal(daemon_wait(f->d, 30000), 0);
+	assert_non_null(line = daemon_log_line(f->d, "subscription.stats", 0));
+	assert_non_null(strstr(line, "peak in flight "));
+	peak = strtod(strstr(line, "peak in flight ") + 15, NULL);
+	free(line);
+	return peak;
+}
+
 static void
 slow_app_leaves_the_backlog_in_jetstream(void **state)
 {
 	struct fixture *f = *state;
-	uint64_t pending, ack_pending, most = 0;
 	struct testapp *app;
-	char *line;
+	uint64_t most;
 	double peak;
 
 	assert_int_equal(
@@ -263,34 +298,81 @@ slow_app_leaves_the_backlog_in_jetstream(void **state)
 			    "10", "--sleep-ms", "5", NULL));
 	assert_int_equal(testapp_wait_for(app, "ack", 100, 30000), 0);
 	/* What the server counts as handed out and not acked is what the
-	 * sidecar holds: never above its limit. */
-	for (int i = 0; i < 30; i++) {
-		assert_int_equal(testjs_consumer_pending(f->js, "ORDERS",
-				     "orders-app", &pending, &ack_pending),
-		    0);
-		if (ack_pending > most)
-			most = ack_pending;
-		assert_true(pending > 90000 - 3000);
-		fixture_sleep_ms(100);
-	}
-	/* The server's count also holds acks still on their way, so it may
-	 * exceed the limit by those; the backlog itself stays there. */
+	 * sidecar holds: never above its limit. The server's count also
+	 * holds acks still on their way, so it may exceed the limit by
+	 * those; the backlog itself stays there. */
+	most = most_ack_pending(f, 90000 - 3000, 30);
 	assert_true(most > 0);
 	if (most > 2 * 50)
 		fail_msg("the server counts %llu unacked for a limit of 50",
 		    (unsigned long long)most);
-	assert_int_equal(daemon_signal(f->d, SIGTERM), 0);
-	assert_int_equal(daemon_wait(f->d, 30000), 0);
 	/* And the daemon's own registry agrees. */
-	assert_non_null(line = daemon_log_line(f->d, "subscription.stats", 0));
-	assert_non_null(strstr(line, "peak in flight "));
-	peak = strtod(strstr(line, "peak in flight ") + 15, NULL);
+	peak = stop_for_peak_in_flight(f);
 	if (peak < 10 || peak > 50)
-		fail_msg("peak in flight %.0f, limit 50: %s", peak, line);
+		fail_msg("peak in flight %.0f, limit 50", peak);
 	printf("# slow app: server ack-pending peak %llu, registry peak %.0f, "
 	       "limit 50\n",
 	    (unsigned long long)most, peak);
-	free(line);
+	testapp_free(app);
+}
+
+/*
+ * With the default max_in_flight (1,024), an app of capacity 4 that
+ * takes 20 ms a message (200 a second) holds its capacity plus a tenth of
+ * a second of work, the window's floor of 32: the rest of the backlog
+ * stays in the stream for other pods.
+ */
+static void
+slow_app_holds_its_pace_not_max_in_flight(void **state)
+{
+	struct fixture *f = *state;
+	struct testapp *app;
+	uint64_t most;
+	double peak;
+
+	assert_int_equal(
+	    testjs_publish_orders(f->js, "orders.created.v1", "w", 1, 5000), 0);
+	assert_non_null(fixture_start_daemon(f, NULL, NULL));
+	assert_non_null(app = testapp_start(daemon_socket(f->d), "--capacity",
+			    "4", "--sleep-ms", "20", NULL));
+	assert_int_equal(testapp_wait_for(app, "ack", 50, 30000), 0);
+	most = most_ack_pending(f, 5000 - 1000, 20);
+	peak = stop_for_peak_in_flight(f);
+	printf("# slow app, default limits: server ack-pending peak %llu, "
+	       "registry peak %.0f, window floor %d\n",
+	    (unsigned long long)most, peak, WINDOW_FLOOR);
+	if (peak < 4 || peak > WINDOW_FLOOR)
+		fail_msg("peak in flight %.0f: expected the app's capacity "
+			 "up to the window's floor %d",
+		    peak, WINDOW_FLOOR);
+	if (most > 2 * WINDOW_FLOOR)
+		fail_msg(
+		    "the server counts %llu unacked", (unsigned long long)most);
+	testapp_free(app);
+}
+
+/* A fast app of capacity 8 opens the window well past its capacity: the
+ * backlog comes in windows of up to max_in_flight. */
+static void
+fast_app_opens_the_window(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 20000 };
+	struct testapp *app;
+	double peak;
+
+	assert_int_equal(
+	    testjs_publish_orders(f->js, "orders.created.v1", "o", 1, N), 0);
+	assert_non_null(fixture_start_daemon(f, NULL, NULL));
+	assert_non_null(
+	    app = testapp_start(daemon_socket(f->d), "--capacity", "8", NULL));
+	wait_distinct_acks(app, N, 60000);
+	peak = stop_for_peak_in_flight(f);
+	printf("# fast app, default limits: registry peak %.0f\n", peak);
+	if (peak <= 8 + WINDOW_FLOOR || peak > 1024)
+		fail_msg("peak in flight %.0f: expected the window to open "
+			 "past the app's capacity and floor, up to 1024",
+		    peak);
 	testapp_free(app);
 }
 
@@ -422,6 +504,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    slow_app_leaves_the_backlog_in_jetstream, fixture_setup,
 		    fixture_teardown),
+		cmocka_unit_test_setup_teardown(
+		    slow_app_holds_its_pace_not_max_in_flight, fixture_setup,
+		    fixture_teardown),
+		cmocka_unit_test_setup_teardown(
+		    fast_app_opens_the_window, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(
 		    bad_frames_get_errors_and_others_go_on, fixture_setup,
 		    fixture_teardown),

@@ -324,9 +324,9 @@ defaults(void **state)
 	assert_int_equal(s->ack_wait, 30 * SEC);
 	assert_int_equal(s->max_attempts, 5);
 	assert_int_equal(s->max_deliver, -1);
-	assert_int_equal(s->max_in_flight, 256);
+	assert_int_equal(s->max_in_flight, 1024);
 	assert_int_equal(s->max_in_flight_bytes, 16 * 1024 * 1024);
-	assert_int_equal(s->max_ack_pending, 4 * 256);
+	assert_int_equal(s->max_ack_pending, 4 * 1024);
 	assert_int_equal(s->pull_expires, 30 * SEC);
 	assert_int_equal(s->pull_heartbeat, 5 * SEC);
 	assert_int_equal(s->processing_timeout, 30 * SEC);
@@ -880,9 +880,9 @@ error_combinations(void **state)
 	expect_only(SUB "    max_retry_delay: 1s\n", 5,
 	    "subscriptions[0].max_retry_delay: expected at least retry_delay "
 	    "(5s), got 1s");
-	expect_only(SUB "    max_ack_pending: 255\n", 5,
+	expect_only(SUB "    max_ack_pending: 1023\n", 5,
 	    "subscriptions[0].max_ack_pending: expected 0 (4 * max_in_flight) "
-	    "or at least max_in_flight (256), got 255");
+	    "or at least max_in_flight (1024), got 1023");
 	expect_only(SUB "    filters:\n      - dedup: {}\n", 5,
 	    "subscriptions[0].filters: the dedup filter needs a store: set "
 	    "dedup.path");
