@@ -99,6 +99,7 @@ struct subscription {
 	bool translate; /* ... a translate filter, which decodes */
 	size_t held, held_bytes; /* deliveries the sidecar holds, any state */
 	uint64_t finished; /* deliveries released so far */
+	size_t parked; /* held by a filter before the app (serial, say) */
 	struct window window; /* how many it may hold now */
 	struct delivery_list queue; /* waiting for app capacity */
 	struct delivery_list all;
@@ -216,6 +217,8 @@ release(struct delivery *d, enum outcome o)
 		dlq_cancel(s->core->bus, d->pending_request);
 	chain_done(s->chain, d);
 	metric_inc(s->outcomes[o]);
+	if (d->parked)
+		s->parked--;
 	TAILQ_REMOVE(&s->all, d, all);
 	s->held--;
 	s->held_bytes -= d->size;
@@ -377,8 +380,15 @@ inbound(struct delivery *d, struct filter_verdict v)
 {
 	struct subscription *s = d->sub;
 
-	if (v.action == FILTER_HOLD)
+	if (d->parked) {
+		d->parked = false;
+		s->parked--;
+	}
+	if (v.action == FILTER_HOLD) {
+		d->parked = true;
+		s->parked++;
 		return;
+	}
 	if (v.action != FILTER_DELIVER) {
 		settle(d, v, outcome_of(v, OUTCOME_DUPLICATE));
 		return;
@@ -470,7 +480,8 @@ on_pull_lost(void *arg, const char *why)
 }
 
 /* Tops up |s|'s credits to its window: the capacity of the apps serving
- * it, plus what they finished lately. */
+ * it, plus what they finished lately, plus what waits in a filter (on
+ * its key, say) and so could not reach them. */
 static void
 refill(struct core *c, struct subscription *s)
 {
@@ -483,8 +494,8 @@ refill(struct core *c, struct subscription *s)
 		if (app_serves(a->app, s->cfg->name))
 			capacity += app_capacity(a->app);
 	}
-	window =
-	    window_size(&s->window, ev_now(c->loop), s->finished, capacity);
+	window = window_size(
+	    &s->window, ev_now(c->loop), s->finished, capacity + s->parked);
 	metric_set(s->in_flight_window, (double)window);
 	pull_refill(s->pull, s->held, s->held_bytes, window);
 }

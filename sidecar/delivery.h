@@ -71,6 +71,7 @@ struct delivery {
 	int64_t deadline; /* processing timeout */
 	int64_t keepalive_at; /* next +WPI */
 	uint64_t pending_request; /* a bus request about it, or 0 */
+	bool parked; /* held by a filter before the app: outside the window */
 	TAILQ_ENTRY(delivery) entry; /* the queue or the app it is on */
 	TAILQ_ENTRY(delivery) all; /* every delivery of its subscription */
 
