@@ -540,17 +540,28 @@ damaged(int rc)
 	    rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_PANIC;
 }
 
+/* What to say of a damaged data file, met at open or while running. */
+static char *
+damaged_text(struct store *s, int rc)
+{
+	return xasprintf("its data file %s/data.mdb is damaged: corrupt, or "
+			 "written by an incompatible LMDB (%s); with the "
+			 "sidecar stopped, move the directory aside (or "
+			 "delete it) and start again, with an empty store: "
+			 "keys seen within the dedup window may then reach "
+			 "the app once more",
+	    s->path, mdb_strerror(rc));
+}
+
 /* The error of an open that met a damaged data file. */
 static char *
 damaged_error(struct store *s, int rc)
 {
-	return xasprintf("dedup store %s: its data file %s/data.mdb is "
-			 "damaged: corrupt, or written by an incompatible "
-			 "LMDB (%s); with the sidecar stopped, move the "
-			 "directory aside (or delete it) and start again, "
-			 "with an empty store: keys seen within the dedup "
-			 "window may then reach the app once more",
-	    s->path, s->path, mdb_strerror(rc));
+	char *text = damaged_text(s, rc);
+	char *err = xasprintf("dedup store %s: %s", s->path, text);
+
+	free(text);
+	return err;
 }
 
 static bool
@@ -1097,15 +1108,21 @@ store_flush(struct store *s, int64_t now)
 		return -1; /* make_room() said why */
 	if (rc == MDB_MAP_FULL) {
 		set_problem(s,
-		    xasprintf("full at the map ceiling (%" PRId64 " MiB) with "
-			      "nothing expired to sweep: pulling stops until "
-			      "entries expire; raise dedup.map_size_max or "
-			      "lower the ttl",
+		    xasprintf("full at the map ceiling (%" PRId64 " MiB) after "
+			      "sweeping what had expired: pulling stops until "
+			      "more entries expire; raise dedup.map_size_max "
+			      "or lower the ttl",
 			s->opt.map_size_max >> 20));
 		return -1;
 	}
+	/* A transaction that cannot read a page while it sets up loses the
+	 * cause (mdb_put() drops its cursor's error) and says MDB_BAD_TXN;
+	 * ours are fresh, so that too is a damaged file. */
 	if (rc != 0) {
-		set_problem(s, xasprintf("write failed: %s", mdb_strerror(rc)));
+		set_problem(s,
+		    damaged(rc) || rc == MDB_BAD_TXN
+			? damaged_text(s, rc)
+			: xasprintf("write failed: %s", mdb_strerror(rc)));
 		return -1;
 	}
 	if (s->nstaged > 0) {

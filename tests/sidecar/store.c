@@ -899,6 +899,31 @@ damaged_pages_are_named_at_open(void **state)
 	open_names_damage("damaged", STORE_DAEMON);
 }
 
+/* Damage met while running (not at open) names the file and what to do,
+ * as at open. */
+static void
+damaged_pages_are_named_while_running(void **state)
+{
+	struct store *s = open_default("damaged-run");
+	const char *problem;
+	char file[512];
+
+	for (int i = 0; i < 2000; i++)
+		stage_key(s, i, 1000 * S, S);
+	assert_int_equal(store_flush(s, S), 0);
+	pages_zeroed("damaged-run", 2, -1);
+	for (int i = 2000; i < 2100; i++)
+		stage_key(s, i, 1000 * S, 2 * S);
+	assert_int_equal(store_flush(s, 2 * S), -1);
+	snprintf(file, sizeof file, "%s/damaged-run/data.mdb", dir);
+	assert_non_null(problem = store_problem(s));
+	if (strstr(problem, file) == NULL ||
+	    strstr(problem, "damaged") == NULL ||
+	    strstr(problem, "move the directory aside") == NULL)
+		fail_msg("the problem: %s", problem);
+	store_close(s);
+}
+
 /* In a child: the map of a store grows with no address space left for
  * the larger one. */
 static void
@@ -1086,6 +1111,7 @@ main(void)
 		cmocka_unit_test(copy_on_write_filesystems_are_written_through),
 		cmocka_unit_test(damaged_pages_are_named_at_open),
 		cmocka_unit_test(failed_remap_ends_the_process_saying_why),
+		cmocka_unit_test(damaged_pages_are_named_while_running),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
