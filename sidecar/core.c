@@ -1228,8 +1228,8 @@ register_more_metrics(struct core *c, struct subscription *s)
 	s->in_flight_window = metric_series(
 	    metrics_gauge(c->metrics, "nats_sidecar_in_flight_window",
 		"The most deliveries the sidecar may hold now: the apps' "
-		"capacity plus a tenth of a second of their work, up to "
-		"max_in_flight.",
+		"capacity, plus what waits in a filter, plus a tenth of a "
+		"second of their work, up to max_in_flight.",
 		sub_label),
 	    name);
 	s->end_to_end = metric_series(

@@ -532,12 +532,16 @@ fail:
 	return rc;
 }
 
-/* Whether |rc| says that LMDB cannot read the data file. */
+/* Whether |rc| says that LMDB cannot read the data file. A transaction
+ * that cannot read a page while it sets up loses the cause (mdb_put() and
+ * mdb_get() drop their cursor's error) and says MDB_BAD_TXN; the store
+ * only ever uses fresh transactions, so that is a damaged file too. */
 static bool
 damaged(int rc)
 {
 	return rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH ||
-	    rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_PANIC;
+	    rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_PANIC ||
+	    rc == MDB_BAD_TXN;
 }
 
 /* What to say of a damaged data file, met at open or while running. */
@@ -1115,12 +1119,9 @@ store_flush(struct store *s, int64_t now)
 			s->opt.map_size_max >> 20));
 		return -1;
 	}
-	/* A transaction that cannot read a page while it sets up loses the
-	 * cause (mdb_put() drops its cursor's error) and says MDB_BAD_TXN;
-	 * ours are fresh, so that too is a damaged file. */
 	if (rc != 0) {
 		set_problem(s,
-		    damaged(rc) || rc == MDB_BAD_TXN
+		    damaged(rc)
 			? damaged_text(s, rc)
 			: xasprintf("write failed: %s", mdb_strerror(rc)));
 		return -1;

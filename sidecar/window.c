@@ -10,13 +10,14 @@ window_init(struct window *w, int64_t max_in_flight)
 }
 
 int64_t
-window_size(struct window *w, double now, uint64_t done, uint64_t capacity)
+window_size(struct window *w, double now, uint64_t done, uint64_t base)
 {
-	uint64_t finished, recent;
+	uint64_t finished, size;
 	double elapsed;
-	int64_t size;
 
-	if (w->period_start < 0 || done < w->done_at_start) {
+	/* The loop's clock is the wall clock: one stepped back starts a
+	 * new period rather than stretching this one. */
+	if (w->period_start < 0 || now < w->period_start) {
 		w->period_start = now;
 		w->done_at_start = done;
 	}
@@ -30,11 +31,9 @@ window_size(struct window *w, double now, uint64_t done, uint64_t capacity)
 		w->done_at_start = done;
 		finished = 0;
 	}
-	recent = finished > w->finished_last ? finished : w->finished_last;
-	if (capacity > (uint64_t)w->max || recent > (uint64_t)w->max)
-		return w->max;
-	size = (int64_t)(capacity + recent);
+	size =
+	    base + (finished > w->finished_last ? finished : w->finished_last);
 	if (size < WINDOW_FLOOR)
 		size = WINDOW_FLOOR;
-	return size < w->max ? size : w->max;
+	return size < (uint64_t)w->max ? (int64_t)size : w->max;
 }

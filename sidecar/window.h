@@ -6,9 +6,10 @@
  * app's work and twenty seconds of a slow one's, which other pods could
  * be doing meanwhile.
  *
- * The window is the apps' capacity (what they take at once) plus what
- * they finished in the last WINDOW_HOLD_S, at least WINDOW_FLOOR and at
- * most the subscription's max_in_flight. Within a period it grows as soon
+ * The window is a base (the apps' capacity, what they take at once, plus
+ * what waits in a filter and so cannot reach them) plus what they
+ * finished in the last WINDOW_HOLD_S, at least WINDOW_FLOOR and at most
+ * the subscription's max_in_flight. Within a period it grows as soon
  * as the apps finish more than the last period's count, so a burst after
  * a quiet spell opens it within a few round trips.
  */
@@ -20,7 +21,7 @@
 /* Held by value in its owner; window_init() before use. */
 struct window {
 	int64_t max;
-	double period_start; /* seconds, monotonic; < 0: not started */
+	double period_start; /* seconds; < 0: not started */
 	uint64_t done_at_start;
 	/* Finished in the last whole period, per WINDOW_HOLD_S. */
 	uint64_t finished_last;
@@ -34,13 +35,13 @@ struct window {
 void window_init(struct window *, int64_t max_in_flight);
 
 /*
- * Returns the window at |now| (seconds, monotonic): |done| is how many
- * deliveries the subscription has finished so far (acked, retried,
- * dead-lettered: never decreasing), |capacity| what the apps serving it
- * take at once. Always between min(WINDOW_FLOOR, max_in_flight) and
- * max_in_flight.
+ * Returns the window at |now| (seconds, the loop's clock; a step back
+ * starts a new period): |done| is how many deliveries the subscription
+ * has finished so far (acked, retried, dead-lettered: never decreasing),
+ * |base| what it holds that is not the apps' pace: their capacity plus
+ * the deliveries parked in its filters. Always between min(WINDOW_FLOOR,
+ * max_in_flight) and max_in_flight.
  */
-int64_t window_size(
-    struct window *, double now, uint64_t done, uint64_t capacity);
+int64_t window_size(struct window *, double now, uint64_t done, uint64_t base);
 
 #endif

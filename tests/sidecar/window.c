@@ -112,6 +112,28 @@ idle_loop_counts_a_long_period_at_its_rate(void **state)
 	assert_int_equal(window_size(&w, now, done, 100), 130);
 }
 
+static void
+clock_stepped_back_starts_a_new_period(void **state)
+{
+	struct window w;
+	double now = 100;
+	int64_t size = 0;
+
+	(void)state;
+	window_init(&w, 65536);
+	(void)window_size(&w, now, 0, 0);
+	now += 0.05;
+	assert_int_equal(window_size(&w, now, 5000, 0), 5000);
+	/* The wall clock goes back an hour, and the apps slow to 100 a
+	 * second: the window follows within the periods after the step,
+	 * not an hour later. */
+	now -= 3600;
+	for (int i = 0; i <= 3; i++)
+		size = window_size(
+		    &w, now + 0.101 * i, 5000 + 10 * (uint64_t)i, 0);
+	assert_int_equal(size, WINDOW_FLOOR);
+}
+
 int
 main(void)
 {
@@ -122,6 +144,7 @@ main(void)
 		cmocka_unit_test(burst_after_a_quiet_spell_opens_it_at_once),
 		cmocka_unit_test(pace_that_drops_narrows_it_within_two_periods),
 		cmocka_unit_test(idle_loop_counts_a_long_period_at_its_rate),
+		cmocka_unit_test(clock_stepped_back_starts_a_new_period),
 	};
 
 	return cmocka_run_group_tests_name("window", tests, NULL, NULL);
