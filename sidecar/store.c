@@ -108,6 +108,7 @@ struct store {
 	uint64_t next_ticket, committed_ticket, durable_ticket;
 	int64_t retry_at; /* no idle sweep or retry before */
 	char *problem; /* why writes fail now, or NULL */
+	int read_failing; /* why the last read failed (-1: a short entry) */
 	uint64_t committed, expired;
 
 	/* The sweep's walk: where it goes on (after |sweep_at|), the
@@ -546,7 +547,7 @@ damaged(int rc)
 
 /* What to say of a damaged data file, met at open or while running. */
 static char *
-damaged_text(struct store *s, int rc)
+damaged_text(struct store *s, const char *why)
 {
 	return xasprintf("its data file %s/data.mdb is damaged: corrupt, or "
 			 "written by an incompatible LMDB (%s); with the "
@@ -554,14 +555,14 @@ damaged_text(struct store *s, int rc)
 			 "delete it) and start again, with an empty store: "
 			 "keys seen within the dedup window may then reach "
 			 "the app once more",
-	    s->path, mdb_strerror(rc));
+	    s->path, why);
 }
 
 /* The error of an open that met a damaged data file. */
 static char *
 damaged_error(struct store *s, int rc)
 {
-	char *text = damaged_text(s, rc);
+	char *text = damaged_text(s, mdb_strerror(rc));
 	char *err = xasprintf("dedup store %s: %s", s->path, text);
 
 	free(text);
@@ -815,6 +816,42 @@ store_close(struct store *s)
 	free(s);
 }
 
+/*
+ * A read failed with |rc| (-1: an entry shorter than any format writes).
+ * Every delivery meets it while it lasts: it is logged when the cause
+ * changes, with what to do if the file is damaged. Returns -1.
+ */
+static int
+read_failed(struct store *s, int rc)
+{
+	char *text;
+
+	if (rc == s->read_failing)
+		return -1;
+	s->read_failing = rc;
+	if (rc == -1)
+		text = damaged_text(s, "an entry is too short");
+	else if (damaged(rc))
+		text = damaged_text(s, mdb_strerror(rc));
+	else
+		text = xstrdup(mdb_strerror(rc));
+	log_errorx("dedup.store_read",
+	    "dedup store %s: reads fail, deliveries go back to be retried: %s",
+	    s->path, text);
+	free(text);
+	return -1;
+}
+
+/* A read worked: the end of a failure read_failed() reported. */
+static void
+read_worked(struct store *s)
+{
+	if (s->read_failing == 0)
+		return;
+	s->read_failing = 0;
+	log_info("dedup.store_read_ok", "dedup store %s reads again", s->path);
+}
+
 /* The read transaction, renewed if a write reset it. */
 static MDB_txn *
 reader(struct store *s)
@@ -826,8 +863,7 @@ reader(struct store *s)
 		if (rc == MDB_MAP_RESIZED && (rc = map_follow(s)) == 0)
 			rc = LMDB(s, mdb_txn_renew(s->rtxn));
 		if (rc != 0) {
-			log_errorx("dedup.store_read", "dedup store %s: %s",
-			    s->path, mdb_strerror(rc));
+			read_failed(s, rc);
 			return NULL;
 		}
 		s->rtxn_live = true;
@@ -855,13 +891,13 @@ store_lookup(struct store *s, const uint8_t key[STORE_KEY_SIZE], int64_t now,
 	if (txn == NULL)
 		return -1;
 	rc = LMDB(s, mdb_get(txn, s->entries, &k, &v));
-	if (rc == MDB_NOTFOUND)
+	if (rc == MDB_NOTFOUND) {
+		read_worked(s);
 		return 0;
-	if (rc != 0 || v.mv_size < VALUE_FIXED) {
-		log_errorx("dedup.store_read", "dedup store %s: %s", s->path,
-		    rc != 0 ? mdb_strerror(rc) : "an entry is too short");
-		return -1;
 	}
+	if (rc != 0 || v.mv_size < VALUE_FIXED)
+		return read_failed(s, rc != 0 ? rc : -1);
+	read_worked(s);
 	entry_decode(&v, &got);
 	if (got.expires <= now)
 		return 0;
@@ -1122,7 +1158,7 @@ store_flush(struct store *s, int64_t now)
 	if (rc != 0) {
 		set_problem(s,
 		    damaged(rc)
-			? damaged_text(s, rc)
+			? damaged_text(s, mdb_strerror(rc))
 			: xasprintf("write failed: %s", mdb_strerror(rc)));
 		return -1;
 	}
@@ -1247,11 +1283,10 @@ store_stats(struct store *s, struct store_stats *out)
 	    (rc = LMDB(s, mdb_dbi_open(txn, NULL, 0, &main_db))) != 0 ||
 	    (rc = LMDB(s, mdb_stat(txn, main_db, &sm))) != 0 ||
 	    (rc = LMDB(s, mdb_env_info(s->env, &info))) != 0) {
-		log_errorx("dedup.store_read", "dedup store %s: %s", s->path,
-		    mdb_strerror(rc));
 		reader_reset(s);
-		return -1;
+		return read_failed(s, rc);
 	}
+	read_worked(s);
 	out->entries = se.ms_entries;
 	/* The meta database is one page; the main one lists the others. */
 	out->pages_used = pages(&se) + pages(&sx) + pages(&sm) + 1;

@@ -94,7 +94,8 @@ void store_key(
 /*
  * Looks |key| up as of |now| (wall-clock ns). Returns 1 and fills |e| (may
  * be NULL) if it is committed and not expired, 0 if not, -1 on a read
- * failure (logged).
+ * failure (logged when its cause changes, and "dedup.store_read_ok" once
+ * reads work again).
  */
 int store_lookup(struct store *, const uint8_t key[STORE_KEY_SIZE], int64_t now,
     struct store_entry *e);

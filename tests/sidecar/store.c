@@ -146,17 +146,38 @@ log_capture(void)
 	return fds[0];
 }
 
+/* Back to stderr; the captured lines into |buf|. */
+static void
+log_take(int fd, char *buf, size_t cap)
+{
+	ssize_t n = read(fd, buf, cap - 1);
+
+	log_set_fd(STDERR_FILENO);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+}
+
 /* Back to stderr; whether a captured line contains |needle|. */
 static bool
 log_captured(int fd, const char *needle)
 {
 	char buf[8192];
-	ssize_t n = read(fd, buf, sizeof buf - 1);
 
-	log_set_fd(STDERR_FILENO);
-	close(fd);
-	buf[n > 0 ? n : 0] = '\0';
+	log_take(fd, buf, sizeof buf);
 	return strstr(buf, needle) != NULL;
+}
+
+/* How many of the lines in |text| are of |event|. */
+static int
+log_events(const char *text, const char *event)
+{
+	char needle[96];
+	int n = 0;
+
+	snprintf(needle, sizeof needle, "\"event\":\"%s\"", event);
+	for (const char *p = text; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
 }
 
 /* Opens |sub| as the daemon (a map of |map| bytes up to |map_max|); says
@@ -924,6 +945,62 @@ damaged_pages_are_named_while_running(void **state)
 	store_close(s);
 }
 
+/* Every delivery's lookup meets damaged pages: logged once, naming the
+ * file and what to do, not once per delivery. */
+static void
+damaged_reads_are_logged_once_saying_what_to_do(void **state)
+{
+	struct store *s = open_default("damaged-read");
+	char file[512], text[32768];
+	uint8_t k[STORE_KEY_SIZE];
+	int logs, failed = 0;
+
+	for (int i = 0; i < 2000; i++)
+		stage_key(s, i, 1000 * S, S);
+	assert_int_equal(store_flush(s, S), 0);
+	pages_zeroed("damaged-read", 2, -1);
+	logs = log_capture();
+	for (int i = 0; i < 50; i++) {
+		key_of(i, k);
+		failed += store_lookup(s, k, 2 * S, NULL) == -1;
+	}
+	log_take(logs, text, sizeof text);
+	assert_int_equal(failed, 50);
+	assert_int_equal(log_events(text, "dedup.store_read"), 1);
+	snprintf(file, sizeof file, "%s/damaged-read/data.mdb", dir);
+	if (strstr(text, file) == NULL ||
+	    strstr(text, "move the directory aside") == NULL)
+		fail_msg("logged: %s", text);
+	store_close(s);
+}
+
+/* A failure of reads is logged when it starts and when it ends. */
+static void
+a_read_failure_is_logged_when_it_starts_and_ends(void **state)
+{
+	struct store *s = open_default("read-fails");
+	char text[32768];
+	uint8_t k[STORE_KEY_SIZE];
+	int logs;
+
+	key_of(1, k);
+	assert_int_equal(store_lookup(s, k, S, NULL), 0);
+	logs = log_capture();
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < 20; i++) {
+			store_fail_nth(s, 1, EIO);
+			assert_int_equal(store_lookup(s, k, S, NULL), -1);
+		}
+		assert_int_equal(store_lookup(s, k, S, NULL), 0);
+	}
+	log_take(logs, text, sizeof text);
+	assert_int_equal(log_events(text, "dedup.store_read"), 2);
+	assert_int_equal(log_events(text, "dedup.store_read_ok"), 2);
+	if (strstr(text, strerror(EIO)) == NULL)
+		fail_msg("logged: %s", text);
+	store_close(s);
+}
+
 /* In a child: the map of a store grows with no address space left for
  * the larger one. */
 static void
@@ -1112,6 +1189,10 @@ main(void)
 		cmocka_unit_test(damaged_pages_are_named_at_open),
 		cmocka_unit_test(failed_remap_ends_the_process_saying_why),
 		cmocka_unit_test(damaged_pages_are_named_while_running),
+		cmocka_unit_test(
+		    damaged_reads_are_logged_once_saying_what_to_do),
+		cmocka_unit_test(
+		    a_read_failure_is_logged_when_it_starts_and_ends),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
