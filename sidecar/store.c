@@ -842,7 +842,8 @@ read_failed(struct store *s, int rc)
 	return -1;
 }
 
-/* A read worked: the end of a failure read_failed() reported. */
+/* A lookup worked: the end of a failure read_failed() reported. (Not
+ * the stats: they read a few pages that a damaged file may still have.) */
 static void
 read_worked(struct store *s)
 {
@@ -1286,7 +1287,6 @@ store_stats(struct store *s, struct store_stats *out)
 		reader_reset(s);
 		return read_failed(s, rc);
 	}
-	read_worked(s);
 	out->entries = se.ms_entries;
 	/* The meta database is one page; the main one lists the others. */
 	out->pages_used = pages(&se) + pages(&sx) + pages(&sm) + 1;
