@@ -351,6 +351,34 @@ slow_app_holds_its_pace_not_max_in_flight(void **state)
 	testapp_free(app);
 }
 
+/* With the default limits and no app yet, the sidecar takes the window's
+ * floor from the backlog and no more: a pod starting before its app does
+ * not hold a thousand messages that other pods could take. */
+static void
+no_app_takes_the_window_floor(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t pending = 0, ack_pending = 0, most;
+	double peak;
+
+	assert_int_equal(
+	    testjs_publish_orders(f->js, "orders.created.v1", "n", 1, 2000), 0);
+	assert_non_null(fixture_start_daemon(f, NULL, NULL));
+	for (int i = 0; i < 100 && ack_pending < WINDOW_FLOOR; i++) {
+		fixture_sleep_ms(100);
+		if (testjs_consumer_pending(f->js, "ORDERS", "orders-app",
+			&pending, &ack_pending) != 0)
+			ack_pending = 0;
+	}
+	most = most_ack_pending(f, 2000 - 2 * WINDOW_FLOOR, 10);
+	peak = stop_for_peak_in_flight(f);
+	printf("# no app, default limits: server ack-pending peak %llu, "
+	       "registry peak %.0f, window floor %d\n",
+	    (unsigned long long)most, peak, WINDOW_FLOOR);
+	assert_int_equal(most, WINDOW_FLOOR);
+	assert_int_equal((int)peak, WINDOW_FLOOR);
+}
+
 /* A fast app of capacity 8 opens the window well past its capacity: the
  * backlog comes in windows of up to max_in_flight. */
 static void
@@ -507,6 +535,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    slow_app_holds_its_pace_not_max_in_flight, fixture_setup,
 		    fixture_teardown),
+		cmocka_unit_test_setup_teardown(no_app_takes_the_window_floor,
+		    fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(
 		    fast_app_opens_the_window, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(
