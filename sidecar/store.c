@@ -82,6 +82,12 @@
  * keys, however fast they come. */
 #define SWEEP_PACE 4
 
+/* A read failure's kind when the data file is damaged (not an LMDB or
+ * errno code), and what failed reads stop. */
+#define READ_DAMAGED (-1)
+#define LOOKUPS_FAIL "lookups fail, deliveries go back to be retried"
+#define STATS_FAIL "its stats cannot be read"
+
 struct staged {
 	uint8_t key[STORE_KEY_SIZE];
 	uint8_t value[VALUE_FIXED + sizeof((struct store_entry *)0)->ns];
@@ -108,7 +114,8 @@ struct store {
 	uint64_t next_ticket, committed_ticket, durable_ticket;
 	int64_t retry_at; /* no idle sweep or retry before */
 	char *problem; /* why writes fail now, or NULL */
-	int read_failing; /* why the last read failed (-1: a short entry) */
+	int read_failing; /* why reads fail: 0, an errno or MDB_* code, or
+			   * READ_DAMAGED */
 	uint64_t committed, expired;
 
 	/* The sweep's walk: where it goes on (after |sweep_at|), the
@@ -817,45 +824,51 @@ store_close(struct store *s)
 }
 
 /*
- * A read failed with |rc| (-1: an entry shorter than any format writes).
- * Every delivery meets it while it lasts: it is logged when the cause
- * changes, with what to do if the file is damaged. Returns -1.
+ * A read failed with |rc| (READ_DAMAGED: an entry shorter than any format
+ * writes); |what| says what that stops. Every delivery meets it while it
+ * lasts: it is logged when the kind of failure changes. A damaged file is
+ * one kind whatever LMDB calls it (the codes vary with the page read), is
+ * logged once with what to do, and stays reported: a file does not heal,
+ * and its sound pages answering between damaged ones would make the log
+ * flap. Returns -1.
  */
 static int
-read_failed(struct store *s, int rc)
+read_failed(struct store *s, int rc, const char *what)
 {
+	int kind = rc == READ_DAMAGED || damaged(rc) ? READ_DAMAGED : rc;
 	char *text;
 
-	if (rc == s->read_failing)
+	if (kind == s->read_failing || s->read_failing == READ_DAMAGED)
 		return -1;
-	s->read_failing = rc;
-	if (rc == -1)
+	s->read_failing = kind;
+	if (rc == READ_DAMAGED)
 		text = damaged_text(s, "an entry is too short");
-	else if (damaged(rc))
+	else if (kind == READ_DAMAGED)
 		text = damaged_text(s, mdb_strerror(rc));
 	else
 		text = xstrdup(mdb_strerror(rc));
-	log_errorx("dedup.store_read",
-	    "dedup store %s: reads fail, deliveries go back to be retried: %s",
-	    s->path, text);
+	log_errorx(
+	    "dedup.store_read", "dedup store %s: %s: %s", s->path, what, text);
 	free(text);
 	return -1;
 }
 
-/* A lookup worked: the end of a failure read_failed() reported. (Not
- * the stats: they read a few pages that a damaged file may still have.) */
+/* A lookup worked: the end of a failure read_failed() reported, unless
+ * the file is damaged. (Not the stats: they read a few pages that a
+ * damaged file may still have.) */
 static void
 read_worked(struct store *s)
 {
-	if (s->read_failing == 0)
+	if (s->read_failing == 0 || s->read_failing == READ_DAMAGED)
 		return;
 	s->read_failing = 0;
 	log_info("dedup.store_read_ok", "dedup store %s reads again", s->path);
 }
 
-/* The read transaction, renewed if a write reset it. */
+/* The read transaction, renewed if a write reset it; NULL (logged as
+ * stopping |what|) if it cannot be. */
 static MDB_txn *
-reader(struct store *s)
+reader(struct store *s, const char *what)
 {
 	int rc;
 
@@ -864,7 +877,7 @@ reader(struct store *s)
 		if (rc == MDB_MAP_RESIZED && (rc = map_follow(s)) == 0)
 			rc = LMDB(s, mdb_txn_renew(s->rtxn));
 		if (rc != 0) {
-			read_failed(s, rc);
+			read_failed(s, rc, what);
 			return NULL;
 		}
 		s->rtxn_live = true;
@@ -884,7 +897,7 @@ int
 store_lookup(struct store *s, const uint8_t key[STORE_KEY_SIZE], int64_t now,
     struct store_entry *e)
 {
-	MDB_txn *txn = reader(s);
+	MDB_txn *txn = reader(s, LOOKUPS_FAIL);
 	MDB_val k = { STORE_KEY_SIZE, (void *)key }, v;
 	struct store_entry got;
 	int rc;
@@ -896,8 +909,13 @@ store_lookup(struct store *s, const uint8_t key[STORE_KEY_SIZE], int64_t now,
 		read_worked(s);
 		return 0;
 	}
-	if (rc != 0 || v.mv_size < VALUE_FIXED)
-		return read_failed(s, rc != 0 ? rc : -1);
+	if (rc != 0 || v.mv_size < VALUE_FIXED) {
+		/* LMDB leaves a transaction that met an error unusable: the
+		 * next lookup starts a fresh one. */
+		reader_reset(s);
+		return read_failed(
+		    s, rc != 0 ? rc : READ_DAMAGED, LOOKUPS_FAIL);
+	}
 	read_worked(s);
 	entry_decode(&v, &got);
 	if (got.expires <= now)
@@ -1269,7 +1287,7 @@ pages(const MDB_stat *st)
 int
 store_stats(struct store *s, struct store_stats *out)
 {
-	MDB_txn *txn = reader(s);
+	MDB_txn *txn = reader(s, STATS_FAIL);
 	MDB_stat se, sx = { 0 }, sm;
 	MDB_envinfo info;
 	MDB_dbi main_db;
@@ -1285,7 +1303,7 @@ store_stats(struct store *s, struct store_stats *out)
 	    (rc = LMDB(s, mdb_stat(txn, main_db, &sm))) != 0 ||
 	    (rc = LMDB(s, mdb_env_info(s->env, &info))) != 0) {
 		reader_reset(s);
-		return read_failed(s, rc);
+		return read_failed(s, rc, STATS_FAIL);
 	}
 	out->entries = se.ms_entries;
 	/* The meta database is one page; the main one lists the others. */

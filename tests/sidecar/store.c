@@ -134,6 +134,8 @@ fill_full(struct store *s, int *next, int64_t even)
 	assert_int_equal(rc, -1);
 }
 
+static int log_write_end = -1;
+
 /* Sends log lines into a pipe; returns its read end. */
 static int
 log_capture(void)
@@ -143,6 +145,7 @@ log_capture(void)
 	assert_int_equal(pipe(fds), 0);
 	assert_int_equal(fcntl(fds[0], F_SETFL, O_NONBLOCK), 0);
 	log_set_fd(fds[1]);
+	log_write_end = fds[1];
 	return fds[0];
 }
 
@@ -153,6 +156,7 @@ log_take(int fd, char *buf, size_t cap)
 	ssize_t n = read(fd, buf, cap - 1);
 
 	log_set_fd(STDERR_FILENO);
+	close(log_write_end);
 	close(fd);
 	buf[n > 0 ? n : 0] = '\0';
 }
@@ -974,6 +978,41 @@ damaged_reads_are_logged_once_saying_what_to_do(void **state)
 	store_close(s);
 }
 
+/* One damaged page among sound ones: the lookups that reach it fail and
+ * the others work, between stats scrapes that read other pages. Logged
+ * once still, and never as reading again. */
+static void
+one_damaged_page_is_logged_once(void **state)
+{
+	struct store *s = open_default("damaged-leaf");
+	struct store_stats st;
+	char text[32768];
+	uint8_t k[STORE_KEY_SIZE];
+	int logs, failed = 0;
+
+	for (int i = 0; i < 2000; i++)
+		stage_key(s, i, 1000 * S, S);
+	assert_int_equal(store_flush(s, S), 0);
+	pages_zeroed("damaged-leaf", 10, 11);
+	logs = log_capture();
+	for (int i = 0; i < 2000; i++) {
+		key_of(i, k);
+		failed += store_lookup(s, k, 2 * S, NULL) == -1;
+		if (i % 200 == 0)
+			store_stats(s, &st);
+	}
+	log_take(logs, text, sizeof text);
+	printf("# one damaged page: %d of 2000 lookups failed\n", failed);
+	if (failed == 0 || failed > 200)
+		fail_msg(
+		    "%d lookups failed: expected those of one page", failed);
+	assert_int_equal(log_events(text, "dedup.store_read"), 1);
+	assert_int_equal(log_events(text, "dedup.store_read_ok"), 0);
+	if (strstr(text, "move the directory aside") == NULL)
+		fail_msg("logged: %s", text);
+	store_close(s);
+}
+
 /* A failure of reads is logged when it starts and when it ends. */
 static void
 a_read_failure_is_logged_when_it_starts_and_ends(void **state)
@@ -1193,6 +1232,7 @@ main(void)
 		    damaged_reads_are_logged_once_saying_what_to_do),
 		cmocka_unit_test(
 		    a_read_failure_is_logged_when_it_starts_and_ends),
+		cmocka_unit_test(one_damaged_page_is_logged_once),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
