@@ -834,7 +834,7 @@ struct dec {
 	struct frame frame0[16];
 	uint8_t marks0[256];
 	char scratch0[256];
-	_Alignas(16) char arena[4096]; /* for yajl's own allocations */
+	_Alignas(16) char arena[8192]; /* for yajl's own allocations */
 };
 
 static int dec_message(struct dec *, const struct schema_type *,
@@ -2290,12 +2290,13 @@ bad_space(const char *s, size_t n)
 
 /*
  * yajl's own allocations come from the arena in the decoder while it
- * lasts: its handle, lexer and stacks, and the lexer's 2 KiB buffer,
- * which yajl_complete_parse() uses on every decoding (from the heap, that
- * large a block made malloc consolidate its free lists each time). Each
- * block starts with its size, for yalloc_realloc(). What does not fit,
- * such as the buffer for decoded strings once a string has an escape,
- * comes from the heap.
+ * lasts: its handle, lexer and stacks, and its two 2 KiB buffers, the
+ * lexer's, which yajl_complete_parse() uses on every decoding, and the one
+ * for decoded strings, once a string has an escape. From the heap, blocks
+ * that large made malloc consolidate its free lists each time. Each block
+ * starts with its size, for yalloc_realloc(); a block that grows leaves
+ * the old one behind. What does not fit (a token longer than the lexer's
+ * buffer, a deeply nested value) comes from the heap.
  */
 static void *
 yalloc_malloc(void *ctx, size_t n)
