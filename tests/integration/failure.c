@@ -1,9 +1,9 @@
 /*
  * The pipeline end to end, when things go wrong: an app killed with work
  * in flight, SIGTERM during work, nats-server restarted mid-stream, the
- * consumer deleted under the sidecar, a slow app over a large backlog, and
- * garbage on the app socket. Nothing may be lost, nothing acked that the
- * app did not ACK.
+ * consumer deleted under the sidecar, a slow app over a large backlog,
+ * messages larger than the byte budget, and garbage on the app socket. Nothing
+ * may be lost, nothing acked that the app did not ACK.
  */
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -404,6 +404,65 @@ fast_app_opens_the_window(void **state)
 	testapp_free(app);
 }
 
+/* Publishes order |i| to orders.created.v1 with a payload of |size|
+ * bytes: "order-<i>" padded with spaces. */
+static void
+publish_large_order(struct fixture *f, unsigned long i, size_t size)
+{
+	char *payload = malloc(size);
+	int n;
+
+	assert_non_null(payload);
+	memset(payload, ' ', size);
+	n = snprintf(payload, size, "order-%lu", i);
+	payload[n] = ' ';
+	assert_int_equal(testjs_publish(f->js, "orders.created.v1", payload,
+			     size, NULL, NULL, NULL),
+	    0);
+	free(payload);
+}
+
+/*
+ * max_in_flight_bytes bounds what the sidecar takes when messages are
+ * large, below the message window: with no app, 64 KiB of 8 KiB messages
+ * is at most 8 of them. A message larger than the whole budget still
+ * comes, alone, and nothing is lost either way.
+ */
+static void
+byte_budget_bounds_large_messages(void **state)
+{
+	struct fixture *f = *state;
+	enum { SMALLER = 60, LARGER = 3, BUDGET = 64 * 1024, SIZE = 8192 };
+	uint64_t pending = 0, ack_pending = 0, most;
+	struct testapp *app;
+
+	for (unsigned long i = 1; i <= SMALLER; i++)
+		publish_large_order(f, i, SIZE);
+	for (unsigned long i = SMALLER + 1; i <= SMALLER + LARGER; i++)
+		publish_large_order(f, i, 100 * 1024);
+	assert_non_null(
+	    fixture_start_daemon(f, "max_in_flight_bytes: 64KiB", NULL));
+	for (int i = 0; i < 100 && ack_pending == 0; i++) {
+		fixture_sleep_ms(100);
+		if (testjs_consumer_pending(f->js, "ORDERS", "orders-app",
+			&pending, &ack_pending) != 0)
+			ack_pending = 0;
+	}
+	most = most_ack_pending(f, SMALLER - BUDGET / SIZE, 10);
+	printf("# no app, 64 KiB budget, 8 KiB messages: server ack-pending "
+	       "peak %llu\n",
+	    (unsigned long long)most);
+	if (most < 1 || most > BUDGET / SIZE)
+		fail_msg("%llu messages of 8 KiB held for a budget of 64 KiB",
+		    (unsigned long long)most);
+
+	assert_non_null(
+	    app = testapp_start(daemon_socket(f->d), "--capacity", "4", NULL));
+	wait_distinct_acks(app, SMALLER + LARGER, 30000);
+	fixture_assert_settles(f);
+	testapp_free(app);
+}
+
 static int
 connect_raw(const char *path)
 {
@@ -539,6 +598,9 @@ main(void)
 		    fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(
 		    fast_app_opens_the_window, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(
+		    byte_budget_bounds_large_messages, fixture_setup,
+		    fixture_teardown),
 		cmocka_unit_test_setup_teardown(
 		    bad_frames_get_errors_and_others_go_on, fixture_setup,
 		    fixture_teardown),
