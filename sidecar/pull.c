@@ -44,7 +44,11 @@ struct pull {
 	uint64_t next_id;
 	int64_t outstanding;
 	int64_t outstanding_bytes;
-	bool oversize; /* a message larger than max_bytes waits: let it in */
+	/* A message larger than the byte budget comes on a request of its
+	 * own, and nothing else is asked for until it has come: a request
+	 * sent beside it would meet the next large one and be turned down
+	 * while the lone request, filled in silence, still looks alive. */
+	enum { OVERSIZE_NONE, OVERSIZE_WAITS, OVERSIZE_COMING } oversize;
 	ev_tstamp paused_until;
 	ev_tstamp last_activity;
 	ev_timer watchdog;
@@ -69,6 +73,8 @@ forget_requests(struct pull *p)
 	p->nlive = 0;
 	p->outstanding = 0;
 	p->outstanding_bytes = 0;
+	if (p->oversize == OVERSIZE_COMING)
+		p->oversize = OVERSIZE_NONE;
 }
 
 /* Removes live request |i|, keeping the table in sending order. */
@@ -160,11 +166,14 @@ pull_refill(struct pull *p, size_t held, size_t held_bytes, int64_t window)
 	low_water = window / 4 > 0 ? window / 4 : 1;
 	if (free_msgs <= 0 || (p->nlive > 0 && free_msgs < low_water))
 		return;
-	if (p->oversize) {
+	if (p->oversize == OVERSIZE_COMING)
+		return;
+	if (p->oversize == OVERSIZE_WAITS) {
 		/* Nothing held, nothing coming: take the large one alone. */
 		if (held == 0 && p->nlive == 0) {
-			p->oversize = false;
 			send_request(p, 1, 0);
+			if (p->nlive == 1)
+				p->oversize = OVERSIZE_COMING;
 		}
 		return;
 	}
@@ -224,7 +233,7 @@ on_status(struct pull *p, natsMsg *msg, int status)
 	if (status == 409 && strstr(desc, "Exceeds MaxBytes") != NULL &&
 	    unfilled_bytes >= p->live[i].max_bytes &&
 	    p->live[i].max_bytes >= p->sub->max_in_flight_bytes)
-		p->oversize = true;
+		p->oversize = OVERSIZE_WAITS;
 	if (status == 400 ||
 	    (status == 409 && strstr(desc, "Exceeded") != NULL)) {
 		/* The request was refused whole: nothing of it will come. */
