@@ -44,11 +44,7 @@ struct pull {
 	uint64_t next_id;
 	int64_t outstanding;
 	int64_t outstanding_bytes;
-	/* A message larger than the byte budget comes on a request of its
-	 * own, and nothing else is asked for until it has come: a request
-	 * sent beside it would meet the next large one and be turned down
-	 * while the lone request, filled in silence, still looks alive. */
-	enum { OVERSIZE_NONE, OVERSIZE_WAITS, OVERSIZE_COMING } oversize;
+	bool oversize; /* a message larger than max_bytes waits: let it in */
 	ev_tstamp paused_until;
 	ev_tstamp last_activity;
 	ev_timer watchdog;
@@ -73,8 +69,6 @@ forget_requests(struct pull *p)
 	p->nlive = 0;
 	p->outstanding = 0;
 	p->outstanding_bytes = 0;
-	if (p->oversize == OVERSIZE_COMING)
-		p->oversize = OVERSIZE_NONE;
 }
 
 /* Removes live request |i|, keeping the table in sending order. */
@@ -166,14 +160,16 @@ pull_refill(struct pull *p, size_t held, size_t held_bytes, int64_t window)
 	low_water = window / 4 > 0 ? window / 4 : 1;
 	if (free_msgs <= 0 || (p->nlive > 0 && free_msgs < low_water))
 		return;
-	if (p->oversize == OVERSIZE_COMING)
+	/* The large one's request (the only one without max_bytes) stays
+	 * alone until it has come: a request sent beside it would meet the
+	 * next large one, while it, filled in silence, looked alive. */
+	if (p->nlive > 0 && p->live[0].max_bytes == 0)
 		return;
-	if (p->oversize == OVERSIZE_WAITS) {
+	if (p->oversize) {
 		/* Nothing held, nothing coming: take the large one alone. */
 		if (held == 0 && p->nlive == 0) {
 			send_request(p, 1, 0);
-			if (p->nlive == 1)
-				p->oversize = OVERSIZE_COMING;
+			p->oversize = p->nlive == 0;
 		}
 		return;
 	}
@@ -233,7 +229,7 @@ on_status(struct pull *p, natsMsg *msg, int status)
 	if (status == 409 && strstr(desc, "Exceeds MaxBytes") != NULL &&
 	    unfilled_bytes >= p->live[i].max_bytes &&
 	    p->live[i].max_bytes >= p->sub->max_in_flight_bytes)
-		p->oversize = OVERSIZE_WAITS;
+		p->oversize = true;
 	if (status == 400 ||
 	    (status == 409 && strstr(desc, "Exceeded") != NULL)) {
 		/* The request was refused whole: nothing of it will come. */
