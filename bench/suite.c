@@ -26,10 +26,11 @@
  * The consuming cases also measure end-to-end latency (the JetStream
  * timestamp of the message to its receipt by the consumer or app) at
  * offered rates of 1k and 10k msgs/s for -l seconds each, on a stream of
- * their own. sidecar-full runs its 10k phase once more with a push
- * ceiling consumer of its own taking the same messages at the same time:
- * the two p99s of that phase meet the same pauses of the server, which
- * p99s measured in phases of their own do not. Sidecar cases report the
+ * their own. sidecar-full runs its 10k phase twice more, each time with
+ * a ceiling consumer of its own (push, then pull) taking the same
+ * messages at the same time: the two p99s of such a phase meet the same
+ * pauses of the server, which p99s measured in phases of their own do
+ * not. Sidecar cases report the
  * sidecar's CPU seconds per million messages (utime + stime from /proc)
  * and its peak RssAnon (sampled every 10 ms) and VmHWM; every case
  * reports the same CPU figure of this process (the ceiling consumer, the
@@ -112,6 +113,8 @@ enum metric {
 	M_L10_999, /* latency at 10k msgs/s, ms */
 	M_PAIRED_99, /* p99 at 10k msgs/s beside the push ceiling, ms */
 	M_PAIRED_CEILING_99, /* that push ceiling's p99 in the same phase */
+	M_PAIRED_PULL_99, /* p99 at 10k msgs/s beside the pull ceiling */
+	M_PAIRED_PULL_CEILING_99, /* that pull ceiling's p99 */
 	M_COUNT
 };
 
@@ -120,7 +123,8 @@ static const char *const metric_names[M_COUNT] = { "msgs_per_s",
 	"client_cpu_s_per_million", "server_cpu_s_per_million", "lat_1k_p50_ms",
 	"lat_1k_p99_ms", "lat_1k_p999_ms", "lat_10k_p50_ms", "lat_10k_p99_ms",
 	"lat_10k_p999_ms", "lat_10k_paired_p99_ms",
-	"lat_10k_paired_ceiling_p99_ms" };
+	"lat_10k_paired_ceiling_p99_ms", "lat_10k_paired_pull_p99_ms",
+	"lat_10k_paired_pull_ceiling_p99_ms" };
 
 enum kind { K_PUSH, K_PULL, K_SIDECAR, K_PUB_DIRECT, K_PUB_SIDECAR };
 
@@ -131,7 +135,7 @@ struct bcase {
 	const char *durability; /* sidecar: dedup.durability, or NULL */
 	bool translate; /* sidecar: the translate filter joins the chain */
 	bool latency;
-	bool paired; /* also the 10k phase beside the push ceiling */
+	bool paired; /* also the 10k phase beside each ceiling consumer */
 	bool selected;
 	int failures;
 	double v[M_COUNT][16]; /* one value per run; NAN: not measured */
@@ -951,9 +955,10 @@ run_latency(struct bcase *bc, int run, double rate, enum metric first)
 	return rc;
 }
 
-/* A push ceiling consumer in a thread of its own, starting the pacer. */
+/* A ceiling consumer in a thread of its own, starting the pacer. */
 struct ceiling_job {
 	pthread_t thread;
+	enum kind kind;
 	struct sink *sink;
 	struct pacer *pacer;
 	int rc;
@@ -964,25 +969,29 @@ ceiling_job_main(void *arg)
 {
 	struct ceiling_job *j = arg;
 
-	j->rc = ceiling_consume(K_PUSH, "LAT", "lat.orders.v1", "lat-ceiling",
+	j->rc = ceiling_consume(j->kind, "LAT", "lat.orders.v1", "lat-ceiling",
 	    j->sink, j->pacer, NULL);
 	return NULL;
 }
 
 /*
- * The p99 at |rate| of |bc| and of the push ceiling consuming the same
- * messages at the same time, into run |run|. Run one after the other, the
- * two meet different pauses of the server (its writes, its garbage
- * collector), which move a p99 by more than the sidecar adds; side by
- * side, they meet the same ones.
+ * The p99 at |rate| of |bc| and of the ceiling consumer |kind| taking the
+ * same messages at the same time, into v[first][run] and
+ * v[first + 1][run]. Run one after the other, the two meet different
+ * pauses of the server (its writes, its garbage collector), which move a
+ * p99 by more than the sidecar adds; side by side, they meet the same
+ * ones.
  */
 static int
-run_paired(struct bcase *bc, int run, double rate)
+run_paired(
+    struct bcase *bc, int run, double rate, enum kind kind, enum metric first)
 {
 	long count = (long)(rate * opt.lat_secs);
 	struct pacer p = { .rate = rate, .count = count };
 	struct sink s, cs;
-	struct ceiling_job job = { .sink = &cs, .pacer = &p, .rc = -1 };
+	struct ceiling_job job = {
+		.kind = kind, .sink = &cs, .pacer = &p, .rc = -1
+	};
 	struct sidecar sc;
 	struct nsc *app = NULL;
 	double pct[3];
@@ -1009,9 +1018,9 @@ run_paired(struct bcase *bc, int run, double rate)
 	}
 	if (rc == 0) {
 		sink_percentiles(&s, pct);
-		bc->v[M_PAIRED_99][run] = pct[1];
+		bc->v[first][run] = pct[1];
 		sink_percentiles(&cs, pct);
-		bc->v[M_PAIRED_CEILING_99][run] = pct[1];
+		bc->v[first + 1][run] = pct[1];
 	}
 	sink_free(&s);
 	sink_free(&cs);
@@ -1116,7 +1125,9 @@ run_case(struct bcase *bc, int run)
 	if (rc == 0 && bc->latency)
 		rc = run_latency(bc, run, 10000, M_L10_50);
 	if (rc == 0 && bc->paired)
-		rc = run_paired(bc, run, 10000);
+		rc = run_paired(bc, run, 10000, K_PUSH, M_PAIRED_99);
+	if (rc == 0 && bc->paired)
+		rc = run_paired(bc, run, 10000, K_PULL, M_PAIRED_PULL_99);
 	if (rc != 0)
 		bc->failures++;
 	fprintf(stderr, " %s (%.1f s)\n", rc == 0 ? "ok" : "FAILED",
@@ -1192,6 +1203,7 @@ static struct derived derived[] = {
 	    .target = "<= 1 ms",
 	    .limit = 1.0,
 	    .at_most = true },
+	{ .name = "full_p99_10k_paired_minus_pull_ms" },
 	{ .name = "bare_rss_anon_peak_mib",
 	    .target = "<= 24 MiB",
 	    .limit = 24,
@@ -1226,10 +1238,12 @@ derive(void)
 		derived[4].v[r] = full->v[M_L10_99][r] - p99;
 		derived[5].v[r] =
 		    full->v[M_PAIRED_99][r] - full->v[M_PAIRED_CEILING_99][r];
-		derived[6].v[r] = find_case("sidecar-bare")->v[M_RSS][r] / 1024;
-		derived[7].v[r] =
-		    ratio("sidecar-dedup", "sidecar-bare", M_RATE, r);
+		derived[6].v[r] = full->v[M_PAIRED_PULL_99][r] -
+		    full->v[M_PAIRED_PULL_CEILING_99][r];
+		derived[7].v[r] = find_case("sidecar-bare")->v[M_RSS][r] / 1024;
 		derived[8].v[r] =
+		    ratio("sidecar-dedup", "sidecar-bare", M_RATE, r);
+		derived[9].v[r] =
 		    ratio("sidecar-fsync", "sidecar-bare", M_RATE, r);
 	}
 }
@@ -1291,11 +1305,12 @@ print_table(void)
 	for (size_t i = 0; i < NCASES; i++) {
 		if (!cases[i].selected || !cases[i].paired)
 			continue;
-		printf("\n10k p99, ms, beside the push ceiling on the same "
-		       "messages\n%-16s %20s %20s\n%-16s",
-		    "case", "case p99", "ceiling p99", cases[i].name);
-		print_cell(&cases[i], M_PAIRED_99, 2);
-		print_cell(&cases[i], M_PAIRED_CEILING_99, 2);
+		printf("\n10k p99, ms, beside a ceiling consumer on the same "
+		       "messages\n%-16s %20s %20s %20s %20s\n%-16s",
+		    "case", "case p99", "push p99", "case p99", "pull p99",
+		    cases[i].name);
+		for (int m = M_PAIRED_99; m <= M_PAIRED_PULL_CEILING_99; m++)
+			print_cell(&cases[i], m, 2);
 		printf("\n");
 	}
 	printf("\n%-30s %24s %10s %8s\n", "figure", "median (min-max)",
