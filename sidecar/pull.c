@@ -45,6 +45,9 @@ struct pull {
 	int64_t outstanding;
 	int64_t outstanding_bytes;
 	bool oversize; /* a message larger than max_bytes waits: let it in */
+	/* A request was refused because the next message needs more than
+	 * this many bytes: none is sent again until more are free. */
+	int64_t needs_more_than;
 	ev_tstamp paused_until;
 	ev_tstamp last_activity;
 	ev_timer watchdog;
@@ -173,8 +176,10 @@ pull_refill(struct pull *p, size_t held, size_t held_bytes, int64_t window)
 		}
 		return;
 	}
-	if (free_bytes < s->max_in_flight_bytes / 4)
+	if (free_bytes < s->max_in_flight_bytes / 4 ||
+	    free_bytes <= p->needs_more_than)
 		return;
+	p->needs_more_than = 0;
 	send_request(p, free_msgs, free_bytes);
 }
 
@@ -225,11 +230,18 @@ on_status(struct pull *p, natsMsg *msg, int status)
 	}
 	/* The next message does not fit what this request had left. Only
 	 * when it asked for the whole byte budget and got nothing is the
-	 * message larger than the budget itself. */
-	if (status == 409 && strstr(desc, "Exceeds MaxBytes") != NULL &&
-	    unfilled_bytes >= p->live[i].max_bytes &&
-	    p->live[i].max_bytes >= p->sub->max_in_flight_bytes)
-		p->oversize = true;
+	 * message larger than the budget itself; else asking again before
+	 * more bytes are free would be refused the same way, a round trip
+	 * after another while the app holds the rest. */
+	if (status == 409 && strstr(desc, "Exceeds MaxBytes") != NULL) {
+		if (unfilled_bytes >= p->live[i].max_bytes &&
+		    p->live[i].max_bytes >= p->sub->max_in_flight_bytes)
+			p->oversize = true;
+		else
+			p->needs_more_than = unfilled_bytes >= 0
+			    ? unfilled_bytes
+			    : p->live[i].max_bytes;
+	}
 	if (status == 400 ||
 	    (status == 409 && strstr(desc, "Exceeded") != NULL)) {
 		/* The request was refused whole: nothing of it will come. */
@@ -366,6 +378,7 @@ pull_reset(struct pull *p)
 {
 	forget_requests(p);
 	p->paused_until = 0;
+	p->needs_more_than = 0;
 	/* A new inbox: requests the server still queues for the old one find
 	 * no interest and bring nothing beyond the credits. */
 	if (p->running && reopen_inbox(p) == -1)

@@ -23,7 +23,9 @@
 #include "harness/cmocka.h"
 #include "harness/daemon.h"
 #include "harness/fixture.h"
+#include "harness/httpget.h"
 #include "harness/natsserver.h"
+#include "harness/promcheck.h"
 #include "harness/testjs.h"
 #include "window.h"
 
@@ -465,6 +467,45 @@ byte_budget_bounds_large_messages(void **state)
 	testapp_free(app);
 }
 
+/*
+ * Messages of 40 KiB in a budget of 64 KiB, one at a time at a slow app:
+ * while it holds one, the 24 KiB left cannot take the next, and the
+ * server refuses a request for them. The sidecar asks again only once
+ * the app lets bytes go, not at once (which made thousands of refused
+ * requests a second).
+ */
+static void
+refused_request_waits_for_free_bytes(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 12, SIZE = 40 * 1024 };
+	const char *series =
+	    "nats_sidecar_pull_requests_total{subscription=\"orders\"}";
+	struct testapp *app;
+	char *body = NULL;
+	double requests = -1;
+
+	for (unsigned long i = 1; i <= N; i++)
+		publish_large_order(f, i, SIZE);
+	assert_non_null(
+	    fixture_start_daemon(f, "max_in_flight_bytes: 64KiB", NULL));
+	assert_non_null(app = testapp_start(daemon_socket(f->d), "--capacity",
+			    "1", "--sleep-ms", "100", NULL));
+	wait_distinct_acks(app, N, 20000);
+	assert_int_equal(
+	    httpget(daemon_http_port(f->d), "/metrics", &body), 200);
+	assert_int_equal(promcheck_value(body, series, &requests), 0);
+	free(body);
+	printf("# %d messages of 40 KiB, a 64 KiB budget, an app taking "
+	       "100 ms each: %.0f pull requests\n",
+	    N, requests);
+	/* About one refused and one filled for each message. */
+	if (requests > 3 * N)
+		fail_msg("%.0f pull requests for %d messages", requests, N);
+	fixture_assert_settles(f);
+	testapp_free(app);
+}
+
 static int
 connect_raw(const char *path)
 {
@@ -602,6 +643,9 @@ main(void)
 		    fast_app_opens_the_window, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(
 		    byte_budget_bounds_large_messages, fixture_setup,
+		    fixture_teardown),
+		cmocka_unit_test_setup_teardown(
+		    refused_request_waits_for_free_bytes, fixture_setup,
 		    fixture_teardown),
 		cmocka_unit_test_setup_teardown(
 		    bad_frames_get_errors_and_others_go_on, fixture_setup,
