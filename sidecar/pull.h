@@ -1,8 +1,10 @@
 /*
  * The pipelined pull engine of one subscription: hand-written pull
  * requests on one wildcard inbox (each request its own reply subject),
- * keeping credits topped up before they run dry, so the consumer never
- * idles between round trips as natsSubscription_Fetch would.
+ * asking for more as soon as the window and the byte budget leave room,
+ * not once the app has finished a batch as natsSubscription_Fetch does.
+ * A request reserves the bytes that are free, so with small messages one
+ * is live at a time and the next goes out when its batch is filled.
  *
  * Credits: what the sidecar holds plus what the live requests may still
  * bring never exceeds the window (at most max_in_flight messages) and
