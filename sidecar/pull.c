@@ -44,9 +44,9 @@ struct pull {
 	uint64_t next_id;
 	int64_t outstanding;
 	int64_t outstanding_bytes;
-	bool oversize; /* a message larger than max_bytes waits: let it in */
 	/* A request was refused because the next message needs more than
-	 * this many bytes: none is sent again until more are free. */
+	 * this many bytes: none is sent again until more are free. At the
+	 * whole byte budget, it comes alone once nothing is held. */
 	int64_t needs_more_than;
 	ev_tstamp paused_until;
 	ev_tstamp last_activity;
@@ -168,11 +168,12 @@ pull_refill(struct pull *p, size_t held, size_t held_bytes, int64_t window)
 	 * next large one, while it, filled in silence, looked alive. */
 	if (p->nlive > 0 && p->live[0].max_bytes == 0)
 		return;
-	if (p->oversize) {
+	if (p->needs_more_than >= s->max_in_flight_bytes) {
 		/* Nothing held, nothing coming: take the large one alone. */
 		if (held == 0 && p->nlive == 0) {
 			send_request(p, 1, 0);
-			p->oversize = p->nlive == 0;
+			if (p->nlive > 0)
+				p->needs_more_than = 0;
 		}
 		return;
 	}
@@ -228,20 +229,14 @@ on_status(struct pull *p, natsMsg *msg, int status)
 		p->events.lost(p->events.arg, "the consumer was deleted");
 		return;
 	}
-	/* The next message does not fit what this request had left. Only
-	 * when it asked for the whole byte budget and got nothing is the
-	 * message larger than the budget itself; else asking again before
-	 * more bytes are free would be refused the same way, a round trip
-	 * after another while the app holds the rest. */
-	if (status == 409 && strstr(desc, "Exceeds MaxBytes") != NULL) {
-		if (unfilled_bytes >= p->live[i].max_bytes &&
-		    p->live[i].max_bytes >= p->sub->max_in_flight_bytes)
-			p->oversize = true;
-		else
-			p->needs_more_than = unfilled_bytes >= 0
-			    ? unfilled_bytes
-			    : p->live[i].max_bytes;
-	}
+	/* The next message does not fit what this request had left: asking
+	 * again before more bytes are free would be refused the same way, a
+	 * round trip after another while the app holds the rest. Refused
+	 * the whole budget with nothing delivered, it is larger than the
+	 * budget itself. */
+	if (status == 409 && strstr(desc, "Exceeds MaxBytes") != NULL)
+		p->needs_more_than =
+		    unfilled_bytes >= 0 ? unfilled_bytes : p->live[i].max_bytes;
 	if (status == 400 ||
 	    (status == 409 && strstr(desc, "Exceeded") != NULL)) {
 		/* The request was refused whole: nothing of it will come. */
