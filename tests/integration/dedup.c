@@ -358,13 +358,26 @@ full_deliveries(struct testapp *app)
 	return n;
 }
 
+/* full_deliveries(), and in |*idle| how many calls in a row found no
+ * new one (|*seen|: the count of the last call). */
+static size_t
+full_progress(struct testapp *app, size_t *seen, int *idle)
+{
+	size_t now = full_deliveries(app);
+
+	*idle = now > *seen ? 0 : *idle + 1;
+	*seen = now;
+	return now;
+}
+
 static void
 full_store_stops_pulling_and_loses_nothing(void **state)
 {
 	struct fixture *f = *state;
 	struct testapp *app;
 	char *body = NULL, out[256];
-	int port, status = 0;
+	int port, status = 0, idle = 0;
+	size_t seen = 0;
 
 	assert_non_null(fixture_start_daemon(f, "filters:\n  - dedup: {}",
 	    store_yaml("  map_size: 1MiB\n  map_size_max: 1MiB")));
@@ -375,12 +388,10 @@ full_store_stops_pulling_and_loses_nothing(void **state)
 	    0);
 	/* Fills the map; on a loaded machine slowly, so what fails is 10 s
 	 * with neither a delivery nor the store reported full. */
-	for (size_t seen = 0, now, still = 0; status != 503 && still < 200;) {
+	while (status != 503 && idle < 200) {
 		free(body);
 		status = httpget(port, "/readyz", &body);
-		now = full_deliveries(app);
-		still = now > seen ? 0 : still + 1;
-		seen = now;
+		full_progress(app, &seen, &idle);
 		fixture_sleep_ms(50);
 	}
 	assert_int_equal(status, 503);
@@ -390,10 +401,7 @@ full_store_stops_pulling_and_loses_nothing(void **state)
 	/* Room again (as often as it fills): everything goes through,
 	 * each event once. A loaded machine only makes it slower, so what
 	 * fails is 10 s without a delivery. */
-	for (size_t seen = 0, now, still = 0;
-	     (now = full_deliveries(app)) < 20000 && still < 20;) {
-		still = now > seen ? 0 : still + 1;
-		seen = now;
+	for (idle = 0; full_progress(app, &seen, &idle) < 20000 && idle < 20;) {
 		assert_int_equal(dedup_command(f, "purge", out, sizeof out), 0);
 		fixture_sleep_ms(500);
 	}
