@@ -915,46 +915,6 @@ app_publish(struct nsc *app, const char *subject, const char *prefix, long n)
 
 /* ---- one case, one run ---- */
 
-/* Latency at |rate| for |bc| into v[first..first+2] of run |run|. */
-static int
-run_latency(struct bcase *bc, int run, double rate, enum metric first)
-{
-	long count = (long)(rate * opt.lat_secs);
-	struct pacer p = { .rate = rate, .count = count };
-	struct sidecar sc;
-	struct nsc *app = NULL;
-	struct sink s;
-	double pct[3];
-	int rc = -1;
-
-	if (lat_stream_reset() == -1)
-		return -1;
-	sink_init(&s, count, true);
-	s.translated = bc->translate;
-	if (bc->kind != K_SIDECAR) {
-		rc = ceiling_consume(
-		    bc->kind, "LAT", "lat.orders.v1", "lat", &s, &p, NULL);
-	} else if (sidecar_start(&sc, bc, "LAT", "lat") == 0) {
-		if ((app = app_connect(&sc)) != NULL &&
-		    sidecar_ready(&sc) == 0 &&
-		    pacer_start(&p, "lat.orders.v1", rate, count) == 0) {
-			rc = app_consume(
-			    app, &s, fixture_now() + 30 + opt.lat_secs);
-			if (pacer_join(&p) == -1)
-				rc = -1;
-		}
-		nsc_close(app);
-		sidecar_stop(&sc);
-	}
-	if (rc == 0) {
-		sink_percentiles(&s, pct);
-		for (int i = 0; i < 3; i++)
-			bc->v[first + i][run] = pct[i];
-	}
-	sink_free(&s);
-	return rc;
-}
-
 /* A ceiling consumer in a thread of its own, starting the pacer. */
 struct ceiling_job {
 	pthread_t thread;
@@ -975,23 +935,21 @@ ceiling_job_main(void *arg)
 }
 
 /*
- * The p99 at |rate| of |bc| and of the ceiling consumer |kind| taking the
- * same messages at the same time, into v[first][run] and
- * v[first + 1][run]. Run one after the other, the two meet different
- * pauses of the server (its writes, its garbage collector), which move a
- * p99 by more than the sidecar adds; side by side, they meet the same
- * ones.
+ * Latency at |rate| for |bc| into v[first..first+2] of run |run|. With
+ * |beside| (sidecar cases), the ceiling consumer of that kind takes the
+ * same messages at the same time, and the two p99s go into v[first] and
+ * v[first + 1]: run one after the other, the two meet different pauses
+ * of the server (its writes, its garbage collector), which move a p99 by
+ * more than the sidecar adds; side by side, they meet the same ones.
  */
 static int
-run_paired(
-    struct bcase *bc, int run, double rate, enum kind kind, enum metric first)
+run_latency(struct bcase *bc, int run, double rate, enum metric first,
+    const enum kind *beside)
 {
 	long count = (long)(rate * opt.lat_secs);
 	struct pacer p = { .rate = rate, .count = count };
 	struct sink s, cs;
-	struct ceiling_job job = {
-		.kind = kind, .sink = &cs, .pacer = &p, .rc = -1
-	};
+	struct ceiling_job job = { .sink = &cs, .pacer = &p, .rc = -1 };
 	struct sidecar sc;
 	struct nsc *app = NULL;
 	double pct[3];
@@ -1000,17 +958,26 @@ run_paired(
 	if (lat_stream_reset() == -1)
 		return -1;
 	sink_init(&s, count, true);
-	sink_init(&cs, count, true);
+	sink_init(&cs, beside != NULL ? count : 0, beside != NULL);
 	s.translated = bc->translate;
-	if (sidecar_start(&sc, bc, "LAT", "lat") == 0) {
+	if (beside != NULL)
+		job.kind = *beside;
+	if (bc->kind != K_SIDECAR) {
+		rc = ceiling_consume(
+		    bc->kind, "LAT", "lat.orders.v1", "lat", &s, &p, NULL);
+	} else if (sidecar_start(&sc, bc, "LAT", "lat") == 0) {
 		if ((app = app_connect(&sc)) != NULL &&
 		    sidecar_ready(&sc) == 0 &&
-		    pthread_create(&job.thread, NULL, ceiling_job_main, &job) ==
-			0) {
+		    (beside != NULL ? pthread_create(&job.thread, NULL,
+					  ceiling_job_main, &job) == 0
+				    : pacer_start(&p, "lat.orders.v1", rate,
+					  count) == 0)) {
 			rc = app_consume(
 			    app, &s, fixture_now() + 30 + opt.lat_secs);
-			pthread_join(job.thread, NULL);
-			if (job.rc == -1)
+			if (beside != NULL)
+				pthread_join(job.thread, NULL);
+			if (beside != NULL ? job.rc == -1
+					   : pacer_join(&p) == -1)
 				rc = -1;
 		}
 		nsc_close(app);
@@ -1018,9 +985,13 @@ run_paired(
 	}
 	if (rc == 0) {
 		sink_percentiles(&s, pct);
-		bc->v[first][run] = pct[1];
-		sink_percentiles(&cs, pct);
-		bc->v[first + 1][run] = pct[1];
+		for (int i = 0; i < 3 && beside == NULL; i++)
+			bc->v[first + i][run] = pct[i];
+		if (beside != NULL) {
+			bc->v[first][run] = pct[1];
+			sink_percentiles(&cs, pct);
+			bc->v[first + 1][run] = pct[1];
+		}
 	}
 	sink_free(&s);
 	sink_free(&cs);
@@ -1115,19 +1086,20 @@ run_throughput(struct bcase *bc, int run)
 static void
 run_case(struct bcase *bc, int run)
 {
+	static const enum kind push = K_PUSH, pull = K_PULL;
 	double t0 = fixture_now();
 	int rc;
 
 	fprintf(stderr, "suite: run %d: %s ...", run + 1, bc->name);
 	rc = run_throughput(bc, run);
 	if (rc == 0 && bc->latency)
-		rc = run_latency(bc, run, 1000, M_L1_50);
+		rc = run_latency(bc, run, 1000, M_L1_50, NULL);
 	if (rc == 0 && bc->latency)
-		rc = run_latency(bc, run, 10000, M_L10_50);
+		rc = run_latency(bc, run, 10000, M_L10_50, NULL);
 	if (rc == 0 && bc->paired)
-		rc = run_paired(bc, run, 10000, K_PUSH, M_PAIRED_99);
+		rc = run_latency(bc, run, 10000, M_PAIRED_99, &push);
 	if (rc == 0 && bc->paired)
-		rc = run_paired(bc, run, 10000, K_PULL, M_PAIRED_PULL_99);
+		rc = run_latency(bc, run, 10000, M_PAIRED_PULL_99, &pull);
 	if (rc != 0)
 		bc->failures++;
 	fprintf(stderr, " %s (%.1f s)\n", rc == 0 ? "ok" : "FAILED",
